@@ -1,0 +1,239 @@
+"""The `executor` command line: serve (the default), migrate, version.
+
+Options arrive as raw strings (from a flag or its ``EXECUTOR_*`` variable) and are parsed
+once, by `executor.settings`, so that a bad value fails with one line naming the setting
+and exit code 2, whichever way it was given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Annotated, NoReturn
+
+import typer
+from executor import __version__, log
+from executor.errors import ExecutorError
+from executor.settings import DEFAULTS, parse_database, parse_settings
+
+app = typer.Typer(
+    name="executor",
+    help=(
+        "Executor: a durable workflow executor.\n\n"
+        "Without a command, `executor` serves (the same as `executor serve`): it applies "
+        "pending migrations, then runs the HTTP API and the engine until SIGTERM or SIGINT."
+    ),
+    no_args_is_help=False,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+COMMANDS = {"serve", "migrate", "version"}
+
+
+def _option(flag: str, env: str, help: str, metavar: str | None = None, default_shown: bool = True):
+    return typer.Option(flag, envvar=env, help=help, metavar=metavar, show_default=default_shown)
+
+
+Database = Annotated[
+    str,
+    _option(
+        "--database",
+        "EXECUTOR_DATABASE_URL",
+        "Database URL: sqlite:///PATH (relative to the working directory; "
+        "sqlite:////abs/path for an absolute one) or postgresql://USER@HOST:PORT/DB.",
+    ),
+]
+LogLevel = Annotated[
+    str, _option("--log-level", "EXECUTOR_LOG_LEVEL", "trace, debug, info, warning or error.", "LEVEL")
+]
+LogFormat = Annotated[
+    str,
+    _option(
+        "--log-format",
+        "EXECUTOR_LOG_FORMAT",
+        "text, json, or auto (text when stderr is a terminal, json otherwise).",
+        "FORMAT",
+    ),
+]
+
+
+def _fail(exc: ExecutorError) -> NoReturn:
+    typer.echo(f"executor: error: {exc.message}", err=True)
+    raise typer.Exit(exc.exit_code)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"executor {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Executor: a durable workflow executor."""
+
+
+@app.command()
+def serve(
+    database: Database = DEFAULTS["database"],
+    host: Annotated[
+        str,
+        _option(
+            "--host",
+            "EXECUTOR_HOST",
+            "Address to listen on. A non-loopback address needs --api-token or --insecure.",
+            "HOST",
+        ),
+    ] = DEFAULTS["host"],
+    port: Annotated[str, _option("--port", "EXECUTOR_PORT", "TCP port to listen on (0: any free port).", "PORT")] = DEFAULTS["port"],
+    stop_timeout: Annotated[
+        str,
+        _option(
+            "--stop-timeout",
+            "EXECUTOR_STOP_TIMEOUT",
+            "On SIGTERM, how long in-flight steps may take to finish before they are cancelled "
+            "and handed back. Durations: 500ms, 30s, 5m, 2h.",
+            "DURATION",
+        ),
+    ] = DEFAULTS["stop_timeout"],
+    drain_delay: Annotated[
+        str,
+        _option(
+            "--drain-delay",
+            "EXECUTOR_DRAIN_DELAY",
+            "On SIGTERM, keep serving HTTP (with /health/ready answering 503) at least this long, "
+            "so that load balancers stop routing here before the port closes.",
+            "DURATION",
+        ),
+    ] = DEFAULTS["drain_delay"],
+    poll_interval: Annotated[
+        str,
+        _option(
+            "--poll-interval",
+            "EXECUTOR_POLL_INTERVAL",
+            "How often to look for ready work when nothing signalled it.",
+            "DURATION",
+        ),
+    ] = DEFAULTS["poll_interval"],
+    concurrency: Annotated[
+        str, _option("--concurrency", "EXECUTOR_CONCURRENCY", "Steps in flight per instance at most.", "N")
+    ] = DEFAULTS["concurrency"],
+    api_token: Annotated[
+        str | None,
+        _option(
+            "--api-token",
+            "EXECUTOR_API_TOKEN",
+            "Bearer token(s) the API requires; several, comma-separated, for rotation.",
+            "TOKENS",
+            default_shown=False,
+        ),
+    ] = None,
+    log_level: LogLevel = DEFAULTS["log_level"],
+    log_format: LogFormat = DEFAULTS["log_format"],
+    insecure: Annotated[
+        bool,
+        _option("--insecure", "EXECUTOR_INSECURE", "Allow a non-loopback --host without an API token."),
+    ] = False,
+    skip_migrations: Annotated[
+        bool,
+        _option(
+            "--skip-migrations",
+            "EXECUTOR_SKIP_MIGRATIONS",
+            "Do not migrate at start; refuse to start unless the schema is current "
+            "(fleets: run `executor migrate` once, then start every instance with this flag).",
+        ),
+    ] = False,
+) -> None:
+    """Serve the HTTP API and run workflows until SIGTERM or SIGINT (the default command)."""
+    from executor import migrate
+    from executor.service import Service
+
+    try:
+        settings = parse_settings(
+            database=database,
+            host=host,
+            port=port,
+            stop_timeout=stop_timeout,
+            drain_delay=drain_delay,
+            poll_interval=poll_interval,
+            concurrency=concurrency,
+            api_token=api_token,
+            log_level=log_level,
+            log_format=log_format,
+            insecure=insecure,
+            skip_migrations=skip_migrations,
+        )
+        log.configure(settings.log_level, settings.log_format)
+        if settings.skip_migrations:
+            migrate.check_schema(settings.database)
+        else:
+            migrate.apply(settings.database)
+        asyncio.run(Service(settings).run())
+    except ExecutorError as exc:
+        _fail(exc)
+
+
+@app.command(name="migrate")
+def migrate_command(
+    database: Database = DEFAULTS["database"],
+    status: Annotated[
+        bool,
+        typer.Option(
+            "--status",
+            help="List applied and pending migrations; exit 0 when the schema is current, "
+            "1 when migrations are pending.",
+        ),
+    ] = False,
+    log_level: LogLevel = DEFAULTS["log_level"],
+    log_format: LogFormat = DEFAULTS["log_format"],
+) -> None:
+    """Apply pending migrations and exit. Safe to run from several processes at once."""
+    from executor import migrate
+
+    try:
+        settings = parse_settings(database=database, log_level=log_level, log_format=log_format)
+        log.configure(settings.log_level, settings.log_format)
+        if status:
+            current = migrate.status(settings.database)
+            for name in current.applied:
+                typer.echo(f"applied  {name}")
+            for name in current.pending:
+                typer.echo(f"pending  {name}")
+            for name in current.unknown:
+                typer.echo(f"unknown  {name} (applied by a newer executor)")
+            if current.current:
+                typer.echo("schema is current")
+                return
+            raise typer.Exit(1)
+        applied = migrate.apply(settings.database)
+    except ExecutorError as exc:
+        _fail(exc)
+    if applied:
+        for name in applied:
+            typer.echo(f"applied  {name}")
+    else:
+        typer.echo("nothing to apply")
+
+
+@app.command()
+def version() -> None:
+    """Print the version and exit."""
+    typer.echo(f"executor {__version__}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    log.configure()  # until the command has parsed its own --log-level and --log-format
+    # `executor [OPTIONS]` means `executor serve [OPTIONS]`.
+    if not args or (args[0] not in COMMANDS and args[0] not in ("--help", "-h", "--version")):
+        args.insert(0, "serve")
+    app(args=args, prog_name="executor")

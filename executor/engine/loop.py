@@ -1,0 +1,132 @@
+"""The claim loop and the registry of in-flight work that a drain waits on.
+
+The loop claims as many items as it has free slots in one call (a batch claim, one round
+trip), starts one task per item, and then sleeps until something can change the answer:
+`wake()` (new work was queued in this process), a slot freeing up, or `poll_interval`
+passing (work queued elsewhere, timers falling due). It never spins.
+
+Drain, in three steps: stop claiming; wait for in-flight work up to the stop timeout (or
+until an abort is requested); cancel what is left and hand it back to the source, so that
+another instance, or the next start, runs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Generic, Protocol, TypeVar
+
+from loguru import logger
+
+from executor.errors import ExecutorError
+
+W = TypeVar("W")
+
+
+class WorkSource(Protocol[W]):
+    """Where the loop's work comes from, and what running one item means."""
+
+    async def claim(self, limit: int) -> Sequence[W]:
+        """Claim at most ``limit`` ready items (fewer, or none, when fewer are ready)."""
+        ...
+
+    async def run(self, item: W) -> None:
+        """Run one claimed item to its recorded outcome."""
+        ...
+
+    async def hand_back(self, items: Sequence[W]) -> None:
+        """Return claimed items whose run was cancelled, so that they are claimed again."""
+        ...
+
+
+class ClaimLoop(Generic[W]):
+    def __init__(self, source: WorkSource[W], *, concurrency: int, poll_interval: float) -> None:
+        self.source = source
+        self.concurrency = concurrency
+        self.poll_interval = poll_interval
+        self._inflight: dict[asyncio.Task[None], W] = {}
+        self._wake = asyncio.Event()
+        self._claiming = True
+        self.claims = 0  # claim round trips made so far
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._inflight)
+
+    def wake(self) -> None:
+        """Claim now rather than at the next poll (work was just queued)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Claim and start work until `drain` is called."""
+        while self._claiming:
+            self._wake.clear()
+            free = self.concurrency - len(self._inflight)
+            if free > 0:
+                try:
+                    items = await self.source.claim(free)
+                except ExecutorError as exc:
+                    logger.warning("claiming work failed, retrying in {}s: {}", self.poll_interval, exc)
+                    items = ()
+                self.claims += 1
+                if not self._claiming:
+                    # drain began while we were claiming: do not start what we just got
+                    if items:
+                        await self.source.hand_back(items)
+                    break
+                for item in items:
+                    self._start(item)
+                if len(items) == free:
+                    continue  # there may be more ready: claim again as soon as a slot frees up
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+            except TimeoutError:
+                pass
+
+    def _start(self, item: W) -> None:
+        task = asyncio.create_task(self._run_one(item))
+        self._inflight[task] = item
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._inflight.pop(task, None)
+        self._wake.set()  # a slot is free
+
+    async def _run_one(self, item: W) -> None:
+        try:
+            await self.source.run(item)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # One item's failure must never take the loop or the service down.
+            logger.exception("running {} failed", item)
+
+    async def drain(self, timeout: float, abort: asyncio.Event | None = None) -> int:
+        """Stop claiming, wait for in-flight work, cancel and hand back the rest.
+
+        Returns how many items were handed back. ``abort`` cuts the wait short.
+        """
+        self._claiming = False
+        self._wake.set()
+        pending = set(self._inflight)
+        if pending:
+            logger.info("waiting up to {}s for {} in-flight item(s)", timeout, len(pending))
+            waiters = {asyncio.ensure_future(asyncio.wait(pending))}
+            if abort is not None:
+                waiters.add(asyncio.ensure_future(abort.wait()))
+            done, not_done = await asyncio.wait(
+                waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            for waiter in not_done:
+                waiter.cancel()
+        left = {task: item for task, item in self._inflight.items() if not task.done()}
+        if not left:
+            return 0
+        for task in left:
+            task.cancel()
+        await asyncio.gather(*left, return_exceptions=True)
+        items = list(left.values())
+        # Shielded: a second cancellation (service torn down) must not lose the hand-back.
+        await asyncio.shield(self.source.hand_back(items))
+        logger.info("handed back {} unfinished item(s)", len(items))
+        return len(items)

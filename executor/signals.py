@@ -1,0 +1,42 @@
+"""The one owner of SIGTERM and SIGINT.
+
+The first signal asks the service to drain; a second one, while it drains, asks it to stop
+at once. Hypercorn is started with a ``shutdown_trigger`` so that it installs no handlers
+of its own; the handlers here are removed again (and the earlier ones restored) on exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from loguru import logger
+
+from executor.lifecycle import Lifecycle
+
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+@contextmanager
+def handle_stop_signals(lifecycle: Lifecycle) -> Iterator[None]:
+    loop = asyncio.get_running_loop()
+    previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
+
+    def on_signal(sig: signal.Signals) -> None:
+        if lifecycle.stop_requested.is_set():
+            logger.warning("received {} again: stopping at once", sig.name)
+            lifecycle.request_abort()
+        else:
+            logger.info("received {}: draining (send it again to stop at once)", sig.name)
+            lifecycle.request_stop()
+
+    for sig in SIGNALS:
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        yield
+    finally:
+        for sig in SIGNALS:
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, previous[sig])

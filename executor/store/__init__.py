@@ -1,0 +1,19 @@
+"""Persistence: the `Store` contract and its SQLite and PostgreSQL implementations."""
+
+from __future__ import annotations
+
+from executor.settings import DatabaseURL
+from executor.store.base import Instance, Store
+
+__all__ = ["Instance", "Store", "create_store"]
+
+
+def create_store(database: DatabaseURL) -> Store:
+    """The store for ``database``'s URL scheme (not yet opened)."""
+    if database.dialect == "sqlite":
+        from executor.store.sqlite import SQLiteStore
+
+        return SQLiteStore(database.sqlite_path)
+    from executor.store.postgres import PostgresStore
+
+    return PostgresStore(database.url)

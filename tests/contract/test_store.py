@@ -1,0 +1,98 @@
+"""The `Store` contract, run against every backend (SQLite always, PostgreSQL in CI)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+import pytest
+
+from executor import migrate
+from executor.errors import StoreError
+from executor.settings import DatabaseURL
+from executor.store import Instance, Store, create_store
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    database = DatabaseURL.parse(database_url)
+    migrate.apply(database)
+    async with create_store(database) as opened:
+        yield opened
+
+
+def instance(id: str = "host-1-abc", state: str = "idle") -> Instance:
+    return Instance(id=id, host="host", pid=1234, version="0.1.0", state=state)
+
+
+async def test_ping(store: Store) -> None:
+    await store.ping()
+
+
+async def test_registered_instances_are_listed_with_their_times(store: Store) -> None:
+    await store.register_instance(instance("a"))
+    await store.register_instance(instance("b", state="running"))
+    listed = await store.list_instances()
+    assert [(i.id, i.state, i.host, i.pid, i.version) for i in listed] == [
+        ("a", "idle", "host", 1234, "0.1.0"),
+        ("b", "running", "host", 1234, "0.1.0"),
+    ]
+    for item in listed:
+        assert isinstance(item.started_at, datetime) and item.started_at.tzinfo is not None
+        assert item.heartbeat_at is not None and item.heartbeat_at >= item.started_at
+
+
+async def test_heartbeat_moves_state_and_time(store: Store) -> None:
+    await store.register_instance(instance("a"))
+    [before] = await store.list_instances()
+    await store.heartbeat("a", "draining")
+    [after] = await store.list_instances()
+    assert after.state == "draining"
+    assert after.heartbeat_at is not None and before.heartbeat_at is not None
+    assert after.heartbeat_at >= before.heartbeat_at
+
+
+async def test_heartbeat_of_an_unknown_instance_fails(store: Store) -> None:
+    with pytest.raises(StoreError, match="not registered"):
+        await store.heartbeat("ghost", "running")
+
+
+async def test_registering_again_replaces(store: Store) -> None:
+    await store.register_instance(instance("a"))
+    await store.register_instance(Instance(id="a", host="other", pid=9, version="0.2.0", state="running"))
+    [only] = await store.list_instances()
+    assert (only.host, only.pid, only.version, only.state) == ("other", 9, "0.2.0", "running")
+
+
+async def test_an_invalid_state_is_rejected_and_changes_nothing(store: Store) -> None:
+    await store.register_instance(instance("a"))
+    with pytest.raises(StoreError):
+        await store.heartbeat("a", "exploded")
+    [only] = await store.list_instances()
+    assert only.state == "idle"
+
+
+async def test_changes_are_visible_to_a_new_connection(store: Store, database_url: str) -> None:
+    await store.register_instance(instance("durable"))
+    async with create_store(DatabaseURL.parse(database_url)) as other:
+        assert [i.id for i in await other.list_instances()] == ["durable"]
+
+
+async def test_close_is_idempotent(database_url: str) -> None:
+    database = DatabaseURL.parse(database_url)
+    migrate.apply(database)
+    opened = create_store(database)
+    await opened.open()
+    await opened.close()
+    await opened.close()
+
+
+async def test_open_fails_clearly_on_an_unreachable_database(database_url: str, tmp_path) -> None:
+    if database_url.startswith("sqlite"):
+        url = f"sqlite:///{tmp_path / 'missing' / 'x.db'}"
+    else:
+        url = "postgresql://postgres@127.0.0.1:1/nowhere?connect_timeout=1"
+    store = create_store(DatabaseURL.parse(url))
+    with pytest.raises(StoreError):
+        await store.open()
+    await store.close()

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import pytest
+
+from executor.errors import ConfigError
+from executor.settings import DatabaseURL, format_duration, is_loopback, parse_duration, parse_settings
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("500ms", 0.5), ("30s", 30), ("5m", 300), ("2h", 7200), ("1.5s", 1.5), ("0s", 0), ("10", 10), (" 7s ", 7)],
+)
+def test_durations_parse_to_seconds(text: str, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["abc", "", "5 minutes", "-1s", "1d", "s", "nan", "inf", "1e400"])
+def test_bad_durations_are_rejected(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(0.5, "500ms"), (30, "30s"), (300, "5m"), (7200, "2h"), (90, "90s")])
+def test_durations_format_back(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text
+    assert parse_duration(format_duration(seconds)) == seconds
+
+
+def test_defaults() -> None:
+    settings = parse_settings(stderr_is_tty=True)
+    assert settings.database == DatabaseURL("sqlite:///executor.db", "sqlite")
+    assert str(settings.database.sqlite_path) == "executor.db"
+    assert (settings.host, settings.port) == ("127.0.0.1", 8080)
+    assert settings.stop_timeout == 30
+    assert settings.concurrency == 16
+    assert settings.api_tokens == ()
+    assert settings.log_format == "text"
+
+
+def test_log_format_auto_follows_the_terminal() -> None:
+    assert parse_settings(stderr_is_tty=True).log_format == "text"
+    assert parse_settings(stderr_is_tty=False).log_format == "json"
+    assert parse_settings(stderr_is_tty=True, log_format="json").log_format == "json"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("port", "70000", "--port (EXECUTOR_PORT)"),
+        ("port", "eighty", "--port (EXECUTOR_PORT)"),
+        ("stop_timeout", "abc", "--stop-timeout (EXECUTOR_STOP_TIMEOUT)"),
+        ("drain_delay", "soon", "--drain-delay (EXECUTOR_DRAIN_DELAY)"),
+        ("poll_interval", "0s", "--poll-interval (EXECUTOR_POLL_INTERVAL)"),
+        ("concurrency", "0", "--concurrency (EXECUTOR_CONCURRENCY)"),
+        ("database", "mysql://localhost/x", "--database (EXECUTOR_DATABASE_URL)"),
+        ("database", "sqlite:///:memory:", "--database (EXECUTOR_DATABASE_URL)"),
+        ("database", "executor.db", "--database (EXECUTOR_DATABASE_URL)"),
+        ("log_level", "loud", "--log-level (EXECUTOR_LOG_LEVEL)"),
+        ("log_format", "xml", "--log-format (EXECUTOR_LOG_FORMAT)"),
+        ("host", " ", "--host (EXECUTOR_HOST)"),
+    ],
+)
+def test_invalid_values_name_the_setting(field: str, value: str, named: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(**{field: value})
+    assert caught.value.setting == named
+    assert caught.value.message.startswith(f"invalid {named}: ")
+    assert caught.value.exit_code == 2
+
+
+def test_postgres_urls_select_postgres() -> None:
+    for url in ("postgresql://u@h:5432/db", "postgres://u:secret@h/db"):
+        assert parse_settings(database=url).database.dialect == "postgres"
+    assert DatabaseURL.parse("postgresql://u:secret@h/db").redacted() == "postgresql://u:***@h/db"
+
+
+def test_absolute_sqlite_path() -> None:
+    assert str(parse_settings(database="sqlite:////var/lib/x.db").database.sqlite_path) == "/var/lib/x.db"
+
+
+def test_public_address_needs_a_token_or_insecure() -> None:
+    with pytest.raises(ConfigError, match="--api-token"):
+        parse_settings(host="0.0.0.0")
+    assert parse_settings(host="0.0.0.0", api_token="t1").api_tokens == ("t1",)
+    assert parse_settings(host="0.0.0.0", insecure=True).insecure
+
+
+def test_several_tokens_for_rotation_and_never_in_repr() -> None:
+    settings = parse_settings(api_token="old-secret, new-secret")
+    assert settings.api_tokens == ("old-secret", "new-secret")
+    assert "secret" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [("127.0.0.1", True), ("localhost", True), ("::1", True), ("[::1]", True), ("0.0.0.0", False), ("10.1.2.3", False), ("example.com", False)],
+)
+def test_loopback_detection(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
