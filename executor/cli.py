@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
+
 from executor import __version__, log
 from executor.errors import ExecutorError
-from executor.settings import DEFAULTS, parse_database, parse_settings
+from executor.settings import DEFAULTS, parse_lock_timeout, parse_settings
 
 app = typer.Typer(
     name="executor",
@@ -32,7 +33,7 @@ app = typer.Typer(
 COMMANDS = {"serve", "migrate", "version"}
 
 
-def _option(flag: str, env: str, help: str, metavar: str | None = None, default_shown: bool = True):
+def _option(flag: str, env: str, help: str, metavar: str | None = None, default_shown: bool = True) -> Any:
     return typer.Option(flag, envvar=env, help=help, metavar=metavar, show_default=default_shown)
 
 
@@ -94,7 +95,9 @@ def serve(
             "HOST",
         ),
     ] = DEFAULTS["host"],
-    port: Annotated[str, _option("--port", "EXECUTOR_PORT", "TCP port to listen on (0: any free port).", "PORT")] = DEFAULTS["port"],
+    port: Annotated[
+        str, _option("--port", "EXECUTOR_PORT", "TCP port to listen on (0: any free port).", "PORT")
+    ] = DEFAULTS["port"],
     stop_timeout: Annotated[
         str,
         _option(
@@ -193,6 +196,23 @@ def migrate_command(
             "1 when migrations are pending.",
         ),
     ] = False,
+    break_lock: Annotated[
+        bool,
+        typer.Option(
+            "--break-lock",
+            help="Remove the migration lock left by a killed `executor migrate`, then migrate. "
+            "Only when no other `executor migrate` is running.",
+        ),
+    ] = False,
+    lock_timeout: Annotated[
+        str,
+        typer.Option(
+            "--lock-timeout",
+            metavar="DURATION",
+            help="How long to wait for another `executor migrate` to finish before giving up.",
+            show_default=True,
+        ),
+    ] = "2m",
     log_level: LogLevel = DEFAULTS["log_level"],
     log_format: LogFormat = DEFAULTS["log_format"],
 ) -> None:
@@ -201,6 +221,7 @@ def migrate_command(
 
     try:
         settings = parse_settings(database=database, log_level=log_level, log_format=log_format)
+        wait = parse_lock_timeout(lock_timeout)
         log.configure(settings.log_level, settings.log_format)
         if status:
             current = migrate.status(settings.database)
@@ -214,7 +235,9 @@ def migrate_command(
                 typer.echo("schema is current")
                 return
             raise typer.Exit(1)
-        applied = migrate.apply(settings.database)
+        if break_lock:
+            migrate.break_lock(settings.database)
+        applied = migrate.apply(settings.database, lock_timeout=wait)
     except ExecutorError as exc:
         _fail(exc)
     if applied:

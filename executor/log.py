@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 import traceback
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from loguru import logger
@@ -21,7 +22,7 @@ _TEXT_FORMAT = (
 )
 
 
-def _json_sink(stream: TextIO):
+def _json_sink(stream: TextIO) -> Callable[[Any], None]:
     def sink(message: Any) -> None:
         record = message.record
         entry: dict[str, Any] = {
@@ -40,9 +41,7 @@ def _json_sink(stream: TextIO):
 
 def _add_text_context(record: Any) -> None:
     extra = {k: v for k, v in record["extra"].items() if not k.startswith("_")}
-    record["extra"]["_context"] = (
-        " " + " ".join(f"{k}={v}" for k, v in extra.items()) if extra else ""
-    )
+    record["extra"]["_context"] = " " + " ".join(f"{k}={v}" for k, v in extra.items()) if extra else ""
 
 
 class _InterceptHandler(logging.Handler):
@@ -53,9 +52,7 @@ class _InterceptHandler(logging.Handler):
             level: str | int = logger.level(record.levelname).name
         except ValueError:
             level = record.levelno
-        logger.bind(logger=record.name).opt(exception=record.exc_info).log(
-            level, record.getMessage()
-        )
+        logger.bind(logger=record.name).opt(exception=record.exc_info).log(level, record.getMessage())
 
 
 def configure(level: str = "info", fmt: str = "text", stream: TextIO | None = None) -> None:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from loguru import logger
 
 from executor.errors import MigrationError, SchemaError
-from executor.settings import DatabaseURL
+from executor.settings import DatabaseURL, format_duration
 
-# How long a migrating process waits for another one to finish before giving up.
+# How long a migrating process waits, by default, for another one to finish before giving up.
 LOCK_TIMEOUT = 120.0
 
 
@@ -55,16 +56,14 @@ class Status:
         return not self.pending and not self.unknown
 
 
-def _load(database: DatabaseURL):
+def _load(database: DatabaseURL) -> tuple[Any, Any]:
     # yoyo is imported here, not at the top: only migrating commands pay for it.
     from yoyo import get_backend, read_migrations
 
     try:
         backend = get_backend(yoyo_url(database))
     except Exception as exc:
-        raise MigrationError(
-            f"cannot open database {database.redacted()}: {_reason(exc)}"
-        ) from exc
+        raise MigrationError(f"cannot open database {database.redacted()}: {_reason(exc)}") from exc
     return backend, read_migrations(str(migrations_dir(database.dialect)))
 
 
@@ -72,7 +71,7 @@ def _reason(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def _applied_ids(backend) -> list[str]:
+def _applied_ids(backend: Any) -> list[str]:
     """Ids of applied migrations, read without creating yoyo's bookkeeping tables."""
     if backend.migration_table not in backend.list_tables():
         return []
@@ -102,13 +101,13 @@ def status(database: DatabaseURL) -> Status:
     )
 
 
-def _known_migrations(database: DatabaseURL):
+def _known_migrations(database: DatabaseURL) -> Any:
     from yoyo import read_migrations
 
     return read_migrations(str(migrations_dir(database.dialect)))
 
 
-def apply(database: DatabaseURL) -> list[str]:
+def apply(database: DatabaseURL, lock_timeout: float = LOCK_TIMEOUT) -> list[str]:
     """Apply every pending migration; return the ids applied by this call (maybe none)."""
     if database.dialect == "sqlite":
         parent = database.sqlite_path.parent
@@ -118,20 +117,32 @@ def apply(database: DatabaseURL) -> list[str]:
     from yoyo.exceptions import LockTimeout
 
     try:
-        with backend.lock(timeout=LOCK_TIMEOUT):
+        with backend.lock(timeout=lock_timeout):
             pending = backend.to_apply(migrations)
             for migration in pending:
                 logger.info("applying migration {}", migration.id)
             backend.apply_migrations(pending)
     except LockTimeout as exc:
         raise MigrationError(
-            f"another process has held the migration lock for over {LOCK_TIMEOUT:.0f}s ({exc})"
+            f"another process has held the migration lock for over {format_duration(lock_timeout)}; if no "
+            "`executor migrate` is running (one was killed mid-way), run `executor migrate --break-lock`"
         ) from exc
     except backend.DatabaseError as exc:
         raise MigrationError(f"migration failed: {_reason(exc)}") from exc
     finally:
         backend.connection.close()
     return [m.id for m in pending]
+
+
+def break_lock(database: DatabaseURL) -> None:
+    """Remove a migration lock left behind by a migrating process that was killed."""
+    backend, _ = _load(database)
+    try:
+        backend.break_lock()
+    except backend.DatabaseError as exc:
+        raise MigrationError(f"cannot break the migration lock: {_reason(exc)}") from exc
+    finally:
+        backend.connection.close()
 
 
 def check_schema(database: DatabaseURL) -> None:
@@ -149,4 +160,4 @@ def check_schema(database: DatabaseURL) -> None:
         )
 
 
-__all__ = ["Status", "apply", "check_schema", "migrations_dir", "status"]
+__all__ = ["Status", "apply", "break_lock", "check_schema", "migrations_dir", "status"]

@@ -17,7 +17,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 
 from hypercorn.asyncio import serve
 from hypercorn.config import Config as HypercornConfig
@@ -87,8 +87,9 @@ class Service:
         sock: socket.socket | None = None
         try:
             await store.open()
-            await store.register_instance(self._instance(State.IDLE))
             sock = bind_socket(self.settings.host, self.settings.port)
+            # Last: a start that fails earlier leaves no trace in the registry.
+            await store.register_instance(self._instance(State.IDLE))
         except BaseException:
             if sock is not None:
                 sock.close()
@@ -126,7 +127,7 @@ class Service:
             )
             systemd.notify("READY=1")
 
-            await _first_of(self.lifecycle.stop_requested.wait(), http)
+            await _until_stop_or_failure(self.lifecycle.stop_requested, http)
 
             await self.lifecycle.transition(State.DRAINING)
             draining_since = asyncio.get_running_loop().time()
@@ -165,19 +166,19 @@ class Service:
         logger.info("stopped")
 
 
-async def _first_of(stop: asyncio.Future | object, task: asyncio.Task[None]) -> None:
+async def _until_stop_or_failure(stop: asyncio.Event, http: asyncio.Task[None]) -> None:
     """Wait for the stop request, unless the HTTP server ends first (then raise its error)."""
-    waiter = asyncio.ensure_future(stop)  # type: ignore[arg-type]
+    waiter = asyncio.create_task(stop.wait())
     try:
-        await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({waiter, http}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         waiter.cancel()
-    if task.done():
-        task.result()
+    if http.done():
+        http.result()
         raise StartupError("the HTTP server stopped unexpectedly")
 
 
-async def _ignore_store_errors(operation) -> None:
+async def _ignore_store_errors(operation: Awaitable[None]) -> None:
     try:
         await operation
     except ExecutorError as exc:

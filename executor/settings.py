@@ -92,9 +92,7 @@ class DatabaseURL:
         if text.startswith(("postgresql://", "postgres://")):
             return cls(text, "postgres")
         scheme = text.split("://", 1)[0] if "://" in text else text
-        raise ValueError(
-            f"unknown database URL scheme in {scheme!r}: use sqlite:///PATH or postgresql://..."
-        )
+        raise ValueError(f"unknown database URL scheme in {scheme!r}: use sqlite:///PATH or postgresql://...")
 
 
 @dataclass(frozen=True)
@@ -171,6 +169,14 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def parse_lock_timeout(text: str) -> float:
+    """`executor migrate --lock-timeout`: a migrate-only setting, so not part of `Settings`."""
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise ConfigError("--lock-timeout", str(exc)) from None
 
 
 def parse_database(text: str) -> DatabaseURL:

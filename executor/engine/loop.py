@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from loguru import logger
 
@@ -111,12 +111,10 @@ class ClaimLoop(Generic[W]):
         pending = set(self._inflight)
         if pending:
             logger.info("waiting up to {}s for {} in-flight item(s)", timeout, len(pending))
-            waiters = {asyncio.ensure_future(asyncio.wait(pending))}
+            waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(asyncio.wait(pending))}
             if abort is not None:
                 waiters.add(asyncio.ensure_future(abort.wait()))
-            done, not_done = await asyncio.wait(
-                waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
+            _, not_done = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             for waiter in not_done:
                 waiter.cancel()
         left = {task: item for task, item in self._inflight.items() if not task.done()}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
@@ -112,7 +113,7 @@ def _concurrent_migrate(executor: list[str], workdir: Path, url: str) -> None:
         for _ in range(10)
     ]
     outputs = [process.communicate(timeout=120) for process in processes]
-    for process, (out, err) in zip(processes, outputs, strict=True):
+    for process, (_, err) in zip(processes, outputs, strict=True):
         assert process.returncode == 0, err
     appliers = [out for out, _ in outputs if "applied" in out]
     assert len(appliers) == 1, outputs
@@ -121,3 +122,47 @@ def _concurrent_migrate(executor: list[str], workdir: Path, url: str) -> None:
 
 def _assert_applied_once(rows: list[tuple[str, int]]) -> None:
     assert rows and all(count == 1 for _, count in rows), rows
+
+
+_HOLD_LOCK = """
+import sys, time
+from yoyo import get_backend
+backend = get_backend(sys.argv[1])
+with backend.lock():
+    print("locked", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_lock_left_by_a_killed_migrate_is_reported_and_can_be_broken(executor, workdir) -> None:
+    url = f"sqlite:///{workdir / 'locked.db'}"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_LOCK, url], stdout=subprocess.PIPE, text=True, env=clean_env()
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    finally:
+        holder.kill()  # SIGKILL: the lock row stays behind
+        holder.communicate(timeout=10)
+    stuck = run(executor, "migrate", "--database", url, "--lock-timeout", "1s", cwd=workdir)
+    assert stuck.returncode == 1
+    assert "--break-lock" in stuck.stderr and "Traceback" not in stuck.stderr
+    freed = run(executor, "migrate", "--database", url, "--break-lock", cwd=workdir)
+    assert freed.returncode == 0 and re.search(r"^applied\s+0001\.", freed.stdout, re.M)
+
+
+def test_binary_runs_without_any_python_environment(workdir) -> None:
+    from tests.support.process import BINARY
+
+    if not BINARY.is_file():
+        pytest.skip(f"no binary at {BINARY}")
+    result = subprocess.run(
+        [str(BINARY), "migrate", "--database", f"sqlite:///{workdir / 'x.db'}"],
+        cwd=workdir,
+        env={"PYTHONPATH": "/nonexistent", "PYTHONHOME": "/nonexistent", "PATH": "/nonexistent"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^applied\s+0001\.", result.stdout, re.M)

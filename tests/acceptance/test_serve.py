@@ -129,3 +129,21 @@ def _ready_status(server: Server) -> int | None:
 def _instance_states(db: Path) -> list[str]:
     with sqlite3.connect(db) as conn:
         return [row[0] for row in conn.execute("SELECT state FROM instances")]
+
+
+def test_api_tokens_never_reach_the_log(executor, workdir, servers) -> None:
+    server = start(
+        servers,
+        executor,
+        workdir,
+        "--log-level",
+        "trace",
+        "--host",
+        "127.0.0.1",
+        EXECUTOR_API_TOKEN="tok-old-5f2a,tok-new-91c3",
+    )
+    server.get("/health")
+    server.signal()
+    assert server.wait_exit(30) == 0
+    text = server.log_path.read_text()
+    assert "tok-old-5f2a" not in text and "tok-new-91c3" not in text

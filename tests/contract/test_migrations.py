@@ -10,7 +10,9 @@ from executor.settings import DatabaseURL
 
 
 def known() -> list[str]:
-    return sorted(p.stem for p in migrate.migrations_dir("sqlite").glob("*.sql") if not p.stem.endswith(".rollback"))
+    return sorted(
+        p.stem for p in migrate.migrations_dir("sqlite").glob("*.sql") if not p.stem.endswith(".rollback")
+    )
 
 
 def test_both_dialects_have_the_same_migrations() -> None:

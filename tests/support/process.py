@@ -28,7 +28,9 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run(command: list[str], *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run(
+    command: list[str], *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*command, *args], cwd=cwd, env=env or clean_env(), capture_output=True, text=True, timeout=timeout
     )
@@ -73,7 +75,9 @@ class Server:
         def port() -> int | None:
             assert self.process is not None
             if self.process.poll() is not None:
-                raise AssertionError(f"executor exited with {self.process.returncode}:\n{self.log_path.read_text()}")
+                raise AssertionError(
+                    f"executor exited with {self.process.returncode}:\n{self.log_path.read_text()}"
+                )
             for line in self.log_lines():
                 match = _RUNNING.search(line.get("message", ""))
                 if match:

@@ -8,7 +8,16 @@ from executor.settings import DatabaseURL, format_duration, is_loopback, parse_d
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("500ms", 0.5), ("30s", 30), ("5m", 300), ("2h", 7200), ("1.5s", 1.5), ("0s", 0), ("10", 10), (" 7s ", 7)],
+    [
+        ("500ms", 0.5),
+        ("30s", 30),
+        ("5m", 300),
+        ("2h", 7200),
+        ("1.5s", 1.5),
+        ("0s", 0),
+        ("10", 10),
+        (" 7s ", 7),
+    ],
 )
 def test_durations_parse_to_seconds(text: str, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
@@ -20,7 +29,9 @@ def test_bad_durations_are_rejected(text: str) -> None:
         parse_duration(text)
 
 
-@pytest.mark.parametrize(("seconds", "text"), [(0.5, "500ms"), (30, "30s"), (300, "5m"), (7200, "2h"), (90, "90s")])
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(0.5, "500ms"), (30, "30s"), (300, "5m"), (7200, "2h"), (90, "90s")]
+)
 def test_durations_format_back(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
     assert parse_duration(format_duration(seconds)) == seconds
@@ -93,7 +104,15 @@ def test_several_tokens_for_rotation_and_never_in_repr() -> None:
 
 @pytest.mark.parametrize(
     ("host", "loopback"),
-    [("127.0.0.1", True), ("localhost", True), ("::1", True), ("[::1]", True), ("0.0.0.0", False), ("10.1.2.3", False), ("example.com", False)],
+    [
+        ("127.0.0.1", True),
+        ("localhost", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("0.0.0.0", False),
+        ("10.1.2.3", False),
+        ("example.com", False),
+    ],
 )
 def test_loopback_detection(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
