@@ -1,0 +1,144 @@
+"""What a validated workflow is: the model the parser produces and the engine runs.
+
+A `Workflow` is immutable. It is stored as its normalised JSON (`to_json`) beside the YAML
+the user sent; `digest` hashes that JSON, so sending the same definition again finds the
+same version. A run always executes the stored version it started with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+TRIGGER_RULES = ("all_success", "all_done", "all_failed", "one_success", "one_failed", "none_failed")
+BACKOFFS = ("fixed", "exponential")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often an attempt that failed (or timed out) is tried again, and after how long."""
+
+    max_attempts: int = 1
+    backoff: Literal["fixed", "exponential"] = "exponential"
+    delay: float = 1.0
+    max_delay: float = 60.0
+    # Fraction (0..1) of each delay that is randomised, so retries of many steps spread out.
+    jitter: float = 0.0
+
+    def delay_after(self, attempt: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based) before the next."""
+        if self.backoff == "fixed":
+            base = self.delay
+        else:
+            base = self.delay * 2 ** max(0, attempt - 1)
+        base = min(base, self.max_delay)
+        if self.jitter:
+            base -= base * self.jitter * (rng or random).random()
+        return base
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "max_attempts": self.max_attempts,
+            "backoff": self.backoff,
+            "delay": self.delay,
+            "max_delay": self.max_delay,
+            "jitter": self.jitter,
+        }
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    action: str
+    # Values may hold templates ("{{ ... }}"): they are rendered when the step runs.
+    with_: dict[str, Any] = field(default_factory=dict)
+    needs: tuple[str, ...] = ()
+    when: Any = None  # None: always; else a template (or literal bool) rendered before the step
+    for_each: Any = None  # None: one attempt chain; else a template (or literal list) of items
+    concurrency: int | None = None  # for_each items in flight at once (None: no limit)
+    retry: RetryPolicy = RetryPolicy()
+    timeout: float | None = None  # one attempt's limit in seconds (None: none)
+    outputs: dict[str, Any] | None = None  # templates over `result`; None: output = result
+    trigger_rule: str = "all_success"
+    continue_on_error: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "action": self.action,
+            "with": self.with_,
+            "needs": list(self.needs),
+            "when": self.when,
+            "for_each": self.for_each,
+            "concurrency": self.concurrency,
+            "retry": self.retry.to_json(),
+            "timeout": self.timeout,
+            "outputs": self.outputs,
+            "trigger_rule": self.trigger_rule,
+            "continue_on_error": self.continue_on_error,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Step:
+        return cls(
+            id=data["id"],
+            action=data["action"],
+            with_=data.get("with") or {},
+            needs=tuple(data.get("needs") or ()),
+            when=data.get("when"),
+            for_each=data.get("for_each"),
+            concurrency=data.get("concurrency"),
+            retry=RetryPolicy(**data.get("retry", {})),
+            timeout=data.get("timeout"),
+            outputs=data.get("outputs"),
+            trigger_rule=data.get("trigger_rule", "all_success"),
+            continue_on_error=bool(data.get("continue_on_error", False)),
+        )
+
+
+@dataclass(frozen=True)
+class Workflow:
+    name: str
+    steps: tuple[Step, ...]
+    description: str = ""
+    inputs: dict[str, Any] | None = None  # JSON Schema of the run input
+    timeout: float | None = None  # whole-run limit in seconds
+    outputs: dict[str, Any] | None = None  # templates over `steps`, rendered when the run succeeds
+
+    def step(self, step_id: str) -> Step:
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)
+
+    def dependents(self, step_id: str) -> list[Step]:
+        return [step for step in self.steps if step_id in step.needs]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "inputs": self.inputs,
+            "timeout": self.timeout,
+            "steps": [step.to_json() for step in self.steps],
+            "outputs": self.outputs,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Workflow:
+        return cls(
+            name=data["name"],
+            description=data.get("description") or "",
+            inputs=data.get("inputs"),
+            timeout=data.get("timeout"),
+            steps=tuple(Step.from_json(step) for step in data["steps"]),
+            outputs=data.get("outputs"),
+        )
+
+    @property
+    def digest(self) -> str:
+        canonical = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
