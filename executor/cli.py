@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 
 from executor import __version__, log
-from executor.errors import ExecutorError
+from executor.errors import ConfigError, ExecutorError
 from executor.settings import DEFAULTS, parse_lock_timeout, parse_settings
 
 app = typer.Typer(
@@ -30,7 +31,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-COMMANDS = {"serve", "migrate", "version"}
+COMMANDS = {"serve", "migrate", "version", "run", "validate"}
 
 
 def _option(flag: str, env: str, help: str, metavar: str | None = None, default_shown: bool = True) -> Any:
@@ -56,6 +57,32 @@ LogFormat = Annotated[
         "EXECUTOR_LOG_FORMAT",
         "text, json, or auto (text when stderr is a terminal, json otherwise).",
         "FORMAT",
+    ),
+]
+
+
+Concurrency = Annotated[
+    str, _option("--concurrency", "EXECUTOR_CONCURRENCY", "Steps in flight per instance at most.", "N")
+]
+Lease = Annotated[
+    str,
+    _option(
+        "--lease",
+        "EXECUTOR_LEASE",
+        "How long a claimed step stays owned without renewal: steps of an instance that died "
+        "are retried (as a failed attempt) after this long.",
+        "DURATION",
+    ),
+]
+Workflows = Annotated[
+    str | None,
+    _option(
+        "--workflows",
+        "EXECUTOR_WORKFLOWS",
+        "A folder of workflows (*.yaml) to register at start; a changed file becomes a new version, "
+        "an invalid one is reported and skipped.",
+        "DIR",
+        default_shown=False,
     ),
 ]
 
@@ -127,9 +154,9 @@ def serve(
             "DURATION",
         ),
     ] = DEFAULTS["poll_interval"],
-    concurrency: Annotated[
-        str, _option("--concurrency", "EXECUTOR_CONCURRENCY", "Steps in flight per instance at most.", "N")
-    ] = DEFAULTS["concurrency"],
+    concurrency: Concurrency = DEFAULTS["concurrency"],
+    lease: Lease = DEFAULTS["lease"],
+    workflows: Workflows = None,
     api_token: Annotated[
         str | None,
         _option(
@@ -169,6 +196,8 @@ def serve(
             drain_delay=drain_delay,
             poll_interval=poll_interval,
             concurrency=concurrency,
+            lease=lease,
+            workflows=workflows,
             api_token=api_token,
             log_level=log_level,
             log_format=log_format,
@@ -245,6 +274,107 @@ def migrate_command(
             typer.echo(f"applied  {name}")
     else:
         typer.echo("nothing to apply")
+
+
+@app.command(name="run")
+def run_command(
+    flow: Annotated[Path, typer.Argument(metavar="FLOW.yaml", help="The workflow to run.")],
+    input_json: Annotated[
+        str | None, typer.Option("--input", metavar="JSON", help="The run's input, a JSON object.")
+    ] = None,
+    inputs: Annotated[
+        list[str] | None,
+        typer.Option(
+            "-i",
+            "--set",
+            metavar="KEY=VALUE",
+            help="Set one input field (repeatable); VALUE is JSON when it parses as JSON, else a string.",
+        ),
+    ] = None,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            envvar="EXECUTOR_DATABASE_URL",
+            metavar="URL",
+            help="Keep the run in this database (default: a temporary one, removed afterwards).",
+        ),
+    ] = None,
+    workflows: Workflows = None,
+    concurrency: Concurrency = DEFAULTS["concurrency"],
+    lease: Lease = DEFAULTS["lease"],
+    stop_timeout: Annotated[
+        str,
+        typer.Option(
+            "--stop-timeout", metavar="DURATION", help="On Ctrl-C, how long running steps may finish."
+        ),
+    ] = DEFAULTS["stop_timeout"],
+    log_level: LogLevel = "warning",
+    log_format: LogFormat = "text",
+) -> None:
+    """Run one workflow to completion here, with live progress; print its outputs as JSON.
+
+    Exit 0 when the run succeeds, 1 when it fails, 130 when interrupted.
+    """
+    import json
+
+    from executor import local
+
+    try:
+        settings = parse_settings(
+            database=database or DEFAULTS["database"],
+            concurrency=concurrency,
+            lease=lease,
+            workflows=workflows,
+            stop_timeout=stop_timeout,
+            log_level=log_level,
+            log_format=log_format,
+        )
+        log.configure(settings.log_level, settings.log_format)
+        try:
+            run_input = local.parse_inputs(input_json, inputs or [])
+        except ValueError as exc:
+            raise ConfigError("--input", str(exc)) from None
+        if not flow.is_file():
+            raise ConfigError("FLOW.yaml", f"{flow} is not a file")
+        code, result = local.run(
+            flow,
+            run_input,
+            settings.database if database else None,
+            workflows=settings.workflows,
+            concurrency=settings.concurrency,
+            stop_timeout=settings.stop_timeout,
+            lease=settings.lease,
+        )
+    except ExecutorError as exc:
+        _fail(exc)
+    typer.echo(json.dumps(result, indent=2, default=str))
+    raise typer.Exit(code)
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(metavar="FLOW.yaml...", help="Workflow files to check.")],
+) -> None:
+    """Check workflow files; print every problem with its file, line and path. Exit 1 if any."""
+    from executor.errors import WorkflowInvalid
+    from executor.workflow import parse_workflow
+
+    failed = 0
+    for path in files:
+        try:
+            workflow = parse_workflow(path.read_text(encoding="utf-8"), str(path))
+        except OSError as exc:
+            typer.echo(f"{path}: cannot read: {exc.strerror}", err=True)
+            failed += 1
+        except WorkflowInvalid as exc:
+            for problem in exc.problems:
+                typer.echo(str(problem), err=True)
+            failed += 1
+        else:
+            typer.echo(f"{path}: ok ({workflow.name}, {len(workflow.steps)} steps)")
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -8,6 +8,12 @@ Errors from drivers are wrapped with ``raise ... from exc`` so the log keeps the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from executor.workflow.source import Problem
+
 
 class ExecutorError(Exception):
     code = "internal_error"
@@ -41,6 +47,10 @@ class StoreError(ExecutorError):
     http_status = 503
 
 
+class StoreConflict(StoreError):
+    """Two transactions got in each other's way (a deadlock); running it again will do."""
+
+
 class SchemaError(StoreError):
     """The database schema is not the one this binary was built for."""
 
@@ -58,3 +68,37 @@ class LifecycleError(ExecutorError):
 
     code = "invalid_state"
     http_status = 409
+
+
+class WorkflowInvalid(ExecutorError):
+    """A workflow definition breaks the language; `problems` lists every one found, not the first."""
+
+    code = "invalid_workflow"
+    http_status = 422
+    exit_code = 1
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        count = len(self.problems)
+        heading = f"the workflow has {count} problem{'' if count == 1 else 's'}:"
+        super().__init__("\n".join([heading, *(f"  {problem}" for problem in self.problems)]))
+
+
+class ExpressionError(ExecutorError):
+    """A template failed while it was rendered (undefined name, unsafe access, bad operation)."""
+
+    code = "expression_error"
+    http_status = 422
+
+
+class InputInvalid(ExecutorError):
+    """A run's input does not match the workflow's input schema; `problems` are (JSON path, message)."""
+
+    code = "invalid_input"
+    http_status = 422
+
+    def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
+        self.problems = list(problems)
+        super().__init__(
+            "invalid input: " + "; ".join(f"{path}: {message}" for path, message in self.problems)
+        )

@@ -17,14 +17,16 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable
 
 from hypercorn.asyncio import serve
 from hypercorn.config import Config as HypercornConfig
 from loguru import logger
 
 from executor import __version__, systemd
-from executor.engine import ClaimLoop
+from executor.actions.http import close_client
+from executor.engine.catalog import register_folder
+from executor.engine.engine import Engine
 from executor.errors import ExecutorError, StartupError
 from executor.http import create_app
 from executor.lifecycle import Lifecycle, State
@@ -57,27 +59,12 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-class _NoWork:
-    """The claim loop's source until the workflow engine gives it steps to run."""
-
-    async def claim(self, limit: int) -> Sequence[object]:
-        return ()
-
-    async def run(self, item: object) -> None:
-        raise ExecutorError("no work source")
-
-    async def hand_back(self, items: Sequence[object]) -> None:
-        return None
-
-
 class Service:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.lifecycle = Lifecycle()
         self.instance_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self.loop = ClaimLoop(
-            _NoWork(), concurrency=settings.concurrency, poll_interval=settings.poll_interval
-        )
+        self.engine: Engine | None = None
         self.port: int | None = None
 
     async def run(self) -> None:
@@ -87,9 +74,22 @@ class Service:
         sock: socket.socket | None = None
         try:
             await store.open()
+            engine = Engine(
+                store,
+                instance_id=self.instance_id,
+                concurrency=self.settings.concurrency,
+                poll_interval=self.settings.poll_interval,
+                lease=self.settings.lease,
+            )
+            if self.settings.workflows is not None:
+                await register_folder(engine, self.settings.workflows)
             sock = bind_socket(self.settings.host, self.settings.port)
             # Last: a start that fails earlier leaves no trace in the registry.
             await store.register_instance(self._instance(State.IDLE))
+            recovered = await engine.recover_dead_local()
+            if recovered:
+                logger.info("reclaiming {} step(s) of instances on this host that died", recovered)
+            self.engine = engine
         except BaseException:
             if sock is not None:
                 sock.close()
@@ -97,7 +97,7 @@ class Service:
             raise
         try:
             with handle_stop_signals(self.lifecycle):
-                await self._serve(store, sock)
+                await self._serve(store, engine, sock)
         finally:
             await self._close(store)
 
@@ -110,7 +110,7 @@ class Service:
             state=state.value,
         )
 
-    async def _serve(self, store: Store, sock: socket.socket) -> None:
+    async def _serve(self, store: Store, engine: Engine, sock: socket.socket) -> None:
         self.port = sock.getsockname()[1]
         http_stop = asyncio.Event()
         config = _hypercorn_config(sock)
@@ -118,7 +118,8 @@ class Service:
             http = group.create_task(
                 serve(create_app(self.lifecycle), config, shutdown_trigger=http_stop.wait)  # type: ignore[arg-type]
             )
-            claims = group.create_task(self.loop.run())
+            claims = group.create_task(engine.loop.run())
+            upkeep = group.create_task(engine.maintain())
             heartbeats = group.create_task(self._heartbeats(store))
             await self.lifecycle.transition(State.RUNNING)
             await store.heartbeat(self.instance_id, State.RUNNING.value)
@@ -134,10 +135,11 @@ class Service:
             systemd.notify("STOPPING=1")
             await _ignore_store_errors(store.heartbeat(self.instance_id, State.DRAINING.value))
             logger.info("draining (stop timeout {}s)", self.settings.stop_timeout)
-            handed_back = await self.loop.drain(
+            handed_back = await engine.loop.drain(
                 self.settings.stop_timeout, abort=self.lifecycle.abort_requested
             )
             await claims
+            upkeep.cancel()
             await self._drain_delay(since=draining_since)
             heartbeats.cancel()
             http_stop.set()
@@ -161,6 +163,7 @@ class Service:
         if self.lifecycle.state is State.RUNNING:  # left _serve by an error, not by a drain
             await self.lifecycle.transition(State.DRAINING)
         await _ignore_store_errors(store.heartbeat(self.instance_id, State.STOPPED.value))
+        await close_client()
         await store.close()
         await self.lifecycle.transition(State.STOPPED)
         logger.info("stopped")

@@ -28,6 +28,7 @@ DEFAULTS = {
     "stop_timeout": "30s",
     "drain_delay": "0s",
     "poll_interval": "1s",
+    "lease": "30s",
     "concurrency": "16",
     "log_level": "info",
     "log_format": "auto",
@@ -106,6 +107,10 @@ class Settings:
     drain_delay: float = 0.0
     poll_interval: float = 1.0
     concurrency: int = 16
+    # How long a claimed step stays owned without a renewal: an instance that dies loses
+    # its steps to the others (or to its own restart) after this long.
+    lease: float = 30.0
+    workflows: Path | None = None  # a folder of *.yaml workflows to register at start
     # Several tokens are accepted at once so that they can be rotated without downtime.
     api_tokens: tuple[str, ...] = dataclasses.field(default=(), repr=False)
     log_level: str = "info"
@@ -123,6 +128,8 @@ NAMES = {
     "drain_delay": ("--drain-delay", "EXECUTOR_DRAIN_DELAY"),
     "poll_interval": ("--poll-interval", "EXECUTOR_POLL_INTERVAL"),
     "concurrency": ("--concurrency", "EXECUTOR_CONCURRENCY"),
+    "lease": ("--lease", "EXECUTOR_LEASE"),
+    "workflows": ("--workflows", "EXECUTOR_WORKFLOWS"),
     "api_token": ("--api-token", "EXECUTOR_API_TOKEN"),
     "log_level": ("--log-level", "EXECUTOR_LOG_LEVEL"),
     "log_format": ("--log-format", "EXECUTOR_LOG_FORMAT"),
@@ -179,6 +186,15 @@ def parse_lock_timeout(text: str) -> float:
         raise ConfigError("--lock-timeout", str(exc)) from None
 
 
+def parse_workflows_dir(text: str | None) -> Path | None:
+    if not text:
+        return None
+    path = Path(text)
+    if not path.is_dir():
+        raise ConfigError(_name("workflows"), f"{text} is not a directory")
+    return path
+
+
 def parse_database(text: str) -> DatabaseURL:
     try:
         return DatabaseURL.parse(text)
@@ -195,6 +211,8 @@ def parse_settings(
     drain_delay: str = DEFAULTS["drain_delay"],
     poll_interval: str = DEFAULTS["poll_interval"],
     concurrency: str = DEFAULTS["concurrency"],
+    lease: str = DEFAULTS["lease"],
+    workflows: str | None = None,
     api_token: str | None = None,
     log_level: str = DEFAULTS["log_level"],
     log_format: str = DEFAULTS["log_format"],
@@ -219,6 +237,8 @@ def parse_settings(
         drain_delay=_parse_seconds("drain_delay", drain_delay, minimum=0.0),
         poll_interval=_parse_seconds("poll_interval", poll_interval, minimum=0.01),
         concurrency=_parse_int("concurrency", concurrency, 1, 10_000),
+        lease=_parse_seconds("lease", lease, minimum=0.1),
+        workflows=parse_workflows_dir(workflows),
         api_tokens=tokens,
         log_level=_parse_choice("log_level", log_level, LOG_LEVELS),
         log_format=fmt,  # type: ignore[arg-type]

@@ -35,7 +35,9 @@ _KIND_CHECKS = {
     "object": lambda v: isinstance(v, dict),
     "list": lambda v: isinstance(v, list),
     "string_list": lambda v: isinstance(v, list) and all(isinstance(i, str) for i in v),
-    "string_map": lambda v: isinstance(v, dict) and all(isinstance(i, str | int | float | bool) for i in v.values()),
+    "string_map": lambda v: (
+        isinstance(v, dict) and all(isinstance(i, str | int | float | bool) for i in v.values())
+    ),
     "duration": lambda v: _is_duration(v),
     "any": lambda v: True,
 }
@@ -86,7 +88,9 @@ class Action(abc.ABC):
         known = {p.name: p for p in cls.params}
         for key in with_:
             if key not in known:
-                problems.append((key, f"unknown parameter for {cls.name} (expected one of: {', '.join(known)})"))
+                problems.append(
+                    (key, f"unknown parameter for {cls.name} (expected one of: {', '.join(known)})")
+                )
         for param in cls.params:
             if param.name not in with_:
                 if param.required:

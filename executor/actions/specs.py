@@ -36,9 +36,12 @@ class HttpSpec(Action):
         if "json" in with_ and "body" in with_:
             problems.append(("body", "give either json or body, not both"))
         method = with_.get("method")
-        if isinstance(method, str) and not is_template(method):
-            if method.upper() not in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"):
-                problems.append(("method", f"{method!r} is not an HTTP method"))
+        if (
+            isinstance(method, str)
+            and not is_template(method)
+            and method.upper() not in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+        ):
+            problems.append(("method", f"{method!r} is not an HTTP method"))
         return problems
 
 

@@ -13,6 +13,7 @@ another instance, or the next start, runs it.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -36,6 +37,10 @@ class WorkSource(Protocol[W]):
 
     async def hand_back(self, items: Sequence[W]) -> None:
         """Return claimed items whose run was cancelled, so that they are claimed again."""
+        ...
+
+    async def next_due(self) -> float | None:
+        """When (Unix time) the next item not ready yet becomes ready, if known."""
         ...
 
 
@@ -79,9 +84,19 @@ class ClaimLoop(Generic[W]):
                 if len(items) == free:
                     continue  # there may be more ready: claim again as soon as a slot frees up
             try:
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                await asyncio.wait_for(self._wake.wait(), await self._until_next())
             except TimeoutError:
                 pass
+
+    async def _until_next(self) -> float:
+        """Sleep until the next timer falls due, but never longer than the poll interval."""
+        try:
+            due = await self.source.next_due()
+        except ExecutorError:
+            return self.poll_interval
+        if due is None:
+            return self.poll_interval
+        return min(self.poll_interval, max(0.0, due - time.time()) + 0.001)
 
     def _start(self, item: W) -> None:
         task = asyncio.create_task(self._run_one(item))

@@ -16,8 +16,22 @@ Contract shared by every method:
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+
+from executor.store.records import (
+    Claimed,
+    LogLine,
+    NewRun,
+    NewStep,
+    RunRecord,
+    StepRow,
+    StoredLogLine,
+    WorkflowRecord,
+)
 
 
 @dataclass(frozen=True)
@@ -68,9 +82,171 @@ class Store(abc.ABC):
     async def list_instances(self) -> list[Instance]:
         """Every registered instance, oldest first."""
 
+    @abc.abstractmethod
+    async def release_instance(self, instance_id: str) -> int:
+        """Mark a dead instance stopped and expire its leases now; return how many it held.
+
+        Its steps are then reaped like any expired lease (a failed attempt, retried if the
+        policy allows), without waiting for the lease to run out.
+        """
+
+    @abc.abstractmethod
+    async def dead_local_instances(self, host: str, alive: Sequence[int]) -> list[Instance]:
+        """Instances on ``host`` not stopped whose pid is not in ``alive`` (caller checks pids)."""
+
+    # -- workflows -----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def register_workflow(
+        self, name: str, digest: str, source: str, definition: dict[str, Any]
+    ) -> tuple[WorkflowRecord, bool]:
+        """Store a definition as the next version of ``name``; return it and whether it is new.
+
+        Sending a definition whose digest is already stored for ``name`` creates nothing and
+        returns the existing version (False). Two concurrent registrations of different
+        definitions get consecutive versions; of the same definition, one version.
+        """
+
+    @abc.abstractmethod
+    async def get_workflow(self, name: str, version: int | None = None) -> WorkflowRecord | None:
+        """One version (the latest when ``version`` is None), or None when there is none."""
+
+    @abc.abstractmethod
+    async def list_workflows(self) -> list[WorkflowRecord]:
+        """The latest version of every workflow, by name."""
+
+    # -- runs and steps: the unit of work -------------------------------------------------
+
+    @abc.abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[Txn]:
+        """A write transaction: everything done through the `Txn` commits together when the
+        block ends, or not at all when it raises. Transactions on one run are serialised
+        (`Txn.lock_run`), so the engine's read-decide-write on a run is never interleaved."""
+
+    @abc.abstractmethod
+    async def get_run(self, run_id: str) -> tuple[RunRecord, list[StepRow]] | None:
+        """A run and all its step rows (ordered by id), read outside any transaction."""
+
+    @abc.abstractmethod
+    async def step_results(self, run_id: str) -> dict[str, tuple[str, Any]]:
+        """``step_id → (status, output)`` of the run's step-level rows (item_index -1)."""
+
+    # -- claiming ------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def claim(self, owner: str, limit: int, lease: float) -> list[Claimed]:
+        """Lease at most ``limit`` due step rows to ``owner`` for ``lease`` seconds.
+
+        Due rows are `queued` rows whose `available_at` has passed and `waiting` rows whose
+        timer (`available_at`) has passed, of runs that are `pending` or `running` (never
+        `paused`). Highest run priority first, then earliest `available_at`. Each claimed
+        row becomes `running` with a new lease token; a claimed `queued` row starts a new
+        attempt (`attempt` + 1, `started_at` now). A `pending` run of a claimed row becomes
+        `running`. No row is ever held by two unexpired leases.
+        """
+
+    @abc.abstractmethod
+    async def renew_leases(self, owner: str, rows: Sequence[tuple[int, str]], lease: float) -> set[int]:
+        """Extend the leases ``(row id, token)`` still held by ``owner``; return the ids renewed.
+
+        A row missing from the answer was lost (cancelled, or reclaimed after expiry): its
+        attempt must stop, and its outcome will be rejected.
+        """
+
+    @abc.abstractmethod
+    async def hand_back(self, claimed: Sequence[Claimed]) -> int:
+        """Return rows whose attempt was cancelled by a drain, uncounted, to be claimed again.
+
+        A queued row goes back to `queued` (its attempt number restored); a resumed waiting
+        row goes back to `waiting`. Rows whose lease is no longer held are left alone.
+        Returns how many rows were handed back.
+        """
+
+    @abc.abstractmethod
+    async def expired_leases(self, limit: int) -> list[tuple[str, int, str]]:
+        """``(run id, row id, token)`` of `running` rows whose lease has expired."""
+
+    @abc.abstractmethod
+    async def overdue_runs(self, limit: int) -> list[str]:
+        """Ids of unfinished runs whose deadline has passed."""
+
+    @abc.abstractmethod
+    async def next_due(self) -> float | None:
+        """The earliest `available_at` of any queued or waiting row of an unpaused run, or None."""
+
+    # -- logs ----------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def append_logs(self, lines: Sequence[LogLine]) -> None:
+        """Append step log lines (one transaction for the batch)."""
+
+    @abc.abstractmethod
+    async def read_logs(self, step: int, after: int = 0, limit: int = 1000) -> list[StoredLogLine]:
+        """Log lines of step row ``step`` with id > ``after``, oldest first."""
+
     async def __aenter__(self) -> Store:
         await self.open()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+class Txn(abc.ABC):
+    """The operations of one write transaction (see `Store.transaction`)."""
+
+    @abc.abstractmethod
+    async def lock_run(self, run_id: str) -> RunRecord | None:
+        """Read a run and hold it until the transaction ends (None: no such run)."""
+
+    @abc.abstractmethod
+    async def run_steps(self, run_id: str) -> list[StepRow]:
+        """Every step row of the run, ordered by id."""
+
+    @abc.abstractmethod
+    async def insert_run(self, run: NewRun) -> RunRecord:
+        """Create a `pending` run. Raises `DuplicateRun` when its idempotency key is taken."""
+
+    @abc.abstractmethod
+    async def find_run(self, workflow_name: str, idempotency_key: str) -> RunRecord | None:
+        """The run of ``workflow_name`` created with ``idempotency_key``, if any."""
+
+    @abc.abstractmethod
+    async def update_run(self, run_id: str, **changes: Any) -> None:
+        """Set columns of the run (status, outputs, error, started_at, finished_at, deadline_at)."""
+
+    @abc.abstractmethod
+    async def child_runs(self, run_id: str) -> list[RunRecord]:
+        """Runs started by `workflow` steps of this run."""
+
+    @abc.abstractmethod
+    async def insert_steps(self, run_id: str, steps: Sequence[NewStep]) -> None:
+        """Add step rows to a run."""
+
+    @abc.abstractmethod
+    async def update_step(self, row_id: int, **changes: Any) -> None:
+        """Set columns of a step row. Leaving `running` clears the lease."""
+
+    @abc.abstractmethod
+    async def delete_items(self, run_id: str, step_id: str) -> None:
+        """Remove the for_each item rows of a step (a retried run fans out anew)."""
+
+    @abc.abstractmethod
+    async def get_workflow(self, name: str, version: int | None = None) -> WorkflowRecord | None:
+        """As `Store.get_workflow`, inside this transaction."""
+
+    @abc.abstractmethod
+    async def insert_signal(self, run_id: str, name: str, payload: Any) -> int:
+        """Keep a signal until a `wait` step takes it; return its id."""
+
+    @abc.abstractmethod
+    async def take_signal(self, run_id: str, name: str, step: int) -> tuple[bool, Any]:
+        """Consume the oldest unconsumed signal ``name`` of the run for step row ``step``.
+
+        Returns ``(True, payload)``, or ``(False, None)`` when none is waiting. A signal is
+        consumed at most once.
+        """
+
+
+class DuplicateRun(Exception):
+    """`Txn.insert_run` found the idempotency key taken (the transaction is still usable)."""

@@ -23,5 +23,14 @@ def parse(text: str) -> dict[str, str]:
 
 
 def load(dialect: str) -> dict[str, str]:
+    """The dialect's queries. A block named ``_x`` is a fragment: ``{x}`` in a query stands for it."""
     text = resources.files("executor.store.sql").joinpath(f"{dialect}.sql").read_text("utf-8")
-    return parse(text)
+    queries = parse(text)
+    fragments = {name[1:]: body for name, body in queries.items() if name.startswith("_")}
+    return {name: _expand(body, fragments) for name, body in queries.items() if not name.startswith("_")}
+
+
+def _expand(body: str, fragments: dict[str, str]) -> str:
+    return re.sub(
+        r"\{(\w+)\}", lambda m: fragments[m.group(1)] if m.group(1) in fragments else m.group(0), body
+    )

@@ -2,15 +2,21 @@
 
 The database runs in WAL mode with ``synchronous=FULL``: a commit is fsynced before it
 returns, so a change the user was told about survives a power loss, not only a crash.
-Writers take the write lock up front (``BEGIN IMMEDIATE``) so that two transactions never
-deadlock upgrading a read lock, and wait up to `BUSY_TIMEOUT_MS` for each other.
+
+Two connections: one writer, used by one transaction at a time (an asyncio lock orders
+them; ``BEGIN IMMEDIATE`` takes SQLite's write lock up front so that writers in other
+processes wait rather than deadlock), and one reader, which in WAL mode never blocks the
+writer and never sees a transaction half done.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,8 +25,18 @@ from typing import Any
 import aiosqlite
 
 from executor.errors import StoreError
-from executor.store import queries
-from executor.store.base import Instance, Store
+from executor.store import common, queries
+from executor.store.base import DuplicateRun, Instance, Store, Txn
+from executor.store.records import (
+    Claimed,
+    LogLine,
+    NewRun,
+    NewStep,
+    RunRecord,
+    StepRow,
+    StoredLogLine,
+    WorkflowRecord,
+)
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -36,68 +52,93 @@ def _time(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
 
 
+def _instance(row: Sequence[Any]) -> Instance:
+    return Instance(
+        id=row[0],
+        host=row[1],
+        pid=row[2],
+        version=row[3],
+        state=row[4],
+        started_at=_time(row[5]),
+        heartbeat_at=_time(row[6]),
+    )
+
+
 class SQLiteStore(Store):
     dialect = "sqlite"
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._sql = queries.load("sqlite")
-        self._db: aiosqlite.Connection | None = None
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
 
     async def open(self) -> None:
         if not self.path.exists():
             # Connecting would create an empty file; the schema comes from migrations only.
             raise StoreError(f"database file {self.path} does not exist; run `executor migrate`")
         try:
-            self._db = await aiosqlite.connect(self.path, isolation_level=None)
-            for pragma in _PRAGMAS:
-                await self._db.execute(pragma)
+            self._writer = await self._connect()
+            self._reader = await self._connect()
         except sqlite3.Error as exc:
             await self.close()
             raise StoreError(f"cannot open SQLite database {self.path}: {exc}") from exc
 
-    async def close(self) -> None:
-        db, self._db = self._db, None
-        if db is not None:
-            await db.close()
+    async def _connect(self) -> aiosqlite.Connection:
+        db = await aiosqlite.connect(self.path, isolation_level=None)
+        for pragma in _PRAGMAS:
+            await db.execute(pragma)
+        return db
 
-    @property
-    def db(self) -> aiosqlite.Connection:
-        if self._db is None:
+    async def close(self) -> None:
+        for name in ("_writer", "_reader"):
+            db = getattr(self, name)
+            setattr(self, name, None)
+            if db is not None:
+                await db.close()
+
+    def _connection(self, db: aiosqlite.Connection | None) -> aiosqlite.Connection:
+        if db is None:
             raise StoreError("the store is not open")
-        return self._db
+        return db
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
         """One write transaction: committed when the block ends, rolled back if it raises."""
-        db = self.db
-        try:
-            await db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise StoreError(f"database error: {exc}") from exc
-        try:
-            yield db
-        except BaseException as exc:
-            await db.rollback()
-            if isinstance(exc, sqlite3.Error):
-                raise StoreError(f"database error: {exc}") from exc
-            raise
-        else:
+        db = self._connection(self._writer)
+        async with self._write_lock:
             try:
-                await db.commit()
+                await db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                await db.rollback()
                 raise StoreError(f"database error: {exc}") from exc
+            try:
+                yield db
+            except BaseException as exc:
+                await asyncio.shield(db.rollback())
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(f"database error: {exc}") from exc
+                raise
+            else:
+                try:
+                    # Shielded: a commit that was sent must be seen through, or the caller
+                    # would believe a durable change did not happen.
+                    await asyncio.shield(db.commit())
+                except sqlite3.Error as exc:
+                    await db.rollback()
+                    raise StoreError(f"database error: {exc}") from exc
 
-    async def _fetch(self, name: str, params: dict[str, Any] | None = None) -> list[sqlite3.Row]:
+    async def _read(self, name: str, params: dict[str, Any] | None = None) -> list[sqlite3.Row]:
         try:
-            async with self.db.execute(self._sql[name], params or {}) as cursor:
+            async with self._connection(self._reader).execute(self._sql[name], params or {}) as cursor:
                 return list(await cursor.fetchall())
         except sqlite3.Error as exc:
             raise StoreError(f"database error: {exc}") from exc
 
     async def ping(self) -> None:
-        await self._fetch("ping")
+        await self._read("ping")
+
+    # -- instances -----------------------------------------------------------------------
 
     async def register_instance(self, instance: Instance) -> None:
         async with self._write() as db:
@@ -122,15 +163,269 @@ class SQLiteStore(Store):
                 raise StoreError(f"instance {instance_id} is not registered")
 
     async def list_instances(self) -> list[Instance]:
-        return [
-            Instance(
-                id=row[0],
-                host=row[1],
-                pid=row[2],
-                version=row[3],
-                state=row[4],
-                started_at=_time(row[5]),
-                heartbeat_at=_time(row[6]),
+        return [_instance(row) for row in await self._read("list_instances")]
+
+    async def release_instance(self, instance_id: str) -> int:
+        async with self._write() as db:
+            await db.execute(self._sql["stop_instance"], {"id": instance_id})
+            cursor = await db.execute(
+                self._sql["expire_owner_leases"], {"owner": instance_id, "now": time.time()}
             )
-            for row in await self._fetch("list_instances")
+            return cursor.rowcount
+
+    async def dead_local_instances(self, host: str, alive: Sequence[int]) -> list[Instance]:
+        rows = await self._read("dead_local_instances", {"host": host})
+        return [_instance(row) for row in rows if row[2] not in alive]
+
+    # -- workflows -----------------------------------------------------------------------
+
+    async def register_workflow(
+        self, name: str, digest: str, source: str, definition: dict[str, Any]
+    ) -> tuple[WorkflowRecord, bool]:
+        async with self._write() as db:
+            params: dict[str, Any] = {"name": name, "digest": digest}
+            async with db.execute(self._sql["workflow_by_digest"], params) as cursor:
+                existing = await cursor.fetchone()
+            if existing is not None:
+                return common.workflow_record(existing), False
+            params.update(source=source, definition=common.dumps(definition), now=time.time())
+            async with db.execute(self._sql["insert_workflow"], params) as cursor:
+                row = await cursor.fetchone()
+            assert row is not None
+            return common.workflow_record(row), True
+
+    async def get_workflow(self, name: str, version: int | None = None) -> WorkflowRecord | None:
+        if version is None:
+            rows = await self._read("latest_workflow", {"name": name})
+        else:
+            rows = await self._read("workflow_version", {"name": name, "version": version})
+        return common.workflow_record(rows[0]) if rows else None
+
+    async def list_workflows(self) -> list[WorkflowRecord]:
+        return [common.workflow_record(row) for row in await self._read("list_workflows")]
+
+    # -- runs ----------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Txn]:
+        async with self._write() as db:
+            yield SQLiteTxn(db, self._sql)
+
+    async def get_run(self, run_id: str) -> tuple[RunRecord, list[StepRow]] | None:
+        runs = await self._read("get_run", {"id": run_id})
+        if not runs:
+            return None
+        steps = await self._read("run_steps", {"run_id": run_id})
+        return common.run_record(runs[0]), [common.step_row(row) for row in steps]
+
+    async def step_results(self, run_id: str) -> dict[str, tuple[str, Any]]:
+        rows = await self._read("step_results", {"run_id": run_id})
+        return {step_id: (status, common.loads(output)) for step_id, status, output in rows}
+
+    # -- claiming ------------------------------------------------------------------------
+
+    async def claim(self, owner: str, limit: int, lease: float) -> list[Claimed]:
+        now = time.time()
+        async with self._write() as db:
+            async with db.execute(self._sql["due_steps"], {"now": now, "limit": limit}) as cursor:
+                due = await cursor.fetchall()
+            if not due:
+                return []
+            waiting = {row_id for row_id, status in due if status == "waiting"}
+            token = uuid.uuid4().hex
+            params = {"owner": owner, "token": token, "now": now, "expires": now + lease}
+            await db.execute(self._sql["claim_rows"], {**params, "ids": json.dumps([row[0] for row in due])})
+            await db.execute(self._sql["start_runs"], {"token": token, "now": now})
+            async with db.execute(self._sql["claimed"], {"token": token}) as cursor:
+                rows = await cursor.fetchall()
+        return [
+            Claimed(
+                row=common.step_row(row),
+                workflow_name=row[16],
+                workflow_version=row[17],
+                run_input=common.loads(row[18]),
+                resumed=row[0] in waiting,
+            )
+            for row in rows
         ]
+
+    async def renew_leases(self, owner: str, rows: Sequence[tuple[int, str]], lease: float) -> set[int]:
+        if not rows:
+            return set()
+        renewed = set()
+        expires = time.time() + lease
+        async with self._write() as db:
+            for row_id, token in rows:
+                cursor = await db.execute(
+                    self._sql["renew_lease"],
+                    {"id": row_id, "token": token, "owner": owner, "expires": expires},
+                )
+                if cursor.rowcount == 1:
+                    renewed.add(row_id)
+        return renewed
+
+    async def hand_back(self, claimed: Sequence[Claimed]) -> int:
+        count = 0
+        now = time.time()
+        async with self._write() as db:
+            for item in claimed:
+                cursor = await db.execute(
+                    self._sql["hand_back"],
+                    {
+                        "id": item.row.id,
+                        "token": item.token,
+                        "status": "waiting" if item.resumed else "queued",
+                        "uncount": 0 if item.resumed else 1,
+                        "now": now,
+                    },
+                )
+                count += cursor.rowcount
+        return count
+
+    async def expired_leases(self, limit: int) -> list[tuple[str, int, str]]:
+        rows = await self._read("expired_leases", {"now": time.time(), "limit": limit})
+        return [(run_id, row_id, token) for run_id, row_id, token in rows]
+
+    async def overdue_runs(self, limit: int) -> list[str]:
+        return [row[0] for row in await self._read("overdue_runs", {"now": time.time(), "limit": limit})]
+
+    async def next_due(self) -> float | None:
+        rows = await self._read("next_due")
+        return rows[0][0] if rows else None
+
+    # -- logs ----------------------------------------------------------------------------
+
+    async def append_logs(self, lines: Sequence[LogLine]) -> None:
+        if not lines:
+            return
+        async with self._write() as db:
+            await db.executemany(
+                self._sql["append_log"],
+                [
+                    {
+                        "step": x.step,
+                        "attempt": x.attempt,
+                        "stream": x.stream,
+                        "line": x.line,
+                        "created_at": x.created_at,
+                    }
+                    for x in lines
+                ],
+            )
+
+    async def read_logs(self, step: int, after: int = 0, limit: int = 1000) -> list[StoredLogLine]:
+        rows = await self._read("read_logs", {"step": step, "after": after, "limit": limit})
+        return [StoredLogLine(*row) for row in rows]
+
+
+class SQLiteTxn(Txn):
+    """A `Txn` inside the writer's ``BEGIN IMMEDIATE``: the whole database is locked for
+    writes, so `lock_run` needs no row lock of its own."""
+
+    def __init__(self, db: aiosqlite.Connection, sql: dict[str, str]) -> None:
+        self.db = db
+        self.sql = sql
+
+    async def _one(self, name: str, params: dict[str, Any]) -> Any:
+        async with self.db.execute(self.sql[name], params) as cursor:
+            return await cursor.fetchone()
+
+    async def _all(self, name: str, params: dict[str, Any]) -> list[Any]:
+        async with self.db.execute(self.sql[name], params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def lock_run(self, run_id: str) -> RunRecord | None:
+        row = await self._one("get_run", {"id": run_id})
+        return None if row is None else common.run_record(row)
+
+    async def run_steps(self, run_id: str) -> list[StepRow]:
+        return [common.step_row(row) for row in await self._all("run_steps", {"run_id": run_id})]
+
+    async def insert_run(self, run: NewRun) -> RunRecord:
+        row = await self._one(
+            "insert_run",
+            {
+                "id": run.id,
+                "workflow_name": run.workflow_name,
+                "workflow_version": run.workflow_version,
+                "input": common.dumps(run.input),
+                "idempotency_key": run.idempotency_key,
+                "priority": run.priority,
+                "parent_run_id": run.parent_run_id,
+                "parent_step": run.parent_step,
+                "deadline_at": run.deadline_at,
+                "now": time.time(),
+            },
+        )
+        if row is None:
+            raise DuplicateRun(run.idempotency_key)
+        return common.run_record(row)
+
+    async def find_run(self, workflow_name: str, idempotency_key: str) -> RunRecord | None:
+        row = await self._one("find_run", {"workflow_name": workflow_name, "key": idempotency_key})
+        return None if row is None else common.run_record(row)
+
+    async def update_run(self, run_id: str, **changes: Any) -> None:
+        common.check_columns(changes, common.RUN_UPDATABLE, "runs")
+        await self._update("runs", run_id, changes, common.RUN_JSON)
+
+    async def child_runs(self, run_id: str) -> list[RunRecord]:
+        return [common.run_record(row) for row in await self._all("child_runs", {"run_id": run_id})]
+
+    async def insert_steps(self, run_id: str, steps: Sequence[NewStep]) -> None:
+        now = time.time()
+        await self.db.executemany(
+            self.sql["insert_step"],
+            [
+                {
+                    "run_id": run_id,
+                    "step_id": step.step_id,
+                    "item_index": step.item_index,
+                    "status": step.status,
+                    "available_at": step.available_at,
+                    "state": common.dumps(step.state),
+                    "now": now,
+                }
+                for step in steps
+            ],
+        )
+
+    async def update_step(self, row_id: int, **changes: Any) -> None:
+        common.check_columns(changes, common.STEP_UPDATABLE, "steps")
+        if changes.get("status", "running") != "running":
+            changes.update(lease_owner=None, lease_token=None, lease_expires_at=None)
+        await self._update("steps", row_id, changes, common.STEP_JSON)
+
+    async def _update(
+        self, table: str, key: Any, changes: dict[str, Any], json_columns: frozenset[str]
+    ) -> None:
+        if not changes:
+            return
+        # Column names come from the allow-lists in `common`, never from callers' data.
+        assignments = ", ".join(f"{column} = :{column}" for column in changes)
+        params = {c: common.dumps(v) if c in json_columns else v for c, v in changes.items()}
+        await self.db.execute(f"UPDATE {table} SET {assignments} WHERE id = :_key", {**params, "_key": key})
+
+    async def delete_items(self, run_id: str, step_id: str) -> None:
+        await self.db.execute(self.sql["delete_items"], {"run_id": run_id, "step_id": step_id})
+
+    async def get_workflow(self, name: str, version: int | None = None) -> WorkflowRecord | None:
+        if version is None:
+            row = await self._one("latest_workflow", {"name": name})
+        else:
+            row = await self._one("workflow_version", {"name": name, "version": version})
+        return None if row is None else common.workflow_record(row)
+
+    async def insert_signal(self, run_id: str, name: str, payload: Any) -> int:
+        cursor = await self.db.execute(
+            self.sql["insert_signal"],
+            {"run_id": run_id, "name": name, "payload": common.dumps(payload), "now": time.time()},
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    async def take_signal(self, run_id: str, name: str, step: int) -> tuple[bool, Any]:
+        row = await self._one(
+            "take_signal", {"run_id": run_id, "name": name, "step": step, "now": time.time()}
+        )
+        return (False, None) if row is None else (True, common.loads(row[0]))

@@ -30,11 +30,8 @@ class RetryPolicy:
 
     def delay_after(self, attempt: int, rng: random.Random | None = None) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based) before the next."""
-        if self.backoff == "fixed":
-            base = self.delay
-        else:
-            base = self.delay * 2 ** max(0, attempt - 1)
-        base = min(base, self.max_delay)
+        growth = 1 if self.backoff == "fixed" else 2 ** max(0, attempt - 1)
+        base = min(self.delay * growth, self.max_delay)
         if self.jitter:
             base -= base * self.jitter * (rng or random).random()
         return base

@@ -34,6 +34,9 @@ class Queue:
         await event.wait()
         self.finished.append(item)
 
+    async def next_due(self) -> float | None:
+        return None
+
     async def hand_back(self, items: Sequence[int]) -> None:
         self.handed_back.extend(items)
         self.ready.extend(items)

@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from executor.store import queries
+
+STORE = Path(__file__).resolve().parents[2] / "executor" / "store"
 
 
 def test_named_blocks() -> None:
@@ -15,5 +20,20 @@ def test_a_name_defined_twice_is_an_error() -> None:
         queries.parse("-- name: a\nSELECT 1\n-- name: a\nSELECT 2\n")
 
 
-def test_both_dialects_define_the_same_queries() -> None:
-    assert queries.load("sqlite").keys() == queries.load("postgres").keys()
+def test_fragments_are_expanded() -> None:
+    parsed = queries.parse("-- name: _cols\na, b\n-- name: q\nSELECT {cols} FROM t\n")
+    fragments = {k[1:]: v for k, v in parsed.items() if k.startswith("_")}
+    assert queries._expand(parsed["q"], fragments) == "SELECT a, b FROM t"
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgres"])
+def test_every_query_a_store_uses_is_defined(dialect: str) -> None:
+    source = (STORE / f"{dialect}.py").read_text()
+    used = set(re.findall(r"""(?:_sql|sql)\[["'](\w+)["']\]""", source))
+    used |= set(re.findall(r"""(?:_read|_all|_one)\(\s*["'](\w+)["']""", source))
+    defined = queries.load(dialect)
+    assert used, "the pattern found no query names: the test itself is broken"
+    assert sorted(used - defined.keys()) == []
+    assert not any("{" in body and re.search(r"\{\w+\}", body) for body in defined.values()), (
+        "unexpanded fragment"
+    )

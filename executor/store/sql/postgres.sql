@@ -17,3 +17,165 @@ FROM instances ORDER BY started_at, id
 
 -- name: ping
 SELECT 1
+
+-- Times cross the boundary as Unix seconds: read with extract(epoch ...), written with
+-- to_timestamp(...). Leases and claims use the database's clock, now().
+
+-- name: expire_owner_leases
+UPDATE steps SET lease_expires_at = now() - interval '1 second'
+WHERE lease_owner = %(owner)s AND status = 'running'
+
+-- name: stop_instance
+UPDATE instances SET state = 'stopped' WHERE id = %(id)s
+
+-- name: dead_local_instances
+SELECT id, host, pid, version, state, started_at, heartbeat_at
+FROM instances WHERE host = %(host)s AND state != 'stopped'
+
+-- name: _workflow_columns
+name, version, digest, source, definition, extract(epoch FROM created_at)::float8
+
+-- name: workflow_by_digest
+SELECT {workflow_columns} FROM workflows WHERE name = %(name)s AND digest = %(digest)s
+
+-- name: lock_workflow_name
+SELECT pg_advisory_xact_lock(hashtext('executor.workflow:' || %(name)s))
+
+-- name: insert_workflow
+INSERT INTO workflows (name, version, digest, source, definition)
+SELECT %(name)s, coalesce(max(version), 0) + 1, %(digest)s, %(source)s, %(definition)s
+FROM workflows WHERE name = %(name)s
+RETURNING {workflow_columns}
+
+-- name: latest_workflow
+SELECT {workflow_columns} FROM workflows WHERE name = %(name)s ORDER BY version DESC LIMIT 1
+
+-- name: workflow_version
+SELECT {workflow_columns} FROM workflows WHERE name = %(name)s AND version = %(version)s
+
+-- name: list_workflows
+SELECT DISTINCT ON (name) {workflow_columns} FROM workflows ORDER BY name, version DESC
+
+-- name: _run_columns
+id, workflow_name, workflow_version, status, input, outputs, error, idempotency_key, priority,
+parent_run_id, parent_step, extract(epoch FROM deadline_at)::float8,
+extract(epoch FROM created_at)::float8, extract(epoch FROM started_at)::float8,
+extract(epoch FROM finished_at)::float8
+
+-- name: _step_columns
+s.id, s.run_id, s.step_id, s.item_index, s.status, s.attempt,
+extract(epoch FROM s.available_at)::float8, s.lease_owner, s.lease_token,
+extract(epoch FROM s.lease_expires_at)::float8, s.state, s.output, s.error,
+extract(epoch FROM s.created_at)::float8, extract(epoch FROM s.started_at)::float8,
+extract(epoch FROM s.finished_at)::float8
+
+-- name: get_run
+SELECT {run_columns} FROM runs WHERE id = %(id)s
+
+-- name: lock_run
+SELECT {run_columns} FROM runs WHERE id = %(id)s FOR UPDATE
+
+-- name: run_steps
+SELECT {step_columns} FROM steps s WHERE s.run_id = %(run_id)s ORDER BY s.id
+
+-- name: step_results
+SELECT step_id, status, output FROM steps WHERE run_id = %(run_id)s AND item_index = -1
+
+-- name: insert_run
+INSERT INTO runs (id, workflow_name, workflow_version, status, input, idempotency_key, priority,
+                  parent_run_id, parent_step, deadline_at)
+VALUES (%(id)s, %(workflow_name)s, %(workflow_version)s, 'pending', %(input)s, %(idempotency_key)s,
+        %(priority)s, %(parent_run_id)s, %(parent_step)s, to_timestamp(%(deadline_at)s))
+ON CONFLICT (workflow_name, idempotency_key) DO NOTHING
+RETURNING {run_columns}
+
+-- name: find_run
+SELECT {run_columns} FROM runs WHERE workflow_name = %(workflow_name)s AND idempotency_key = %(key)s
+
+-- name: child_runs
+SELECT {run_columns} FROM runs WHERE parent_run_id = %(run_id)s ORDER BY created_at, id
+
+-- name: insert_step
+INSERT INTO steps (run_id, step_id, item_index, status, priority, available_at, state)
+VALUES (%(run_id)s, %(step_id)s, %(item_index)s, %(status)s,
+        (SELECT priority FROM runs WHERE id = %(run_id)s), to_timestamp(%(available_at)s), %(state)s)
+
+-- name: delete_items
+DELETE FROM steps WHERE run_id = %(run_id)s AND step_id = %(step_id)s AND item_index >= 0
+
+-- name: insert_signal
+INSERT INTO signals (run_id, name, payload) VALUES (%(run_id)s, %(name)s, %(payload)s) RETURNING id
+
+-- name: take_signal
+UPDATE signals SET consumed_by = %(step)s, consumed_at = now()
+WHERE id = (SELECT id FROM signals
+            WHERE run_id = %(run_id)s AND name = %(name)s AND consumed_by IS NULL
+            ORDER BY id LIMIT 1 FOR UPDATE)
+RETURNING payload
+
+-- name: claim
+WITH due AS (
+    SELECT s.id, s.status FROM steps s JOIN runs r ON r.id = s.run_id
+    WHERE s.status IN ('queued', 'waiting') AND s.available_at <= now()
+      AND r.status IN ('pending', 'running')
+    ORDER BY s.priority DESC, s.available_at, s.id
+    LIMIT %(limit)s
+    FOR UPDATE OF s SKIP LOCKED
+)
+UPDATE steps s SET
+    status = 'running',
+    attempt = s.attempt + CASE WHEN due.status = 'queued' THEN 1 ELSE 0 END,
+    started_at = CASE WHEN due.status = 'queued' THEN now() ELSE s.started_at END,
+    lease_owner = %(owner)s, lease_token = %(token)s,
+    lease_expires_at = now() + make_interval(secs => %(lease)s)
+FROM due WHERE s.id = due.id
+RETURNING {step_columns}, due.status
+
+-- name: claimed_runs
+SELECT id, workflow_name, workflow_version, input FROM runs WHERE id = ANY(%(ids)s)
+
+-- name: start_runs
+-- SKIP LOCKED: a run held by another transaction is left pending; the engine marks it
+-- running when that step completes. Waiting for the lock could deadlock with a cancel.
+UPDATE runs SET status = 'running', started_at = now()
+WHERE id IN (SELECT id FROM runs WHERE id = ANY(%(ids)s) AND status = 'pending' FOR UPDATE SKIP LOCKED)
+
+-- name: renew_leases
+UPDATE steps SET lease_expires_at = now() + make_interval(secs => %(lease)s)
+WHERE status = 'running' AND lease_owner = %(owner)s
+  AND (id, lease_token) IN (SELECT * FROM unnest(%(ids)s::bigint[], %(tokens)s::uuid[]))
+RETURNING id
+
+-- name: hand_back
+UPDATE steps SET
+    status = CASE WHEN h.resumed THEN 'waiting' ELSE 'queued' END,
+    attempt = attempt - CASE WHEN h.resumed THEN 0 ELSE 1 END,
+    started_at = CASE WHEN h.resumed THEN started_at ELSE NULL END,
+    available_at = now(),
+    lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+FROM unnest(%(ids)s::bigint[], %(tokens)s::uuid[], %(resumed)s::bool[]) AS h(id, token, resumed)
+WHERE steps.id = h.id AND steps.lease_token = h.token AND steps.status = 'running'
+
+-- name: expired_leases
+SELECT run_id, id, lease_token FROM steps
+WHERE status = 'running' AND lease_expires_at < now()
+ORDER BY lease_expires_at LIMIT %(limit)s
+
+-- name: overdue_runs
+SELECT id FROM runs
+WHERE deadline_at < now() AND status IN ('pending', 'running', 'paused')
+ORDER BY deadline_at LIMIT %(limit)s
+
+-- name: next_due
+-- The claim's condition without the time: paused runs wake nobody.
+SELECT extract(epoch FROM min(s.available_at))::float8 FROM steps s JOIN runs r ON r.id = s.run_id
+WHERE s.status IN ('queued', 'waiting') AND s.available_at IS NOT NULL
+  AND r.status IN ('pending', 'running')
+
+-- name: append_log
+INSERT INTO step_logs (step, attempt, stream, line, created_at)
+VALUES (%(step)s, %(attempt)s, %(stream)s, %(line)s, to_timestamp(%(created_at)s))
+
+-- name: read_logs
+SELECT id, attempt, stream, line, extract(epoch FROM created_at)::float8 FROM step_logs
+WHERE step = %(step)s AND id > %(after)s ORDER BY id LIMIT %(limit)s

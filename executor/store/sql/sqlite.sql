@@ -16,3 +16,149 @@ FROM instances ORDER BY started_at, id
 
 -- name: ping
 SELECT 1
+
+-- name: expire_owner_leases
+UPDATE steps SET lease_expires_at = :now - 1 WHERE lease_owner = :owner AND status = 'running'
+
+-- name: stop_instance
+UPDATE instances SET state = 'stopped' WHERE id = :id
+
+-- name: dead_local_instances
+SELECT id, host, pid, version, state, started_at, heartbeat_at
+FROM instances WHERE host = :host AND state != 'stopped'
+
+-- name: workflow_by_digest
+SELECT name, version, digest, source, definition, created_at
+FROM workflows WHERE name = :name AND digest = :digest
+
+-- name: insert_workflow
+INSERT INTO workflows (name, version, digest, source, definition, created_at)
+SELECT :name, coalesce(max(version), 0) + 1, :digest, :source, :definition, :now
+FROM workflows WHERE name = :name
+RETURNING name, version, digest, source, definition, created_at
+
+-- name: latest_workflow
+SELECT name, version, digest, source, definition, created_at
+FROM workflows WHERE name = :name ORDER BY version DESC LIMIT 1
+
+-- name: workflow_version
+SELECT name, version, digest, source, definition, created_at
+FROM workflows WHERE name = :name AND version = :version
+
+-- name: list_workflows
+SELECT w.name, w.version, w.digest, w.source, w.definition, w.created_at
+FROM workflows w
+WHERE w.version = (SELECT max(version) FROM workflows WHERE name = w.name)
+ORDER BY w.name
+
+-- name: _run_columns
+id, workflow_name, workflow_version, status, input, outputs, error, idempotency_key, priority,
+parent_run_id, parent_step, deadline_at, created_at, started_at, finished_at
+
+-- name: _step_columns
+id, run_id, step_id, item_index, status, attempt, available_at, lease_owner, lease_token,
+lease_expires_at, state, output, error, created_at, started_at, finished_at
+
+-- name: get_run
+SELECT {run_columns} FROM runs WHERE id = :id
+
+-- name: run_steps
+SELECT {step_columns} FROM steps WHERE run_id = :run_id ORDER BY id
+
+-- name: step_results
+SELECT step_id, status, output FROM steps WHERE run_id = :run_id AND item_index = -1
+
+-- name: insert_run
+INSERT INTO runs (id, workflow_name, workflow_version, status, input, idempotency_key, priority,
+                  parent_run_id, parent_step, deadline_at, created_at)
+VALUES (:id, :workflow_name, :workflow_version, 'pending', :input, :idempotency_key, :priority,
+        :parent_run_id, :parent_step, :deadline_at, :now)
+ON CONFLICT (workflow_name, idempotency_key) DO NOTHING
+RETURNING {run_columns}
+
+-- name: find_run
+SELECT {run_columns} FROM runs WHERE workflow_name = :workflow_name AND idempotency_key = :key
+
+-- name: child_runs
+SELECT {run_columns} FROM runs WHERE parent_run_id = :run_id ORDER BY created_at, id
+
+-- name: insert_step
+INSERT INTO steps (run_id, step_id, item_index, status, priority, available_at, state, created_at)
+VALUES (:run_id, :step_id, :item_index, :status,
+        (SELECT priority FROM runs WHERE id = :run_id), :available_at, :state, :now)
+
+-- name: delete_items
+DELETE FROM steps WHERE run_id = :run_id AND step_id = :step_id AND item_index >= 0
+
+-- name: insert_signal
+INSERT INTO signals (run_id, name, payload, created_at) VALUES (:run_id, :name, :payload, :now)
+
+-- name: take_signal
+UPDATE signals SET consumed_by = :step, consumed_at = :now
+WHERE id = (SELECT id FROM signals
+            WHERE run_id = :run_id AND name = :name AND consumed_by IS NULL
+            ORDER BY id LIMIT 1)
+RETURNING payload
+
+-- name: due_steps
+SELECT s.id, s.status FROM steps s JOIN runs r ON r.id = s.run_id
+WHERE s.status IN ('queued', 'waiting') AND s.available_at <= :now
+  AND r.status IN ('pending', 'running')
+ORDER BY s.priority DESC, s.available_at, s.id
+LIMIT :limit
+
+-- name: start_runs
+UPDATE runs SET status = 'running', started_at = :now
+WHERE status = 'pending' AND id IN (SELECT run_id FROM steps WHERE lease_token = :token)
+
+-- name: claim_rows
+UPDATE steps SET
+    status = 'running',
+    attempt = attempt + (status = 'queued'),
+    started_at = CASE WHEN status = 'queued' THEN :now ELSE started_at END,
+    lease_owner = :owner, lease_token = :token, lease_expires_at = :expires
+WHERE id IN (SELECT value FROM json_each(:ids))
+
+-- name: claimed
+SELECT s.id, s.run_id, s.step_id, s.item_index, s.status, s.attempt, s.available_at, s.lease_owner,
+       s.lease_token, s.lease_expires_at, s.state, s.output, s.error, s.created_at, s.started_at,
+       s.finished_at, r.workflow_name, r.workflow_version, r.input
+FROM steps s JOIN runs r ON r.id = s.run_id
+WHERE s.lease_token = :token ORDER BY s.priority DESC, s.available_at, s.id
+
+-- name: renew_lease
+UPDATE steps SET lease_expires_at = :expires
+WHERE id = :id AND lease_token = :token AND lease_owner = :owner AND status = 'running'
+
+-- name: hand_back
+UPDATE steps SET
+    status = :status,
+    attempt = attempt - :uncount,
+    started_at = CASE WHEN :uncount = 1 THEN NULL ELSE started_at END,
+    available_at = :now,
+    lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+WHERE id = :id AND lease_token = :token AND status = 'running'
+
+-- name: expired_leases
+SELECT run_id, id, lease_token FROM steps
+WHERE status = 'running' AND lease_expires_at < :now
+ORDER BY lease_expires_at LIMIT :limit
+
+-- name: overdue_runs
+SELECT id FROM runs
+WHERE deadline_at < :now AND status IN ('pending', 'running', 'paused')
+ORDER BY deadline_at LIMIT :limit
+
+-- name: next_due
+-- The claim's condition without the time: paused runs wake nobody.
+SELECT min(s.available_at) FROM steps s JOIN runs r ON r.id = s.run_id
+WHERE s.status IN ('queued', 'waiting') AND s.available_at IS NOT NULL
+  AND r.status IN ('pending', 'running')
+
+-- name: append_log
+INSERT INTO step_logs (step, attempt, stream, line, created_at)
+VALUES (:step, :attempt, :stream, :line, :created_at)
+
+-- name: read_logs
+SELECT id, attempt, stream, line, created_at FROM step_logs
+WHERE step = :step AND id > :after ORDER BY id LIMIT :limit

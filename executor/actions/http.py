@@ -1,0 +1,92 @@
+"""`http`: one HTTP request with httpx.
+
+Every attempt of a step sends the same ``Idempotency-Key`` header, so a receiver can tell
+a retry from a new request. Result: ``{status, headers, body, json}``. A status outside
+`expect_status` (default: any 2xx) fails the attempt.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from executor.actions.context import Attempt
+from executor.actions.specs import HttpSpec
+from executor.engine.outcomes import Failed, Outcome, Succeeded
+from executor.settings import parse_duration
+
+DEFAULT_TIMEOUT = 30.0
+KEEP_BYTES = 1 << 20
+
+_client: httpx.AsyncClient | None = None
+
+
+def client() -> httpx.AsyncClient:
+    """One client per process: connection pooling across steps."""
+    global _client
+    if _client is None or _client.is_closed:
+        _client = httpx.AsyncClient(follow_redirects=True, timeout=DEFAULT_TIMEOUT)
+    return _client
+
+
+async def close_client() -> None:
+    global _client
+    if _client is not None:
+        await _client.aclose()
+        _client = None
+
+
+def expected(status: int, expect: Any) -> bool:
+    if expect is None:
+        return 200 <= status < 300
+    if isinstance(expect, list):
+        return any(expected(status, one) for one in expect)
+    text = str(expect).strip().lower()
+    if len(text) == 3 and text.endswith("xx") and text[0].isdigit():
+        return status // 100 == int(text[0])
+    try:
+        return status == int(text)
+    except ValueError:
+        return False
+
+
+class Http(HttpSpec):
+    @staticmethod
+    async def run(attempt: Attempt) -> Outcome:
+        params = attempt.params
+        timeout = params.get("timeout", DEFAULT_TIMEOUT)
+        seconds = float(timeout) if isinstance(timeout, int | float) else parse_duration(str(timeout))
+        headers = {str(k): str(v) for k, v in (params.get("headers") or {}).items()}
+        headers.setdefault("Idempotency-Key", attempt.idempotency_key)
+        method = str(params.get("method") or "GET").upper()
+        kwargs: dict[str, Any] = {"headers": headers, "timeout": seconds}
+        if params.get("query"):
+            kwargs["params"] = {str(k): str(v) for k, v in params["query"].items()}
+        if "json" in params:
+            kwargs["json"] = params["json"]
+        elif "body" in params:
+            kwargs["content"] = str(params["body"]).encode()
+        try:
+            response = await client().request(method, str(params["url"]), **kwargs)
+        except httpx.HTTPError as exc:
+            return Failed(f"{method} {params['url']}: {type(exc).__name__}: {exc}")
+        body = response.content[:KEEP_BYTES].decode(response.encoding or "utf-8", errors="replace")
+        attempt.log("system", f"{method} {params['url']} → {response.status_code}")
+        result = {
+            "status": response.status_code,
+            "headers": dict(response.headers),
+            "body": body,
+            "json": _json(body),
+        }
+        if not expected(response.status_code, params.get("expect_status")):
+            return Failed(f"{method} {params['url']} answered {response.status_code}: {body[:300]}")
+        return Succeeded(result)
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text) if text.strip() else None
+    except ValueError:
+        return None

@@ -1,0 +1,12 @@
+"""The runtime of every action, by name."""
+
+from __future__ import annotations
+
+from executor.actions.http import Http
+from executor.actions.noop import Noop
+from executor.actions.shell import Shell
+from executor.actions.sleep import Sleep
+from executor.actions.wait import Wait
+from executor.actions.workflow import StartWorkflow
+
+ACTIONS = {action.name: action for action in (Shell, Http, Sleep, Wait, StartWorkflow, Noop)}

@@ -1,0 +1,32 @@
+"""`wait`: wait durably for a signal sent to the run; the step's output is its payload.
+
+A signal sent before the step waits is kept and taken when it starts waiting. With a
+`timeout`, the step fails when no signal came in time (and is retried if its policy says so).
+"""
+
+from __future__ import annotations
+
+import time
+
+from executor.actions.context import Attempt
+from executor.actions.specs import WaitSpec
+from executor.engine.outcomes import Failed, Outcome, Suspend
+from executor.settings import format_duration, parse_duration
+
+
+class Wait(WaitSpec):
+    @staticmethod
+    async def run(attempt: Attempt) -> Outcome:
+        name = str(attempt.params["signal"])
+        timeout = attempt.params.get("timeout")
+        wake_at = None
+        if timeout is not None:
+            seconds = float(timeout) if isinstance(timeout, int | float) else parse_duration(str(timeout))
+            wake_at = time.time() + seconds
+        return Suspend(state={"signal": name, "timeout_at": wake_at}, wake_at=wake_at, signal=name)
+
+    @staticmethod
+    async def resume(attempt: Attempt) -> Outcome:
+        timeout = attempt.params.get("timeout")
+        seconds = float(timeout) if isinstance(timeout, int | float) else parse_duration(str(timeout))
+        return Failed(f"no signal {attempt.state['signal']!r} arrived within {format_duration(seconds)}")

@@ -1,0 +1,84 @@
+"""Running one claimed step: render its parameters, run its action, shape its output.
+
+The runner decides nothing about the run: it turns an attempt into an `Outcome` and hands
+it to the engine, which records it under the run's lock (rejecting it if the lease was
+lost meanwhile).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from executor.actions.context import Attempt
+from executor.actions.registry import ACTIONS
+from executor.engine.logs import LogBuffer
+from executor.engine.outcomes import Failed, Outcome, Succeeded
+from executor.errors import ExecutorError
+from executor.settings import format_duration
+from executor.store import Store
+from executor.store.records import Claimed
+from executor.workflow import Masker, Workflow, build_context, render
+
+
+def idempotency_key(claimed: Claimed) -> str:
+    row = claimed.row
+    return f"{row.run_id}:{row.step_id}" + (f":{row.item_index}" if row.item_index >= 0 else "")
+
+
+async def run_attempt(
+    store: Store, workflow: Workflow, claimed: Claimed, secrets: dict[str, str], masker: Masker
+) -> Outcome:
+    row = claimed.row
+    step = workflow.step(row.step_id)
+    action: Any = ACTIONS[step.action]
+    results = await store.step_results(row.run_id)
+    extra: dict[str, Any] = {}
+    if row.item_index >= 0:
+        extra = {"item": (row.state or {}).get("item"), "index": row.item_index}
+    context = build_context(
+        inputs=claimed.run_input,
+        steps={
+            step_id: {"status": status, "output": output} for step_id, (status, output) in results.items()
+        },
+        run_id=row.run_id,
+        workflow=claimed.workflow_name,
+        secrets=secrets,
+        **extra,
+    )
+    try:
+        params = render(step.with_, context)
+    except ExecutorError as exc:
+        return Failed(f"with: {exc.message}", retryable=False)
+    logs = LogBuffer(store, row.id, row.attempt, masker)
+    attempt = Attempt(
+        run_id=row.run_id,
+        step_id=row.step_id,
+        item_index=row.item_index,
+        attempt=row.attempt,
+        idempotency_key=idempotency_key(claimed),
+        params=params,
+        state=dict(claimed.row.state or {}) if claimed.resumed else {},
+        log=logs.write,
+    )
+    try:
+        if claimed.resumed:
+            outcome: Outcome = await action.resume(attempt)
+        elif step.timeout is not None and not action.durable:
+            try:
+                async with asyncio.timeout(step.timeout):
+                    outcome = await action.run(attempt)
+            except TimeoutError:
+                outcome = Failed(f"timed out after {format_duration(step.timeout)}")
+        else:
+            outcome = await action.run(attempt)
+    except ExecutorError as exc:
+        outcome = Failed(exc.message)
+    finally:
+        await logs.close()
+    if isinstance(outcome, Succeeded) and step.outputs is not None:
+        try:
+            outcome = Succeeded(render(step.outputs, {**context, "result": outcome.output}))
+        except ExecutorError as exc:
+            outcome = Failed(f"outputs: {exc.message}", retryable=False)
+    return outcome

@@ -1,0 +1,499 @@
+"""How a run moves, decided inside one store transaction per change.
+
+A `RunChange` holds one run's rows under the run's lock. Everything that moves a run
+happens through it: completing an attempt, deciding which dependents become ready or are
+skipped, fanning out for_each items, finishing the run (and the parent step waiting for
+it), cancelling, pausing, resuming, retrying. The store commits all of it at once, so a
+crash leaves either the state before the change or the state after it, never half.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from executor.engine import states
+from executor.engine.outcomes import ChildRun, Failed, Outcome, Succeeded, Suspend
+from executor.errors import ExecutorError
+from executor.store.base import DuplicateRun, Txn
+from executor.store.records import RUN_FINAL, NewRun, NewStep, RunRecord, StepRow
+from executor.workflow import Masker, Workflow, apply_input, build_context, render
+from executor.workflow.expressions import is_true
+
+MAX_ITEMS = 100_000
+MAX_DEPTH = 32  # child runs nested deeper than this fail: a recursion that never ends
+
+
+class RunNotFound(ExecutorError):
+    code = "not_found"
+    http_status = 404
+
+
+class WorkflowNotFound(ExecutorError):
+    code = "not_found"
+    http_status = 404
+
+
+class RunStateConflict(ExecutorError):
+    """The action does not apply to the run in its current state (cancel a finished run...)."""
+
+    code = "conflict"
+    http_status = 409
+
+    def __init__(self, message: str, status: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Env:
+    """What decisions need beyond the rows: definitions, secrets, and where events go."""
+
+    load_workflow: Callable[[str, int, dict[str, Any]], Workflow]
+    secrets: dict[str, str]
+    masker: Masker
+    events: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
+    cancelled_rows: set[int] = field(default_factory=set)
+    queued: bool = False  # something became claimable: wake the claim loop after commit
+
+    def event(self, kind: str, run_id: str, subject: str, **data: Any) -> None:
+        self.events.append((kind, run_id, subject, data))
+
+
+class RunChange:
+    """One run's rows inside a transaction, and the moves allowed on them."""
+
+    def __init__(self, txn: Txn, env: Env, run: RunRecord, workflow: Workflow, rows: list[StepRow]) -> None:
+        self.txn = txn
+        self.env = env
+        self.run = run
+        self.workflow = workflow
+        self.rows: dict[int, StepRow] = {row.id: row for row in rows}
+
+    @classmethod
+    async def load(cls, txn: Txn, env: Env, run_id: str) -> RunChange:
+        run = await txn.lock_run(run_id)
+        if run is None:
+            raise RunNotFound(f"no run {run_id}")
+        record = await txn.get_workflow(run.workflow_name, run.workflow_version)
+        assert record is not None, "a run's workflow version is never deleted"
+        workflow = env.load_workflow(record.name, record.version, record.definition)
+        return cls(txn, env, run, workflow, await txn.run_steps(run_id))
+
+    # -- views ---------------------------------------------------------------------------
+
+    def step_row(self, step_id: str) -> StepRow:
+        for row in self.rows.values():
+            if row.step_id == step_id and row.item_index == -1:
+                return row
+        raise KeyError(step_id)
+
+    def items(self, step_id: str) -> list[StepRow]:
+        found = [row for row in self.rows.values() if row.step_id == step_id and row.item_index >= 0]
+        return sorted(found, key=lambda row: row.item_index)
+
+    def context(self, **extra: Any) -> dict[str, Any]:
+        steps = {
+            row.step_id: {"status": row.status, "output": row.output}
+            for row in self.rows.values()
+            if row.item_index == -1
+        }
+        return build_context(
+            inputs=self.run.input,
+            steps=steps,
+            run_id=self.run.id,
+            workflow=self.run.workflow_name,
+            secrets=self.env.secrets,
+            **extra,
+        )
+
+    def _effective(self, row: StepRow) -> str | None:
+        """A need's state as trigger rules see it (None while not final)."""
+        if not row.final:
+            return None
+        if row.status == "failed" and self.workflow.step(row.step_id).continue_on_error:
+            return "succeeded"
+        return "skipped" if row.status == "cancelled" else row.status
+
+    # -- writes --------------------------------------------------------------------------
+
+    async def set_step(self, row: StepRow, status: str, **changes: Any) -> StepRow:
+        states.check_step(row.status, status)
+        now = time.time()
+        if status in ("succeeded", "failed", "skipped", "cancelled"):
+            changes.setdefault("finished_at", now)
+        if "error" in changes and changes["error"] is not None:
+            changes["error"] = self.env.masker.mask(changes["error"])
+        await self.txn.update_step(row.id, status=status, **changes)
+        lease: dict[str, Any] = (
+            {}
+            if status == "running"
+            else {"lease_owner": None, "lease_token": None, "lease_expires_at": None}
+        )
+        updated = dataclasses.replace(row, status=status, **lease, **changes)
+        self.rows[row.id] = updated
+        if status == "queued":
+            self.env.queued = True
+        self.env.event(
+            "step",
+            self.run.id,
+            row.step_id,
+            status=status,
+            item=row.item_index,
+            error=updated.error,
+            attempt=row.attempt,
+        )
+        return updated
+
+    async def set_run(self, status: str, **changes: Any) -> None:
+        states.check_run(self.run.status, status)
+        if status in RUN_FINAL:
+            changes.setdefault("finished_at", time.time())
+        await self.txn.update_run(self.run.id, status=status, **changes)
+        self.run = dataclasses.replace(self.run, status=status, **changes)
+        self.env.event("run", self.run.id, self.run.workflow_name, status=status, error=self.run.error)
+
+    # -- creating a run ------------------------------------------------------------------
+
+    @classmethod
+    async def create(
+        cls,
+        txn: Txn,
+        env: Env,
+        workflow_name: str,
+        run_input: Any,
+        *,
+        version: int | None = None,
+        idempotency_key: str | None = None,
+        priority: int = 0,
+        parent: tuple[RunRecord, StepRow] | None = None,
+    ) -> tuple[RunRecord, bool]:
+        """Create a run with its step rows and queue its first steps; or, for an idempotency
+        key already used with this workflow, return that run (False: nothing created)."""
+        if idempotency_key is not None:
+            existing = await txn.find_run(workflow_name, idempotency_key)
+            if existing is not None:
+                return existing, False
+        record = await txn.get_workflow(workflow_name, version)
+        if record is None:
+            what = f"{workflow_name} version {version}" if version is not None else workflow_name
+            raise WorkflowNotFound(f"no workflow {what}")
+        workflow = env.load_workflow(record.name, record.version, record.definition)
+        checked_input = apply_input(workflow.inputs, run_input)
+        now = time.time()
+        new = NewRun(
+            id=str(uuid.uuid4()),
+            workflow_name=record.name,
+            workflow_version=record.version,
+            input=checked_input,
+            idempotency_key=idempotency_key,
+            priority=priority,
+            parent_run_id=parent[0].id if parent else None,
+            parent_step=parent[1].id if parent else None,
+            deadline_at=now + workflow.timeout if workflow.timeout else None,
+        )
+        try:
+            run = await txn.insert_run(new)
+        except DuplicateRun:
+            # A concurrent request with the same key won the race: it is the run.
+            assert idempotency_key is not None
+            existing = await txn.find_run(workflow_name, idempotency_key)
+            assert existing is not None
+            return existing, False
+        await txn.insert_steps(run.id, [NewStep(step_id=step.id) for step in workflow.steps])
+        env.event("run", run.id, run.workflow_name, status="pending", error=None)
+        change = cls(txn, env, run, workflow, await txn.run_steps(run.id))
+        await change.advance()
+        return change.run, True
+
+    # -- deciding ------------------------------------------------------------------------
+
+    async def advance(self) -> None:
+        """Start every pending step whose needs allow it, skip those that never can, and
+        finish the run when every step is final. Repeats until nothing changes, since a
+        skip can decide the steps after it."""
+        if self.run.status in RUN_FINAL:
+            return
+        changed = True
+        while changed:
+            changed = False
+            for step in self.workflow.steps:
+                row = self.step_row(step.id)
+                if row.status != "pending":
+                    continue
+                needs = [(need, self._effective(self.step_row(need))) for need in step.needs]
+                decision, reason = states.trigger(step.trigger_rule, needs)
+                if decision == "wait":
+                    continue
+                changed = True
+                if decision == "skip":
+                    await self.set_step(row, "skipped", error=reason)
+                else:
+                    await self._start(row)
+        await self._finish_if_done()
+
+    async def _start(self, row: StepRow) -> None:
+        step = self.workflow.step(row.step_id)
+        context = self.context()
+        try:
+            if step.when is not None and not is_true(render(step.when, context)):
+                await self.set_step(row, "skipped", error="when was false")
+                return
+            items = None if step.for_each is None else render(step.for_each, context)
+        except ExecutorError as exc:
+            await self.set_step(row, "failed", error=exc.message)
+            return
+        if items is None:
+            await self.set_step(row, "queued", available_at=time.time())
+            return
+        if not isinstance(items, list | tuple):
+            await self.set_step(row, "failed", error=f"for_each must give a list, not {type(items).__name__}")
+            return
+        if len(items) > MAX_ITEMS:
+            await self.set_step(row, "failed", error=f"for_each gave {len(items)} items; at most {MAX_ITEMS}")
+            return
+        if not items:
+            await self.set_step(row, "succeeded", output=[], started_at=time.time())
+            return
+        limit = step.concurrency or len(items)
+        now = time.time()
+        await self.txn.insert_steps(
+            self.run.id,
+            [
+                NewStep(
+                    step_id=step.id,
+                    item_index=index,
+                    status="queued" if index < limit else "pending",
+                    available_at=now if index < limit else None,
+                    state={"item": item},
+                )
+                for index, item in enumerate(items)
+            ],
+        )
+        self.env.queued = True
+        await self.set_step(row, "running", started_at=now, state={"items": len(items)})
+        for item_row in await self.txn.run_steps(self.run.id):
+            if item_row.step_id == step.id and item_row.item_index >= 0:
+                self.rows[item_row.id] = item_row
+
+    async def _items_moved(self, step_id: str) -> None:
+        """After an item finished: start the next ones, or finish the for_each step."""
+        step = self.workflow.step(step_id)
+        items = self.items(step_id)
+        active = sum(1 for item in items if item.status in ("queued", "running", "waiting"))
+        pending = [item for item in items if item.status == "pending"]
+        limit = step.concurrency or len(items)
+        for item in pending[: max(0, limit - active)]:
+            await self.set_step(item, "queued", available_at=time.time())
+        if all(item.final for item in items):
+            parent = self.step_row(step_id)
+            failed = [item for item in items if item.status != "succeeded"]
+            if failed:
+                first = failed[0]
+                await self.set_step(
+                    parent,
+                    "failed",
+                    error=f"item {first.item_index} {first.status}: {first.error or ''}".rstrip(": "),
+                )
+            else:
+                await self.set_step(parent, "succeeded", output=[item.output for item in items])
+
+    async def _finish_if_done(self) -> None:
+        if self.run.status in RUN_FINAL:
+            return
+        top = [row for row in self.rows.values() if row.item_index == -1]
+        if not all(row.final for row in top):
+            return
+        failed = [
+            row
+            for row in top
+            if row.status == "failed" and not self.workflow.step(row.step_id).continue_on_error
+        ]
+        if failed:
+            await self.finish(
+                "failed", error=f"step {failed[0].step_id} failed: {failed[0].error or ''}".rstrip(": ")
+            )
+            return
+        try:
+            outputs = None if self.workflow.outputs is None else render(self.workflow.outputs, self.context())
+        except ExecutorError as exc:
+            await self.finish("failed", error=f"outputs: {exc.message}")
+            return
+        await self.finish("succeeded", outputs=self.env.masker.mask(outputs))
+
+    async def finish(self, status: str, *, error: str | None = None, outputs: Any = None) -> None:
+        """End the run; cancel what is left of it; tell a parent step that waits for it."""
+        if self.run.status == "pending" and status != "cancelled":
+            await self.set_run("running", started_at=time.time())
+        error = None if error is None else self.env.masker.mask(error)
+        await self.set_run(status, error=error, outputs=outputs)
+        await self._cancel_rest()
+        if self.run.parent_run_id is not None and self.run.parent_step is not None:
+            parent = await RunChange.load(self.txn, self.env, self.run.parent_run_id)
+            row = parent.rows.get(self.run.parent_step)
+            if row is not None and row.status == "waiting":
+                if status == "succeeded":
+                    await parent.complete(row, Succeeded(outputs))
+                else:
+                    await parent.complete(
+                        row, Failed(f"child run {self.run.id} {status}: {error or ''}".rstrip(": "))
+                    )
+
+    async def _cancel_rest(self) -> None:
+        for row in list(self.rows.values()):
+            if not row.final:
+                if row.status == "running":
+                    self.env.cancelled_rows.add(row.id)
+                await self.set_step(row, "cancelled")
+        for child in await self.txn.child_runs(self.run.id):
+            if child.status not in RUN_FINAL:
+                change = await RunChange.load(self.txn, self.env, child.id)
+                await change.set_run("cancelled", error=f"parent run {self.run.id} ended")
+                await change._cancel_rest()
+
+    # -- attempts ------------------------------------------------------------------------
+
+    def holds(self, row_id: int, token: str) -> StepRow | None:
+        """The row if this attempt still holds it: a late outcome from a lost lease is fenced."""
+        row = self.rows.get(row_id)
+        if row is None or row.status != "running" or row.lease_token != token:
+            return None
+        return row
+
+    async def complete(self, row: StepRow, outcome: Outcome) -> None:
+        """Record an attempt's outcome (or a signal's, or a child run's), then move on."""
+        if self.run.status == "pending":
+            await self.set_run("running", started_at=time.time())
+        step = self.workflow.step(row.step_id)
+        if isinstance(outcome, Succeeded):
+            await self.set_step(row, "succeeded", output=self.env.masker.mask(outcome.output), error=None)
+        elif isinstance(outcome, Failed):
+            if outcome.retryable and row.attempt < step.retry.max_attempts:
+                delay = step.retry.delay_after(row.attempt)
+                await self.set_step(row, "queued", available_at=time.time() + delay, error=outcome.error)
+                self.env.event(
+                    "retry", self.run.id, row.step_id, attempt=row.attempt, delay=delay, error=outcome.error
+                )
+                return
+            await self.set_step(row, "failed", error=outcome.error)
+        else:
+            await self.suspend(row, outcome)
+            return
+        if row.item_index >= 0:
+            await self._items_moved(row.step_id)
+        await self.advance()
+
+    async def suspend(self, row: StepRow, suspend: Suspend) -> None:
+        if suspend.signal is not None:
+            found, payload = await self.txn.take_signal(self.run.id, suspend.signal, row.id)
+            if found:
+                await self.complete(row, Succeeded(payload))
+                return
+        row = await self.set_step(row, "waiting", available_at=suspend.wake_at, state=suspend.state)
+        if suspend.child is not None:
+            await self._start_child(row, suspend.child)
+
+    async def _start_child(self, row: StepRow, child: ChildRun) -> None:
+        depth = await self._depth()
+        if depth >= MAX_DEPTH:
+            await self.complete(row, Failed(f"child runs nested more than {MAX_DEPTH} deep", retryable=False))
+            return
+        try:
+            run, _ = await RunChange.create(
+                self.txn, self.env, child.workflow, child.input, version=child.version, parent=(self.run, row)
+            )
+        except ExecutorError as exc:
+            await self.complete(
+                row, Failed(f"cannot start child workflow {child.workflow}: {exc.message}", retryable=False)
+            )
+            return
+        current = self.rows[row.id]
+        if current.status == "waiting":
+            await self.txn.update_step(row.id, state={**(current.state or {}), "child_run_id": run.id})
+            self.rows[row.id] = dataclasses.replace(
+                current, state={**(current.state or {}), "child_run_id": run.id}
+            )
+
+    async def _depth(self) -> int:
+        depth, run = 0, self.run
+        while run.parent_run_id is not None and depth < MAX_DEPTH:
+            parent = await self.txn.lock_run(run.parent_run_id)
+            if parent is None:
+                break
+            depth, run = depth + 1, parent
+        return depth
+
+    # -- commands ------------------------------------------------------------------------
+
+    async def signal(self, name: str, payload: Any) -> bool:
+        """Keep the signal; deliver it to a step waiting for it. True when one took it."""
+        if self.run.status in RUN_FINAL:
+            raise RunStateConflict(
+                f"run {self.run.id} is {self.run.status}; it takes no signals", self.run.status
+            )
+        await self.txn.insert_signal(self.run.id, name, payload)
+        for row in sorted(self.rows.values(), key=lambda r: r.id):
+            if row.status == "waiting" and (row.state or {}).get("signal") == name:
+                found, taken = await self.txn.take_signal(self.run.id, name, row.id)
+                if found:
+                    await self.complete(row, Succeeded(taken))
+                    return True
+        return False
+
+    async def cancel(self) -> None:
+        if self.run.status in RUN_FINAL:
+            raise RunStateConflict(f"run {self.run.id} is already {self.run.status}", self.run.status)
+        await self.finish("cancelled", error="cancelled")
+
+    async def pause(self) -> None:
+        if self.run.status not in ("pending", "running"):
+            raise RunStateConflict(
+                f"run {self.run.id} is {self.run.status}; only a running run pauses", self.run.status
+            )
+        await self.set_run("paused")
+
+    async def resume(self) -> None:
+        if self.run.status != "paused":
+            raise RunStateConflict(f"run {self.run.id} is {self.run.status}, not paused", self.run.status)
+        await self.set_run("running" if self.run.started_at else "pending")
+        self.env.queued = True
+
+    async def retry(self) -> None:
+        if self.run.status != "failed":
+            raise RunStateConflict(
+                f"run {self.run.id} is {self.run.status}; only a failed run is retried", self.run.status
+            )
+        for row in list(self.rows.values()):
+            if row.item_index >= 0 and self.step_row(row.step_id).status != "succeeded":
+                del self.rows[row.id]
+        for row in [r for r in self.rows.values() if r.item_index == -1 and r.status != "succeeded"]:
+            await self.txn.delete_items(self.run.id, row.step_id)
+            await self.set_step(
+                row,
+                "pending",
+                attempt=0,
+                error=None,
+                output=None,
+                state=None,
+                started_at=None,
+                finished_at=None,
+                available_at=None,
+            )
+        deadline = time.time() + self.workflow.timeout if self.workflow.timeout else None
+        await self.set_run("running", error=None, outputs=None, finished_at=None, deadline_at=deadline)
+        await self.advance()
+
+    async def time_out(self) -> None:
+        if self.run.status in RUN_FINAL:
+            return
+        await self.finish("failed", error=f"run timed out (timeout {self.workflow.timeout:g}s)")
+
+    async def lease_expired(self, row_id: int, token: str) -> None:
+        row = self.holds(row_id, token)
+        if row is not None:
+            self.env.cancelled_rows.add(row_id)
+            await self.complete(row, Failed("executor lost: the lease expired before the attempt finished"))

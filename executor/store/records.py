@@ -1,0 +1,121 @@
+"""Rows as the engine sees them. Times are Unix seconds (float, UTC) throughout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+RUN_STATES = ("pending", "running", "paused", "succeeded", "failed", "cancelled")
+RUN_FINAL = frozenset({"succeeded", "failed", "cancelled"})
+STEP_STATES = ("pending", "queued", "running", "waiting", "succeeded", "failed", "skipped", "cancelled")
+STEP_FINAL = frozenset({"succeeded", "failed", "skipped", "cancelled"})
+
+
+@dataclass(frozen=True)
+class WorkflowRecord:
+    name: str
+    version: int
+    digest: str
+    source: str
+    definition: dict[str, Any]
+    created_at: float
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    workflow_name: str
+    workflow_version: int
+    status: str
+    input: Any
+    outputs: Any
+    error: str | None
+    idempotency_key: str | None
+    priority: int
+    parent_run_id: str | None
+    parent_step: int | None
+    deadline_at: float | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+
+
+@dataclass(frozen=True)
+class StepRow:
+    id: int
+    run_id: str
+    step_id: str
+    item_index: int  # -1: the step itself; >= 0: one item of its for_each
+    status: str
+    attempt: int
+    available_at: float | None
+    lease_owner: str | None
+    lease_token: str | None
+    lease_expires_at: float | None
+    state: Any
+    output: Any
+    error: str | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+
+    @property
+    def final(self) -> bool:
+        return self.status in STEP_FINAL
+
+
+@dataclass(frozen=True)
+class NewStep:
+    step_id: str
+    item_index: int = -1
+    status: str = "pending"
+    available_at: float | None = None
+    state: Any = None
+
+
+@dataclass(frozen=True)
+class NewRun:
+    id: str
+    workflow_name: str
+    workflow_version: int
+    input: Any
+    idempotency_key: str | None = None
+    priority: int = 0
+    parent_run_id: str | None = None
+    parent_step: int | None = None
+    deadline_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A step row this instance holds a lease on, with what running it needs of its run."""
+
+    row: StepRow
+    workflow_name: str
+    workflow_version: int
+    run_input: Any
+    # True when a waiting (durable) step was claimed because its timer fell due.
+    resumed: bool
+
+    @property
+    def token(self) -> str:
+        assert self.row.lease_token is not None
+        return self.row.lease_token
+
+
+@dataclass(frozen=True)
+class LogLine:
+    step: int  # steps.id
+    attempt: int
+    stream: str  # stdout, stderr or system
+    line: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class StoredLogLine:
+    id: int
+    attempt: int
+    stream: str
+    line: str
+    created_at: float

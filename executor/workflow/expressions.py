@@ -1,0 +1,214 @@
+"""Templates in workflow values: checking them at load time, rendering them at run time.
+
+Templates come from whoever may submit a workflow, so they run in Jinja's immutable
+sandbox (no dunder access, no mutation of the context) with strict undefined (a typo is
+an error, not an empty string that would quietly ship to production).
+
+A string that is exactly one ``{{ expr }}`` is evaluated as an expression and keeps its
+type, so ``for_each: "{{ inputs.hosts }}"`` gives a list and ``"{{ inputs.replicas }}"``
+an integer; any other template renders to a string.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from types import GeneratorType
+from typing import Any
+
+import jinja2
+from jinja2 import meta, nodes
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from executor.actions import is_template
+from executor.errors import ExpressionError
+
+env = ImmutableSandboxedEnvironment(
+    undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
+)
+
+# The names a template may use besides Jinja's globals (range, dict, ...).
+CONTEXT_NAMES = ("inputs", "steps", "run", "secrets", "item", "index", "result")
+SECRET_PREFIX = "EXECUTOR_SECRET_"
+
+# One `{{ ... }}` and nothing around it; the inner part may not open or close another block.
+_WHOLE_EXPRESSION = re.compile(r"\{\{-?((?:(?!\{\{|\}\}|\{%|\{#).)*?)-?\}\}", re.DOTALL)
+_SEQUENCES: tuple[type[Iterable[Any]], ...] = (
+    list,
+    tuple,
+    set,
+    frozenset,
+    range,
+    GeneratorType,
+    type({}.keys()),
+    type({}.values()),
+)
+_SCALARS = (str, int, float, bool, type(None))
+
+
+class _Missing(enum.Enum):
+    MISSING = enum.auto()
+
+
+Missing = _Missing.MISSING
+
+
+def iter_templates(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """Every template string inside ``value`` as (relative path like ``a.b[2]``, template)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from iter_templates(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from iter_templates(item, f"{path}[{index}]")
+    elif is_template(value):
+        yield path, value
+
+
+@functools.lru_cache(maxsize=1024)
+def parse(source: str) -> nodes.Template:
+    return env.parse(source)
+
+
+def compile_problems(value: Any) -> list[tuple[str, str]]:
+    """(relative path, message) for every template inside ``value`` that does not compile."""
+    problems = []
+    for path, source in iter_templates(value):
+        try:
+            parse(source)
+        except jinja2.TemplateSyntaxError as exc:
+            problems.append((path, f"template does not compile: {exc.message}"))
+    return problems
+
+
+def step_references(source: str) -> set[str]:
+    """Step ids a (compiling) template names as ``steps.X`` or ``steps['X']``."""
+    found = set()
+    tree = parse(source)
+    for attr in tree.find_all(nodes.Getattr):
+        if _is_steps(attr.node):
+            found.add(attr.attr)
+    for item in tree.find_all(nodes.Getitem):
+        if _is_steps(item.node) and isinstance(item.arg, nodes.Const) and isinstance(item.arg.value, str):
+            found.add(item.arg.value)
+    return found
+
+
+def _is_steps(node: nodes.Node) -> bool:
+    return isinstance(node, nodes.Name) and node.name == "steps"
+
+
+def unknown_names(source: str) -> set[str]:
+    """Variables a (compiling) template reads that no context provides (``input`` for ``inputs``)."""
+    return meta.find_undeclared_variables(parse(source)) - set(env.globals) - set(CONTEXT_NAMES)
+
+
+def build_context(
+    *,
+    inputs: Any,
+    steps: Mapping[str, Mapping[str, Any]],
+    run_id: str,
+    workflow: str,
+    secrets: Mapping[str, str],
+    item: Any = Missing,
+    index: Any = Missing,
+    result: Any = Missing,
+) -> dict[str, Any]:
+    """What templates see; ``item``/``index`` only in for_each steps, ``result`` only in outputs."""
+    context: dict[str, Any] = {
+        "inputs": inputs,
+        "steps": {step_id: dict(state) for step_id, state in steps.items()},
+        "run": {"id": run_id, "workflow": workflow},
+        "secrets": dict(secrets),
+    }
+    for name, value in (("item", item), ("index", index), ("result", result)):
+        if value is not Missing:
+            context[name] = value
+    return context
+
+
+def render(value: Any, context: Mapping[str, Any]) -> Any:
+    """``value`` with every template rendered; raises `ExpressionError` naming the template."""
+    if isinstance(value, dict):
+        return {key: render(item, context) for key, item in value.items()}
+    if isinstance(value, list):
+        return [render(item, context) for item in value]
+    if not is_template(value):
+        return value
+    try:
+        whole = _WHOLE_EXPRESSION.fullmatch(value)
+        if whole:
+            return _plain(_expression(whole.group(1))(**context))
+        return _template(value).render(**context)
+    except ExpressionError as exc:
+        raise ExpressionError(f"{value}: {exc.message}") from exc
+    except Exception as exc:  # a template can fail in any way the operations it uses can
+        raise ExpressionError(f"{value}: {exc}") from exc
+
+
+@functools.lru_cache(maxsize=1024)
+def _expression(source: str) -> Any:
+    # undefined_to_none would turn a typo into None; we want StrictUndefined to fail.
+    return env.compile_expression(source, undefined_to_none=False)
+
+
+@functools.lru_cache(maxsize=1024)
+def _template(source: str) -> jinja2.Template:
+    return env.from_string(source)
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-like copy of an expression's value: ranges and generators become lists."""
+    if isinstance(value, jinja2.Undefined):
+        str(value)  # raises UndefinedError with Jinja's own explanation
+    if isinstance(value, str):
+        return str(value)  # drops Markup and other str subclasses
+    if isinstance(value, _SCALARS):
+        return value
+    if isinstance(value, dict):
+        return {_plain(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, _SEQUENCES):
+        return [_plain(item) for item in value]
+    raise ExpressionError(f"gives a {type(value).__name__}, which is not a JSON value")
+
+
+def is_true(value: Any) -> bool:
+    """Whether a rendered ``when`` lets its step run: strings like "false" or "0" do not."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("false", "no", "0", "")
+    return bool(value)
+
+
+def secrets_from_environ(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """Secrets are given to the service as ``EXECUTOR_SECRET_<NAME>`` variables."""
+    return {
+        name[len(SECRET_PREFIX) :]: value
+        for name, value in environ.items()
+        if name.startswith(SECRET_PREFIX) and len(name) > len(SECRET_PREFIX)
+    }
+
+
+class Masker:
+    """Replaces secret values with ``***`` in anything about to be stored, logged or returned."""
+
+    def __init__(self, secrets: Mapping[str, str]) -> None:
+        # Longest first, so that a secret containing another is masked whole.
+        values = sorted({value for value in secrets.values() if value}, key=len, reverse=True)
+        self._pattern = re.compile("|".join(map(re.escape, values))) if values else None
+
+    def mask(self, value: Any) -> Any:
+        if self._pattern is None:
+            return value
+        return self._mask(value, self._pattern)
+
+    def _mask(self, value: Any, pattern: re.Pattern[str]) -> Any:
+        if isinstance(value, str):
+            return pattern.sub("***", value)
+        if isinstance(value, dict):
+            return {self._mask(key, pattern): self._mask(item, pattern) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._mask(item, pattern) for item in value]
+        return value
