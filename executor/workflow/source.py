@@ -155,6 +155,10 @@ class _Converter:
         except yaml.YAMLError as exc:
             self.problem(path, line, getattr(exc, "problem", None) or str(exc))
             return None
+        if isinstance(value, bool) and node.value.lower() not in ("true", "false"):
+            # YAML 1.2: only true and false are booleans; `yes`, `no`, `on`, `off` stay text
+            # (YAML 1.1 would turn a header value `yes` into True).
+            return node.value
         if not isinstance(value, _JSON_SCALARS):
             # Timestamps and the like: keep the text, as a JSON body would have sent it.
             return node.value

@@ -98,9 +98,9 @@ def test_yaml_details_stay_as_written() -> None:
         HEAD + "  - id: a\n    action: sleep\n    with: {until: 2026-12-01T09:00:00Z}\n"
         "  - id: b\n    action: noop\n    with: {output: {on: yes, 1: one}}\n"
     )
-    # a timestamp stays text (as in JSON); keys are their text, values follow YAML
+    # a timestamp stays text (as in JSON); keys are their text; `yes` is text (YAML 1.2)
     assert workflow.steps[0].with_ == {"until": "2026-12-01T09:00:00Z"}
-    assert workflow.steps[1].with_ == {"output": {"on": True, "1": "one"}}
+    assert workflow.steps[1].with_ == {"output": {"on": "yes", "1": "one"}}
 
 
 def test_merge_keys_override_without_being_duplicates() -> None:
@@ -494,3 +494,15 @@ def test_the_documented_example_is_the_tested_one() -> None:
     docs = Path(__file__).parents[3] / "docs" / "workflows.md"
     first_yaml_block = docs.read_text().split("```yaml\n", 1)[1].split("```", 1)[0]
     assert first_yaml_block == RELEASE.read_text()
+
+
+def test_only_true_and_false_are_booleans() -> None:
+    from executor.workflow import parse_workflow
+
+    workflow = parse_workflow(
+        "name: b\nsteps:\n  - id: a\n    action: noop\n    continue_on_error: true\n"
+        "    with: {output: [yes, no, on, off, True, FALSE, 'true']}\n"
+    )
+    step = workflow.steps[0]
+    assert step.continue_on_error is True
+    assert step.with_["output"] == ["yes", "no", "on", "off", True, False, "true"]

@@ -1,0 +1,58 @@
+"""Leases: an expired lease is a failed attempt ("executor lost"), retried if allowed; the
+outcome of the attempt that lost its lease is rejected, so a completion is recorded once."""
+
+from __future__ import annotations
+
+from executor import migrate
+from executor.engine.engine import Engine
+from executor.engine.outcomes import Succeeded
+from executor.settings import DatabaseURL
+from executor.store import create_store
+from executor.workflow import parse_workflow
+from tests.support.engine import running_engine
+
+FLOW = """
+name: leased
+steps:
+  - {id: work, action: noop, retry: {max_attempts: 2, delay: 10ms}, with: {output: "by the second"}}
+"""
+
+
+async def test_a_lost_lease_is_retried_and_the_late_outcome_rejected(database_url: str) -> None:
+    database = DatabaseURL.parse(database_url)
+    migrate.apply(database)
+    store = create_store(database)
+    await store.open()
+    try:
+        # An engine claims the step and then stalls: it never runs it and never renews its
+        # lease, like an instance that froze. No other engine runs yet.
+        stalled = Engine(store, instance_id="stalled", lease=0.3, secrets={})
+        workflow = parse_workflow(FLOW)
+        await stalled.register(workflow, FLOW)
+        run, _ = await stalled.submit("leased")
+        [claimed] = await stalled.claim(1)
+        async with running_engine(database_url, lease=0.3, migrated=True) as live:
+            run, steps = await live.wait(run.id)
+            assert run.status == "succeeded"
+            assert steps["work"].attempt == 2
+            assert steps["work"].output == "by the second"
+            lost = [e for e in live.events if e[0] == "retry"]
+            assert lost and "executor lost" in lost[0][3]["error"]
+            # The stalled engine wakes up and reports: rejected, nothing changes.
+            await stalled._record(claimed, Succeeded("late"))
+            _, rows = await live.engine.get(run.id)
+            assert [(r.status, r.output, r.attempt) for r in rows] == [("succeeded", "by the second", 2)]
+    finally:
+        await store.close()
+
+
+async def test_a_lease_is_renewed_while_the_attempt_runs(database_url: str) -> None:
+    async with running_engine(database_url, lease=0.3) as harness:
+        run_id = await harness.submit("""
+name: longer_than_lease
+steps:
+  - {id: slow, action: shell, with: {command: "sleep 1.5"}}
+""")
+        run, steps = await harness.wait(run_id)
+    assert run.status == "succeeded"
+    assert steps["slow"].attempt == 1, "renewals kept the lease: no attempt was lost"
