@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.support.engine import Harness, running_engine
 
 SLEEPER = """
@@ -80,12 +82,9 @@ async def test_a_signal_to_a_finished_run_is_refused(harness: Harness) -> None:
 
     run_id = await harness.submit("name: done\nsteps:\n  - {id: a, action: noop}\n")
     await harness.wait(run_id)
-    try:
+    with pytest.raises(RunStateConflict) as caught:
         await harness.engine.signal(run_id, "late", None)
-    except RunStateConflict as exc:
-        assert exc.status == "succeeded"
-    else:
-        raise AssertionError("a finished run took a signal")
+    assert caught.value.status == "succeeded"
 
 
 async def test_a_wait_times_out(harness: Harness) -> None:

@@ -91,7 +91,7 @@ steps:
     run, steps = await harness.wait(run_id)
     assert (steps["a"].status, steps["a"].attempt) == ("failed", 2)
     assert "exit code 7" in steps["a"].error and "broken" in steps["a"].error
-    assert [e for e in harness.events if e[0] == "retry"][0][3]["attempt"] == 1
+    assert next(e for e in harness.events if e[0] == "retry")[3]["attempt"] == 1
 
 
 async def test_a_timeout_kills_the_whole_process_group(harness: Harness, tmp_path: Path) -> None:
