@@ -13,7 +13,7 @@ from typing import Any
 from executor.actions.context import Attempt
 from executor.actions.registry import ACTIONS
 from executor.engine.logs import LogBuffer
-from executor.engine.outcomes import Failed, Outcome, Succeeded
+from executor.engine.outcomes import Failed, Outcome
 from executor.errors import ExecutorError
 from executor.settings import format_duration
 from executor.store import Store
@@ -76,9 +76,4 @@ async def run_attempt(
         outcome = Failed(exc.message)
     finally:
         await logs.close()
-    if isinstance(outcome, Succeeded) and step.outputs is not None:
-        try:
-            outcome = Succeeded(render(step.outputs, {**context, "result": outcome.output}))
-        except ExecutorError as exc:
-            outcome = Failed(f"outputs: {exc.message}", retryable=False)
     return outcome

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from executor.actions.specs import SPECS
 from executor.engine import states
 from executor.engine.outcomes import ChildRun, Failed, Outcome, Succeeded, Suspend
 from executor.errors import ExecutorError
@@ -25,6 +26,7 @@ from executor.workflow import Masker, Workflow, apply_input, build_context, rend
 from executor.workflow.expressions import is_true
 
 MAX_ITEMS = 100_000
+DURABLE_ACTIONS = frozenset(name for name, spec in SPECS.items() if spec.durable)
 MAX_DEPTH = 32  # child runs nested deeper than this fail: a recursion that never ends
 
 
@@ -370,6 +372,8 @@ class RunChange:
             await self.set_run("running", started_at=time.time())
         step = self.workflow.step(row.step_id)
         if isinstance(outcome, Succeeded):
+            outcome = self._shape(row, outcome)
+        if isinstance(outcome, Succeeded):
             await self.set_step(row, "succeeded", output=self.env.masker.mask(outcome.output), error=None)
         elif isinstance(outcome, Failed):
             if outcome.retryable and row.attempt < step.retry.max_attempts:
@@ -387,13 +391,29 @@ class RunChange:
             await self._items_moved(row.step_id)
         await self.advance()
 
+    def _shape(self, row: StepRow, outcome: Succeeded) -> Outcome:
+        """Apply the step's `outputs` to an action's result, however the result arrived
+        (the action's return, a signal, a child run)."""
+        outputs = self.workflow.step(row.step_id).outputs
+        if outputs is None:
+            return outcome
+        extra: dict[str, Any] = {"result": outcome.output}
+        if row.item_index >= 0:
+            extra.update(item=(row.state or {}).get("item"), index=row.item_index)
+        try:
+            return Succeeded(render(outputs, self.context(**extra)))
+        except ExecutorError as exc:
+            return Failed(f"outputs: {exc.message}", retryable=False)
+
     async def suspend(self, row: StepRow, suspend: Suspend) -> None:
         if suspend.signal is not None:
             found, payload = await self.txn.take_signal(self.run.id, suspend.signal, row.id)
             if found:
                 await self.complete(row, Succeeded(payload))
                 return
-        row = await self.set_step(row, "waiting", available_at=suspend.wake_at, state=suspend.state)
+        # Merged: a for_each item keeps its `item` while it waits.
+        state = {**(row.state or {}), **suspend.state}
+        row = await self.set_step(row, "waiting", available_at=suspend.wake_at, state=state)
         if suspend.child is not None:
             await self._start_child(row, suspend.child)
 
@@ -494,6 +514,15 @@ class RunChange:
 
     async def lease_expired(self, row_id: int, token: str) -> None:
         row = self.holds(row_id, token)
-        if row is not None:
-            self.env.cancelled_rows.add(row_id)
-            await self.complete(row, Failed("executor lost: the lease expired before the attempt finished"))
+        if row is None:
+            return
+        self.env.cancelled_rows.add(row_id)
+        if self.workflow.step(row.step_id).action in DURABLE_ACTIONS:
+            # sleep, wait and workflow do nothing outside this transaction before they
+            # suspend: running one again is safe, so a lost lease costs no attempt.
+            if set(row.state or {}) - {"item"}:  # it had suspended before: resume it
+                await self.set_step(row, "waiting", available_at=time.time())
+            else:
+                await self.set_step(row, "queued", attempt=row.attempt - 1, available_at=time.time())
+            return
+        await self.complete(row, Failed("executor lost: the lease expired before the attempt finished"))

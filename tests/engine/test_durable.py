@@ -175,3 +175,20 @@ outputs:
     run, steps = await harness.wait(run_id)
     assert run.status == "succeeded" and run.outputs == {"n": 3}
     assert steps["deeper"].output == {"n": 2}
+
+
+async def test_for_each_items_can_wait_for_their_own_signals(harness: Harness) -> None:
+    run_id = await harness.submit("""
+name: per_item
+steps:
+  - id: approve
+    action: wait
+    for_each: [a, b]
+    with: {signal: "go-{{ item }}"}
+    outputs: {item: "{{ item }}", payload: "{{ result }}"}
+""")
+    for name in ("go-b", "go-a"):
+        await harness.engine.signal(run_id, name, name.upper())
+    run, steps = await harness.wait(run_id)
+    assert run.status == "succeeded"
+    assert steps["approve"].output == [{"item": "a", "payload": "GO-A"}, {"item": "b", "payload": "GO-B"}]

@@ -51,7 +51,8 @@ class Server:
     def log_path(self) -> Path:
         return self.cwd / "executor.log"
 
-    def start(self) -> Server:
+    def start(self, new_session: bool = False) -> Server:
+        """Launch; ``new_session`` puts it in a process group of its own (for killpg)."""
         self.log_file = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [*self.command, "--port", "0", "--log-format", "json", *self.args],
@@ -59,12 +60,18 @@ class Server:
             env=self.env,
             stdout=self.log_file,
             stderr=self.log_file,
+            start_new_session=new_session,
         )
+        self._log_start = self.log_path.stat().st_size
         return self
 
     def log_lines(self) -> list[dict]:
+        """This start's log lines (a restarted server appends to the same file)."""
         lines = []
-        for raw in self.log_path.read_text(errors="replace").splitlines():
+        with self.log_path.open("rb") as log:
+            log.seek(getattr(self, "_log_start", 0))
+            text = log.read().decode(errors="replace")
+        for raw in text.splitlines():
             try:
                 lines.append(json.loads(raw))
             except json.JSONDecodeError:
@@ -108,7 +115,10 @@ class Server:
     def stop(self) -> None:
         """Teardown: kill whatever is still running."""
         if self.process is not None and self.process.poll() is None:
-            self.process.kill()
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                self.process.kill()
             self.process.wait(10)
         if hasattr(self, "log_file"):
             self.log_file.close()
