@@ -6,11 +6,14 @@ never in pass/fail tests.
 
 Workloads so far:
   footprint  binary size, launch to /health 200, idle RSS, idle CPU, SIGTERM to exit
+  engine     durable steps per second on SQLite, in-process engine (no HTTP):
+             one run of an N-step chain of noop steps; N single-step runs submitted at once
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import signal
@@ -142,6 +145,81 @@ def footprint(command: list[str], label: str, repeat: int, idle_seconds: float) 
     ]
 
 
+def chain_flow(steps: int) -> str:
+    lines = ["name: chain", "steps:", "  - {id: s0, action: noop}"]
+    lines += [f"  - {{id: s{i}, action: noop, needs: [s{i - 1}]}}" for i in range(1, steps)]
+    return "\n".join(lines) + "\n"
+
+
+async def _engine_throughput(url: str, flow: str, runs: int) -> float:
+    """Seconds from submitting ``runs`` runs of ``flow`` to all of them finished."""
+    from executor import migrate
+    from executor.engine.engine import Engine
+    from executor.settings import DatabaseURL
+    from executor.store import create_store
+    from executor.workflow import parse_workflow
+
+    database = DatabaseURL.parse(url)
+    migrate.apply(database)
+    store = create_store(database)
+    await store.open()
+    engine = Engine(store, instance_id="bench", concurrency=16, poll_interval=1.0, lease=30.0, secrets={})
+    workflow = parse_workflow(flow)
+    await engine.register(workflow, flow)
+    pending: set[str] = set()
+    finished = asyncio.Event()
+
+    def on_event(event: tuple) -> None:
+        kind, run_id, _, data = event
+        if kind == "run" and data["status"] in ("succeeded", "failed", "cancelled"):
+            pending.discard(run_id)
+            if not pending:
+                finished.set()
+
+    engine.listeners.append(on_event)
+    loop_task = asyncio.create_task(engine.loop.run())
+    started = time.perf_counter()
+    ids = [(await engine.submit(workflow.name, {}))[0].id for _ in range(runs)]
+    pending.update(ids)
+    for run_id in list(pending):  # runs that finished before we started listening
+        if (await engine.get(run_id))[0].status == "succeeded":
+            pending.discard(run_id)
+    if pending:
+        await finished.wait()
+    took = time.perf_counter() - started
+    await engine.loop.drain(0)
+    await loop_task
+    failed = [r for r in ids if (await engine.get(r))[0].status != "succeeded"]
+    await store.close()
+    if failed:
+        raise SystemExit(f"{len(failed)} benchmark runs did not succeed")
+    return took
+
+
+def engine_workloads(repeat: int, chain: int, single: int) -> list[dict]:
+    results = []
+    for label, flow, runs, steps in [
+        (f"chain_{chain}_noop", chain_flow(chain), 1, chain),
+        (f"{single}_single_step_runs", chain_flow(1), single, single),
+    ]:
+        rates = []
+        for _ in range(repeat):
+            with tempfile.TemporaryDirectory() as tmp:
+                took = asyncio.run(_engine_throughput(f"sqlite:///{tmp}/bench.db", flow, runs))
+            rates.append(steps / took)
+        results.append(
+            {
+                "workload": "engine",
+                "variant": label,
+                "metric": "steps_per_second",
+                "value": statistics.median(rates),
+                "unit": "steps/s",
+                "database": "sqlite",
+            }
+        )
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -151,10 +229,23 @@ def main() -> None:
         "--quick", action="store_true", help="a seconds-long smoke run (1 repetition, short windows)"
     )
     parser.add_argument("--idle", type=float, default=30.0, help="seconds of idle to measure CPU over")
+    parser.add_argument(
+        "--only",
+        choices=["footprint", "engine"],
+        action="append",
+        help="run only these workloads (repeatable)",
+    )
     args = parser.parse_args()
     repeat, idle = (1, 0.5) if args.quick else (args.repeat, args.idle)
+    only = set(args.only or ["footprint", "engine"])
 
     results: list[dict] = []
+    if "engine" in only:
+        size = 20 if args.quick else 1000
+        results += engine_workloads(repeat, chain=size, single=size)
+    if "footprint" not in only:
+        _report(results, repeat)
+        return
     variants = [([sys.executable, "-m", "executor"], "cli")]
     if BINARY.is_file():
         size = BINARY.stat().st_size / 2**20
@@ -173,12 +264,16 @@ def main() -> None:
     for command, label in variants:
         results += footprint(command, label, repeat, idle)
 
+    _report(results, repeat)
+
+
+def _report(results: list[dict], repeat: int) -> None:
     machine = {"cores": os.cpu_count(), "repeat": repeat}
     print(
-        f"{'workload':<10} {'variant':<7} {'metric':<16} {'value':>10}  unit   (cores: {os.cpu_count()}, median of {repeat})"
+        f"{'workload':<10} {'variant':<26} {'metric':<17} {'value':>10}  unit   (cores: {os.cpu_count()}, median of {repeat})"
     )
     for r in results:
-        print(f"{r['workload']:<10} {r['variant']:<7} {r['metric']:<16} {r['value']:>10.1f}  {r['unit']}")
+        print(f"{r['workload']:<10} {r['variant']:<26} {r['metric']:<17} {r['value']:>10.1f}  {r['unit']}")
     for r in results:
         print(json.dumps({**r, "value": round(r["value"], 3), **machine}))
 

@@ -68,6 +68,9 @@ class Engine:
             workflow = self._workflows[key] = Workflow.from_json(definition)
         return workflow
 
+    def _cached_workflow(self, name: str, version: int) -> Workflow | None:
+        return self._workflows.get((name, version))
+
     async def register(self, workflow: Workflow, source: str) -> tuple[WorkflowRecord, bool]:
         record, created = await self.store.register_workflow(
             workflow.name, workflow.digest, source, workflow.to_json()
@@ -82,7 +85,7 @@ class Engine:
         """Run ``body`` in a store transaction (again if it conflicted); then act on what it
         did: wake the claim loop, stop local attempts it cancelled, tell listeners."""
         for attempt in range(CONFLICT_RETRIES):
-            env = Env(self.load_workflow, self.secrets, self.masker)
+            env = Env(self.load_workflow, self._cached_workflow, self.secrets, self.masker)
             try:
                 async with self.store.transaction() as txn:
                     result = await body(txn, env)
@@ -178,9 +181,11 @@ class Engine:
         row = claimed.row
         self._tasks[row.id] = asyncio.current_task()  # type: ignore[assignment]
         try:
-            record = await self.store.get_workflow(claimed.workflow_name, claimed.workflow_version)
-            assert record is not None
-            workflow = self.load_workflow(record.name, record.version, record.definition)
+            workflow = self._cached_workflow(claimed.workflow_name, claimed.workflow_version)
+            if workflow is None:
+                record = await self.store.get_workflow(claimed.workflow_name, claimed.workflow_version)
+                assert record is not None
+                workflow = self.load_workflow(record.name, record.version, record.definition)
             try:
                 outcome = await run_attempt(self.store, workflow, claimed, self.secrets, self.masker)
             except ExecutorError:

@@ -56,6 +56,7 @@ class Env:
     """What decisions need beyond the rows: definitions, secrets, and where events go."""
 
     load_workflow: Callable[[str, int, dict[str, Any]], Workflow]
+    cached_workflow: Callable[[str, int], Workflow | None]
     secrets: dict[str, str]
     masker: Masker
     events: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
@@ -75,35 +76,32 @@ class RunChange:
         self.run = run
         self.workflow = workflow
         self.rows: dict[int, StepRow] = {row.id: row for row in rows}
+        # step id → its own row (item_index -1), kept in step with `rows`
+        self.tops: dict[str, StepRow] = {row.step_id: row for row in rows if row.item_index == -1}
 
     @classmethod
     async def load(cls, txn: Txn, env: Env, run_id: str) -> RunChange:
         run = await txn.lock_run(run_id)
         if run is None:
             raise RunNotFound(f"no run {run_id}")
-        record = await txn.get_workflow(run.workflow_name, run.workflow_version)
-        assert record is not None, "a run's workflow version is never deleted"
-        workflow = env.load_workflow(record.name, record.version, record.definition)
+        workflow = env.cached_workflow(run.workflow_name, run.workflow_version)
+        if workflow is None:
+            record = await txn.get_workflow(run.workflow_name, run.workflow_version)
+            assert record is not None, "a run's workflow version is never deleted"
+            workflow = env.load_workflow(record.name, record.version, record.definition)
         return cls(txn, env, run, workflow, await txn.run_steps(run_id))
 
     # -- views ---------------------------------------------------------------------------
 
     def step_row(self, step_id: str) -> StepRow:
-        for row in self.rows.values():
-            if row.step_id == step_id and row.item_index == -1:
-                return row
-        raise KeyError(step_id)
+        return self.tops[step_id]
 
     def items(self, step_id: str) -> list[StepRow]:
         found = [row for row in self.rows.values() if row.step_id == step_id and row.item_index >= 0]
         return sorted(found, key=lambda row: row.item_index)
 
     def context(self, **extra: Any) -> dict[str, Any]:
-        steps = {
-            row.step_id: {"status": row.status, "output": row.output}
-            for row in self.rows.values()
-            if row.item_index == -1
-        }
+        steps = {row.step_id: {"status": row.status, "output": row.output} for row in self.tops.values()}
         return build_context(
             inputs=self.run.input,
             steps=steps,
@@ -137,7 +135,7 @@ class RunChange:
             else {"lease_owner": None, "lease_token": None, "lease_expires_at": None}
         )
         updated = dataclasses.replace(row, status=status, **lease, **changes)
-        self.rows[row.id] = updated
+        self._keep(updated)
         if status == "queued":
             self.env.queued = True
         self.env.event(
@@ -150,6 +148,11 @@ class RunChange:
             attempt=row.attempt,
         )
         return updated
+
+    def _keep(self, row: StepRow) -> None:
+        self.rows[row.id] = row
+        if row.item_index == -1:
+            self.tops[row.step_id] = row
 
     async def set_run(self, status: str, **changes: Any) -> None:
         states.check_run(self.run.status, status)
@@ -214,28 +217,40 @@ class RunChange:
 
     # -- deciding ------------------------------------------------------------------------
 
-    async def advance(self) -> None:
+    async def advance(self, after: str | None = None) -> None:
         """Start every pending step whose needs allow it, skip those that never can, and
-        finish the run when every step is final. Repeats until nothing changes, since a
-        skip can decide the steps after it."""
+        finish the run when every step is final.
+
+        With ``after`` (a step that just became final) only its dependents are looked at,
+        and theirs when they are skipped in turn: work in proportion to what changed, not
+        to the size of the workflow.
+        """
         if self.run.status in RUN_FINAL:
             return
-        changed = True
-        while changed:
-            changed = False
-            for step in self.workflow.steps:
-                row = self.step_row(step.id)
-                if row.status != "pending":
-                    continue
-                needs = [(need, self._effective(self.step_row(need))) for need in step.needs]
-                decision, reason = states.trigger(step.trigger_rule, needs)
-                if decision == "wait":
-                    continue
-                changed = True
-                if decision == "skip":
-                    await self.set_step(row, "skipped", error=reason)
-                else:
-                    await self._start(row)
+        if after is None:
+            candidates = [step.id for step in self.workflow.steps]
+        else:
+            candidates = [step.id for step in self.workflow.dependents(after)]
+        seen: set[str] = set()
+        while candidates:
+            step_id = candidates.pop(0)
+            if step_id in seen:
+                continue
+            row = self.step_row(step_id)
+            if row.status != "pending":
+                continue
+            step = self.workflow.step(step_id)
+            needs = [(need, self._effective(self.step_row(need))) for need in step.needs]
+            decision, reason = states.trigger(step.trigger_rule, needs)
+            if decision == "wait":
+                continue
+            seen.add(step_id)
+            if decision == "skip":
+                await self.set_step(row, "skipped", error=reason)
+            else:
+                await self._start(row)
+            if self.step_row(step_id).final:
+                candidates.extend(dep.id for dep in self.workflow.dependents(step_id))
         await self._finish_if_done()
 
     async def _start(self, row: StepRow) -> None:
@@ -280,7 +295,7 @@ class RunChange:
         await self.set_step(row, "running", started_at=now, state={"items": len(items)})
         for item_row in await self.txn.run_steps(self.run.id):
             if item_row.step_id == step.id and item_row.item_index >= 0:
-                self.rows[item_row.id] = item_row
+                self._keep(item_row)
 
     async def _items_moved(self, step_id: str) -> None:
         """After an item finished: start the next ones, or finish the for_each step."""
@@ -389,7 +404,7 @@ class RunChange:
             return
         if row.item_index >= 0:
             await self._items_moved(row.step_id)
-        await self.advance()
+        await self.advance(after=row.step_id)
 
     def _shape(self, row: StepRow, outcome: Succeeded) -> Outcome:
         """Apply the step's `outputs` to an action's result, however the result arrived
@@ -433,10 +448,9 @@ class RunChange:
             return
         current = self.rows[row.id]
         if current.status == "waiting":
-            await self.txn.update_step(row.id, state={**(current.state or {}), "child_run_id": run.id})
-            self.rows[row.id] = dataclasses.replace(
-                current, state={**(current.state or {}), "child_run_id": run.id}
-            )
+            state = {**(current.state or {}), "child_run_id": run.id}
+            await self.txn.update_step(row.id, state=state)
+            self._keep(dataclasses.replace(current, state=state))
 
     async def _depth(self) -> int:
         depth, run = 0, self.run
@@ -489,7 +503,7 @@ class RunChange:
             )
         for row in list(self.rows.values()):
             if row.item_index >= 0 and self.step_row(row.step_id).status != "succeeded":
-                del self.rows[row.id]
+                del self.rows[row.id]  # deleted below with their step's items
         for row in [r for r in self.rows.values() if r.item_index == -1 and r.status != "succeeded"]:
             await self.txn.delete_items(self.run.id, row.step_id)
             await self.set_step(

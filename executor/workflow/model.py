@@ -11,6 +11,7 @@ import hashlib
 import json
 import random
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 TRIGGER_RULES = ("all_success", "all_done", "all_failed", "one_success", "one_failed", "none_failed")
@@ -106,13 +107,20 @@ class Workflow:
     outputs: dict[str, Any] | None = None  # templates over `steps`, rendered when the run succeeds
 
     def step(self, step_id: str) -> Step:
-        for step in self.steps:
-            if step.id == step_id:
-                return step
-        raise KeyError(step_id)
+        return self._index[0][step_id]
 
     def dependents(self, step_id: str) -> list[Step]:
-        return [step for step in self.steps if step_id in step.needs]
+        """The steps that need ``step_id``, in definition order."""
+        return self._index[1].get(step_id, [])
+
+    @cached_property
+    def _index(self) -> tuple[dict[str, Step], dict[str, list[Step]]]:
+        by_id = {step.id: step for step in self.steps}
+        dependents: dict[str, list[Step]] = {}
+        for step in self.steps:
+            for need in step.needs:
+                dependents.setdefault(need, []).append(step)
+        return by_id, dependents
 
     def to_json(self) -> dict[str, Any]:
         return {
