@@ -157,6 +157,10 @@ def serve(
     concurrency: Concurrency = DEFAULTS["concurrency"],
     lease: Lease = DEFAULTS["lease"],
     workflows: Workflows = None,
+    max_body: Annotated[
+        str,
+        _option("--max-body", "EXECUTOR_MAX_BODY", "Largest request body accepted (413 above it).", "SIZE"),
+    ] = DEFAULTS["max_body"],
     api_token: Annotated[
         str | None,
         _option(
@@ -198,6 +202,7 @@ def serve(
             concurrency=concurrency,
             lease=lease,
             workflows=workflows,
+            max_body=max_body,
             api_token=api_token,
             log_level=log_level,
             log_format=log_format,

@@ -116,7 +116,16 @@ class Service:
         config = _hypercorn_config(sock)
         async with asyncio.TaskGroup() as group:
             http = group.create_task(
-                serve(create_app(self.lifecycle), config, shutdown_trigger=http_stop.wait)  # type: ignore[arg-type]
+                serve(
+                    create_app(  # type: ignore[arg-type]
+                        self.lifecycle,
+                        engine,
+                        tokens=self.settings.api_tokens,
+                        max_body=self.settings.max_body,
+                    ),
+                    config,
+                    shutdown_trigger=http_stop.wait,
+                )
             )
             claims = group.create_task(engine.loop.run())
             upkeep = group.create_task(engine.maintain())

@@ -29,6 +29,7 @@ DEFAULTS = {
     "drain_delay": "0s",
     "poll_interval": "1s",
     "lease": "30s",
+    "max_body": "1MiB",
     "concurrency": "16",
     "log_level": "info",
     "log_format": "auto",
@@ -111,6 +112,7 @@ class Settings:
     # its steps to the others (or to its own restart) after this long.
     lease: float = 30.0
     workflows: Path | None = None  # a folder of *.yaml workflows to register at start
+    max_body: int = 1 << 20  # request bodies larger than this are refused (413)
     # Several tokens are accepted at once so that they can be rotated without downtime.
     api_tokens: tuple[str, ...] = dataclasses.field(default=(), repr=False)
     log_level: str = "info"
@@ -130,6 +132,7 @@ NAMES = {
     "concurrency": ("--concurrency", "EXECUTOR_CONCURRENCY"),
     "lease": ("--lease", "EXECUTOR_LEASE"),
     "workflows": ("--workflows", "EXECUTOR_WORKFLOWS"),
+    "max_body": ("--max-body", "EXECUTOR_MAX_BODY"),
     "api_token": ("--api-token", "EXECUTOR_API_TOKEN"),
     "log_level": ("--log-level", "EXECUTOR_LOG_LEVEL"),
     "log_format": ("--log-format", "EXECUTOR_LOG_FORMAT"),
@@ -159,6 +162,20 @@ def _parse_seconds(key: str, text: str, *, minimum: float) -> float:
         raise ConfigError(_name(key), str(exc)) from None
     if value < minimum:
         raise ConfigError(_name(key), f"{text!r} is shorter than {format_duration(minimum)}")
+    return value
+
+
+_SIZE = re.compile(r"^\s*(\d+)\s*(B|KiB|MiB|GiB|KB|MB|GB)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"b": 1, "kib": 1024, "mib": 1024**2, "gib": 1024**3, "kb": 1000, "mb": 1000**2, "gb": 1000**3}
+
+
+def _parse_size(key: str, text: str) -> int:
+    match = _SIZE.match(str(text))
+    if not match:
+        raise ConfigError(_name(key), f"{text!r} is not a size (e.g. 1MiB, 512KiB, 100000)")
+    value = int(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()]
+    if value < 1024:
+        raise ConfigError(_name(key), f"{text!r} is smaller than 1KiB")
     return value
 
 
@@ -213,6 +230,7 @@ def parse_settings(
     concurrency: str = DEFAULTS["concurrency"],
     lease: str = DEFAULTS["lease"],
     workflows: str | None = None,
+    max_body: str = DEFAULTS["max_body"],
     api_token: str | None = None,
     log_level: str = DEFAULTS["log_level"],
     log_format: str = DEFAULTS["log_format"],
@@ -239,6 +257,7 @@ def parse_settings(
         concurrency=_parse_int("concurrency", concurrency, 1, 10_000),
         lease=_parse_seconds("lease", lease, minimum=0.1),
         workflows=parse_workflows_dir(workflows),
+        max_body=_parse_size("max_body", max_body),
         api_tokens=tokens,
         log_level=_parse_choice("log_level", log_level, LOG_LEVELS),
         log_format=fmt,  # type: ignore[arg-type]

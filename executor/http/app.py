@@ -1,15 +1,22 @@
-"""The Starlette application: routes, error mapping and the version header."""
+"""The Starlette application: routes, authentication, error mapping, the version header."""
 
 from __future__ import annotations
 
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from executor import __version__
-from executor.http import errors, health
+from executor.engine.engine import Engine
+from executor.http import errors, health, openapi, runs, workflows
+from executor.http.api import Api
+from executor.http.auth import BearerAuth
 from executor.lifecycle import Lifecycle
 
 VERSION_HEADER = (b"x-executor-version", __version__.encode())
+DEFAULT_MAX_BODY = 1 << 20
 
 
 class VersionHeader:
@@ -31,8 +38,23 @@ class VersionHeader:
         await self.app(scope, receive, send_with_version)
 
 
-def create_app(lifecycle: Lifecycle) -> ASGIApp:
-    app = Starlette(routes=[*health.routes], exception_handlers=errors.HANDLERS)
+async def openapi_document(request: Request) -> JSONResponse:
+    return JSONResponse(openapi.document())
+
+
+def create_app(
+    lifecycle: Lifecycle,
+    engine: Engine | None = None,
+    *,
+    tokens: tuple[str, ...] = (),
+    max_body: int = DEFAULT_MAX_BODY,
+) -> ASGIApp:
+    routes = [*health.routes, Route("/openapi.json", openapi_document, methods=["GET"])]
+    if engine is not None:
+        routes += [*workflows.routes, *runs.routes]
+    app = Starlette(routes=routes, exception_handlers=errors.HANDLERS)
     app.state.lifecycle = lifecycle
+    if engine is not None:
+        app.state.api = Api(engine=engine, lifecycle=lifecycle, max_body=max_body)
     # Outside Starlette's ServerErrorMiddleware, so even a 500 carries the header.
-    return VersionHeader(app)
+    return VersionHeader(BearerAuth(app, tokens))

@@ -1,26 +1,31 @@
 """One JSON shape for every error answer: ``{"error": {"code": ..., "message": ...}}``.
 
 The status is chosen by the error's category (`ExecutorError.http_status`); the message is
-the user-facing one. Anything unexpected is logged with its traceback and answered with a
-plain 500 that reveals nothing about the internals.
+the user-facing one. Errors about the request name every field that is wrong in
+``details`` (``{path, line?, message}``); a 409 carries the run's current ``status``.
+Anything unexpected is logged with its traceback and answered with a plain 500 that
+reveals nothing about the internals.
 """
 
 from __future__ import annotations
 
 from http import HTTPStatus
+from typing import Any
 
 from loguru import logger
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from executor.errors import ExecutorError
+from executor.engine.transitions import RunStateConflict
+from executor.errors import ExecutorError, InputInvalid, WorkflowInvalid
+from executor.http.problems import ClientError
 
 
 def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
+    http_status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any
 ) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status, headers=headers)
+    return JSONResponse({"error": {"code": code, "message": message, **extra}}, http_status, headers=headers)
 
 
 async def http_exception(request: Request, exc: Exception) -> JSONResponse:
@@ -31,11 +36,24 @@ async def http_exception(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, message, dict(exc.headers or {}))
 
 
+def _details(exc: ExecutorError) -> dict[str, Any]:
+    if isinstance(exc, WorkflowInvalid):
+        return {"details": [{"path": p.path, "line": p.line, "message": p.message} for p in exc.problems]}
+    if isinstance(exc, InputInvalid):
+        return {"details": [{"path": path, "message": message} for path, message in exc.problems]}
+    if isinstance(exc, ClientError) and exc.details:
+        return {"details": exc.details}
+    if isinstance(exc, RunStateConflict):
+        return {"status": exc.status}
+    return {}
+
+
 async def executor_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ExecutorError)
-    if exc.http_status >= 500:
+    if exc.http_status >= 500 and not isinstance(exc, ClientError):
         logger.opt(exception=exc).error("{} {} failed: {}", request.method, request.url.path, exc.message)
-    return error_response(exc.http_status, exc.code, exc.message)
+    headers = exc.headers if isinstance(exc, ClientError) else None
+    return error_response(exc.http_status, exc.code, exc.message, headers, **_details(exc))
 
 
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:

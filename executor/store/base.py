@@ -128,6 +128,22 @@ class Store(abc.ABC):
         """A run and all its step rows (ordered by id), read outside any transaction."""
 
     @abc.abstractmethod
+    async def list_runs(
+        self,
+        *,
+        workflow: str | None = None,
+        status: str | None = None,
+        before: tuple[float, str] | None = None,
+        limit: int = 50,
+    ) -> list[RunRecord]:
+        """Runs newest first (by creation time, then id), optionally of one workflow and/or
+        in one status, strictly older than ``before`` = ``(created_at, id)`` when given.
+
+        Paging with the last run's ``(created_at, id)`` as the next ``before`` is stable
+        under concurrent inserts: new runs are newer than every page already read.
+        """
+
+    @abc.abstractmethod
     async def step_results(self, run_id: str) -> dict[str, tuple[str, Any]]:
         """``step_id → (status, output)`` of the run's step-level rows (item_index -1)."""
 

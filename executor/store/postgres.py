@@ -178,6 +178,25 @@ class PostgresStore(Store):
             steps = await (await conn.execute(self._sql["run_steps"], {"run_id": run_id})).fetchall()
         return _run(run), [_step(row) for row in steps]
 
+    async def list_runs(
+        self,
+        *,
+        workflow: str | None = None,
+        status: str | None = None,
+        before: tuple[float, str] | None = None,
+        limit: int = 50,
+    ) -> list[RunRecord]:
+        if before is not None and not _is_uuid(before[1]):
+            return []
+        params = {
+            "workflow": workflow,
+            "status": status,
+            "before_at": before[0] if before else None,
+            "before_id": before[1] if before else None,
+            "limit": limit,
+        }
+        return [_run(row) for row in await self._all("list_runs", params)]
+
     async def step_results(self, run_id: str) -> dict[str, tuple[str, Any]]:
         rows = await self._all("step_results", {"run_id": run_id})
         return {step_id: (status, output) for step_id, status, output in rows}

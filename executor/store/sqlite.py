@@ -218,6 +218,23 @@ class SQLiteStore(Store):
         steps = await self._read("run_steps", {"run_id": run_id})
         return common.run_record(runs[0]), [common.step_row(row) for row in steps]
 
+    async def list_runs(
+        self,
+        *,
+        workflow: str | None = None,
+        status: str | None = None,
+        before: tuple[float, str] | None = None,
+        limit: int = 50,
+    ) -> list[RunRecord]:
+        params = {
+            "workflow": workflow,
+            "status": status,
+            "before_at": before[0] if before else None,
+            "before_id": before[1] if before else None,
+            "limit": limit,
+        }
+        return [common.run_record(row) for row in await self._read("list_runs", params)]
+
     async def step_results(self, run_id: str) -> dict[str, tuple[str, Any]]:
         rows = await self._read("step_results", {"run_id": run_id})
         return {step_id: (status, common.loads(output)) for step_id, status, output in rows}

@@ -96,3 +96,25 @@ async def test_open_fails_clearly_on_an_unreachable_database(database_url: str, 
     with pytest.raises(StoreError):
         await store.open()
     await store.close()
+
+
+async def test_runs_page_newest_first_with_a_stable_cursor(store: Store) -> None:
+    from executor.engine.engine import Engine
+    from executor.workflow import parse_workflow
+
+    engine = Engine(store, instance_id="t", secrets={})
+    for name in ("alpha", "beta"):
+        text = f"name: {name}\nsteps:\n  - {{id: a, action: wait, with: {{signal: never}}}}\n"
+        await engine.register(parse_workflow(text), text)
+    created = [(await engine.submit("alpha" if i % 2 else "beta", {}))[0].id for i in range(7)]
+    first = await store.list_runs(limit=3)
+    assert [r.id for r in first] == created[::-1][:3]
+    # A run created after the first page does not disturb the next pages.
+    late = (await engine.submit("alpha", {}))[0].id
+    rest = await store.list_runs(before=(first[-1].created_at, first[-1].id), limit=10)
+    assert [r.id for r in first + rest] == created[::-1]
+    assert late not in [r.id for r in rest]
+    alphas = await store.list_runs(workflow="alpha", limit=10)
+    assert all(r.workflow_name == "alpha" for r in alphas) and len(alphas) == 4
+    assert await store.list_runs(status="succeeded", limit=10) == []
+    assert len(await store.list_runs(status="pending", limit=10)) == 8

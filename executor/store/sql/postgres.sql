@@ -75,6 +75,15 @@ SELECT {run_columns} FROM runs WHERE id = %(id)s
 -- name: lock_run
 SELECT {run_columns} FROM runs WHERE id = %(id)s FOR UPDATE
 
+-- name: list_runs
+SELECT {run_columns} FROM runs
+WHERE (%(workflow)s::text IS NULL OR workflow_name = %(workflow)s)
+  AND (%(status)s::text IS NULL OR status = %(status)s)
+  AND (%(before_at)s::float8 IS NULL
+       OR (created_at, id) < (to_timestamp(%(before_at)s), %(before_id)s::uuid))
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s
+
 -- name: run_steps
 SELECT {step_columns} FROM steps s WHERE s.run_id = %(run_id)s ORDER BY s.id
 

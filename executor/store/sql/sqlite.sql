@@ -62,6 +62,14 @@ lease_expires_at, state, output, error, created_at, started_at, finished_at
 -- name: get_run
 SELECT {run_columns} FROM runs WHERE id = :id
 
+-- name: list_runs
+SELECT {run_columns} FROM runs
+WHERE (:workflow IS NULL OR workflow_name = :workflow)
+  AND (:status IS NULL OR status = :status)
+  AND (:before_at IS NULL OR created_at < :before_at OR (created_at = :before_at AND id < :before_id))
+ORDER BY created_at DESC, id DESC
+LIMIT :limit
+
 -- name: run_steps
 SELECT {step_columns} FROM steps WHERE run_id = :run_id ORDER BY id
 

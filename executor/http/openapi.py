@@ -1,0 +1,215 @@
+"""The OpenAPI 3.1 document of the API, built from the same schemas that validate requests."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from executor import __version__
+from executor.http import schemas
+
+COMPONENTS = {
+    "Error": schemas.ERROR,
+    "Health": schemas.HEALTH,
+    "WorkflowRef": schemas.WORKFLOW_REF,
+    "Workflow": schemas.WORKFLOW,
+    "WorkflowList": schemas.WORKFLOW_LIST,
+    "RunRequest": schemas.RUN_REQUEST,
+    "Run": schemas.RUN,
+    "RunList": schemas.RUN_LIST,
+    "SignalRequest": schemas.SIGNAL_REQUEST,
+    "SignalAnswer": schemas.SIGNAL_ANSWER,
+    "Logs": schemas.LOGS,
+}
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(name: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {
+        400: "Malformed body",
+        401: "Missing or wrong bearer token",
+        404: "No such run, workflow or step",
+        409: "The action does not apply to the run's current state (error.status says which)",
+        413: "Body over the size limit",
+        415: "Wrong content type",
+        422: "Invalid request; error.details names every field",
+        503: "The instance is draining; retry on another (Retry-After)",
+    }
+    return {str(code): _json("Error", text[code]) for code in (401, *codes)}
+
+
+def _param(
+    name: str, where: str = "path", schema: dict[str, Any] | None = None, required: bool | None = None
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": where,
+        "required": where == "path" if required is None else required,
+        "schema": schema or {"type": "string"},
+    }
+
+
+RUN_ID = _param("id")
+
+
+def _action(summary: str, starts_work: bool) -> dict[str, Any]:
+    codes = (404, 409, 503) if starts_work else (404, 409)
+    return {
+        "post": {
+            "summary": summary,
+            "parameters": [RUN_ID],
+            "responses": {"202": _json("Run", "The run after the action"), **_errors(*codes)},
+        }
+    }
+
+
+@cache
+def document() -> dict[str, Any]:
+    health = {
+        "get": {"responses": {"200": _json("Health", "Serving"), "503": _json("Health", "Not serving")}}
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Executor",
+            "version": __version__,
+            "description": "Durable workflow executor. With an API token configured, every route except "
+            "/health* needs `Authorization: Bearer <token>`.",
+        },
+        "components": {
+            "schemas": COMPONENTS,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/health": health,
+            "/health/ready": health,
+            "/health/live": {"get": {"responses": {"200": _json("Health", "The process serves HTTP")}}},
+            "/openapi.json": {"get": {"responses": {"200": {"description": "This document"}}}},
+            "/workflows": {
+                "post": {
+                    "summary": "Register a workflow version (YAML or JSON)",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/yaml": {"schema": {"type": "string"}},
+                            "application/json": {"schema": {"type": "object"}},
+                        },
+                    },
+                    "responses": {
+                        "201": _json("WorkflowRef", "A new version"),
+                        "200": _json("WorkflowRef", "The same definition was already this version"),
+                        **_errors(400, 413, 415, 422),
+                    },
+                },
+                "get": {
+                    "summary": "The latest version of each workflow",
+                    "responses": {"200": _json("WorkflowList", "Workflows")},
+                },
+            },
+            "/workflows/{name}": {
+                "get": {
+                    "summary": "The latest version of a workflow",
+                    "parameters": [_param("name")],
+                    "responses": {"200": _json("Workflow", "The workflow"), **_errors(404)},
+                }
+            },
+            "/workflows/{name}/versions/{version}": {
+                "get": {
+                    "summary": "One version of a workflow",
+                    "parameters": [
+                        _param("name"),
+                        _param("version", schema={"type": "integer", "minimum": 1}),
+                    ],
+                    "responses": {"200": _json("Workflow", "The workflow version"), **_errors(404)},
+                }
+            },
+            "/runs": {
+                "post": {
+                    "summary": "Start a run",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("RunRequest")}},
+                    },
+                    "responses": {
+                        "201": _json("Run", "Started"),
+                        "200": _json("Run", "The run already started with this idempotency_key"),
+                        **_errors(400, 404, 413, 415, 422, 503),
+                    },
+                },
+                "get": {
+                    "summary": "Runs, newest first",
+                    "parameters": [
+                        _param("workflow", "query"),
+                        _param("status", "query", {"type": "string", "enum": schemas.RUN_STATES}),
+                        _param(
+                            "limit", "query", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}
+                        ),
+                        _param("cursor", "query"),
+                    ],
+                    "responses": {"200": _json("RunList", "A page of runs"), **_errors(422)},
+                },
+            },
+            "/runs/{id}": {
+                "get": {
+                    "summary": "A run with every step",
+                    "parameters": [RUN_ID],
+                    "responses": {"200": _json("Run", "The run"), **_errors(404)},
+                }
+            },
+            "/runs/{id}/cancel": _action("Cancel a run", starts_work=False),
+            "/runs/{id}/pause": _action("Pause a run", starts_work=False),
+            "/runs/{id}/resume": _action("Resume a paused run", starts_work=True),
+            "/runs/{id}/retry": _action("Retry a failed run from its failed steps", starts_work=True),
+            "/runs/{id}/signals/{name}": {
+                "post": {
+                    "summary": "Send a signal to a run",
+                    "parameters": [RUN_ID, _param("name")],
+                    "requestBody": {
+                        "required": False,
+                        "content": {"application/json": {"schema": _ref("SignalRequest")}},
+                    },
+                    "responses": {
+                        "202": _json("SignalAnswer", "Kept, and delivered if a step waited"),
+                        **_errors(400, 404, 409, 413, 415, 422),
+                    },
+                }
+            },
+            "/runs/{id}/trigger": {
+                "post": {
+                    "summary": "Wake the claim loop for this run now",
+                    "parameters": [RUN_ID],
+                    "responses": {"202": _json("Run", "The run"), **_errors(404)},
+                }
+            },
+            "/runs/{id}/steps/{step}/logs": {
+                "get": {
+                    "summary": "A step's log lines; follow=true streams them (Server-Sent Events) until the step ends",
+                    "parameters": [
+                        RUN_ID,
+                        _param("step"),
+                        _param("item", "query", {"type": "integer", "minimum": -1}),
+                        _param("after", "query", {"type": "integer", "minimum": 0}),
+                        _param("follow", "query", {"type": "boolean"}),
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "Log lines (JSON), or a text/event-stream with follow=true",
+                            "content": {
+                                "application/json": {"schema": _ref("Logs")},
+                                "text/event-stream": {},
+                            },
+                        },
+                        **_errors(404, 422),
+                    },
+                }
+            },
+        },
+    }

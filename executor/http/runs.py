@@ -1,0 +1,179 @@
+"""Routes: start runs, read them, act on them, signal them, follow their logs."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, StreamingResponse
+from starlette.routing import Route
+
+from executor.http import body, schemas, views
+from executor.http.api import api
+from executor.http.problems import InvalidRequest, NotFound
+from executor.store.records import STEP_FINAL, StepRow
+
+MAX_LIMIT = 500
+DEFAULT_LIMIT = 50
+FOLLOW_POLL = 0.2
+
+
+async def create(request: Request) -> JSONResponse:
+    current = api(request)
+    current.refuse_new_work_while_draining()
+    data = await body.read_json(request, current.max_body)
+    schemas.validate(schemas.RUN_REQUEST, data)
+    run, created = await current.engine.submit(
+        data["workflow"],
+        data.get("input") or {},
+        version=data.get("version"),
+        idempotency_key=data.get("idempotency_key"),
+        priority=data.get("priority", 0),
+    )
+    return JSONResponse(views.run(run), 201 if created else 200)
+
+
+def _cursor(value: str) -> tuple[float, str]:
+    try:
+        created_at, run_id = json.loads(base64.urlsafe_b64decode(value.encode()))
+        return float(created_at), str(run_id)
+    except (ValueError, TypeError, binascii.Error):
+        raise InvalidRequest(
+            "cursor is not one this API gave", [{"path": "cursor", "message": "not a valid cursor"}]
+        ) from None
+
+
+def _encode_cursor(created_at: float, run_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([created_at, run_id]).encode()).decode()
+
+
+def _query_int(request: Request, name: str, default: int, low: int, high: int) -> int:
+    text = request.query_params.get(name)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise InvalidRequest(
+            f"{name} must be a whole number from {low} to {high}",
+            [{"path": name, "message": f"{text!r} is not a whole number from {low} to {high}"}],
+        )
+    return value
+
+
+async def list_runs(request: Request) -> JSONResponse:
+    query = request.query_params
+    limit = _query_int(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    status = query.get("status") or None
+    if status is not None and status not in schemas.RUN_STATES:
+        raise InvalidRequest(
+            f"status must be one of {', '.join(schemas.RUN_STATES)}",
+            [{"path": "status", "message": f"{status!r} is not a run state"}],
+        )
+    before = _cursor(query["cursor"]) if query.get("cursor") else None
+    runs = await api(request).engine.store.list_runs(
+        workflow=query.get("workflow") or None, status=status, before=before, limit=limit + 1
+    )
+    page, more = runs[:limit], len(runs) > limit
+    next_cursor = _encode_cursor(page[-1].created_at, page[-1].id) if more else None
+    return JSONResponse({"runs": [views.run(run) for run in page], "next_cursor": next_cursor})
+
+
+async def get(request: Request) -> JSONResponse:
+    run, rows = await api(request).engine.get(request.path_params["id"])
+    return JSONResponse(views.run(run, rows))
+
+
+def _action(name: str, starts_work: bool) -> Any:
+    async def act(request: Request) -> JSONResponse:
+        current = api(request)
+        if starts_work:
+            current.refuse_new_work_while_draining()
+        run_id = request.path_params["id"]
+        await getattr(current.engine, name)(run_id)
+        run, rows = await current.engine.get(run_id)
+        return JSONResponse(views.run(run, rows), 202)
+
+    act.__name__ = name
+    return act
+
+
+async def signal(request: Request) -> JSONResponse:
+    current = api(request)
+    data = await body.read_json(request, current.max_body, empty={})
+    schemas.validate(schemas.SIGNAL_REQUEST, data)
+    run_id, name = request.path_params["id"], request.path_params["name"]
+    delivered = await current.engine.signal(run_id, name, data.get("payload"))
+    return JSONResponse({"run": run_id, "signal": name, "delivered": delivered}, 202)
+
+
+async def trigger(request: Request) -> JSONResponse:
+    current = api(request)
+    run, rows = await current.engine.get(request.path_params["id"])
+    current.engine.loop.wake()
+    return JSONResponse(views.run(run, rows), 202)
+
+
+async def _step_row(request: Request) -> StepRow:
+    run_id, step_id = request.path_params["id"], request.path_params["step"]
+    _, rows = await api(request).engine.get(run_id)
+    item = _query_int(request, "item", -1, -1, 10**9)
+    for row in rows:
+        if row.step_id == step_id and row.item_index == item:
+            return row
+    what = f"step {step_id}" + (f" item {item}" if item >= 0 else "")
+    raise NotFound(f"run {run_id} has no {what}")
+
+
+async def logs(request: Request) -> Any:
+    row = await _step_row(request)
+    after = _query_int(request, "after", 0, 0, 2**62)
+    store = api(request).engine.store
+    if request.query_params.get("follow", "").lower() not in ("1", "true", "yes"):
+        lines = await store.read_logs(row.id, after=after, limit=1000)
+        return JSONResponse(
+            {"lines": [views.log_line(x) for x in lines], "next": lines[-1].id if lines else after}
+        )
+
+    async def events() -> AsyncIterator[str]:
+        last = after
+        while True:
+            lines = await store.read_logs(row.id, after=last, limit=1000)
+            for line in lines:
+                last = line.id
+                yield f"id: {line.id}\nevent: line\ndata: {json.dumps(views.log_line(line))}\n\n"
+            if lines:
+                continue
+            current = await api(request).engine.get(row.run_id)
+            status = next(r.status for r in current[1] if r.id == row.id)
+            if status in STEP_FINAL:
+                # One last read: lines flushed just before the step ended.
+                for line in await store.read_logs(row.id, after=last, limit=1000):
+                    last = line.id
+                    yield f"id: {line.id}\nevent: line\ndata: {json.dumps(views.log_line(line))}\n\n"
+                yield f"event: end\ndata: {json.dumps({'status': status})}\n\n"
+                return
+            await asyncio.sleep(FOLLOW_POLL)
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+routes = [
+    Route("/runs", create, methods=["POST"]),
+    Route("/runs", list_runs, methods=["GET"]),
+    Route("/runs/{id}", get, methods=["GET"]),
+    Route("/runs/{id}/cancel", _action("cancel", starts_work=False), methods=["POST"]),
+    Route("/runs/{id}/pause", _action("pause", starts_work=False), methods=["POST"]),
+    Route("/runs/{id}/resume", _action("resume", starts_work=True), methods=["POST"]),
+    Route("/runs/{id}/retry", _action("retry", starts_work=True), methods=["POST"]),
+    Route("/runs/{id}/signals/{name}", signal, methods=["POST"]),
+    Route("/runs/{id}/trigger", trigger, methods=["POST"]),
+    Route("/runs/{id}/steps/{step}/logs", logs, methods=["GET"]),
+]

@@ -1,0 +1,175 @@
+"""JSON Schemas of request and response bodies: the OpenAPI document is built from them,
+and request bodies are validated against the same ones (one source of truth)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from executor.http.problems import InvalidRequest
+
+TIME = {"type": ["string", "null"], "format": "date-time"}
+ANY: dict[str, Any] = {}
+
+RUN_REQUEST = {
+    "type": "object",
+    "required": ["workflow"],
+    "additionalProperties": False,
+    "properties": {
+        "workflow": {"type": "string", "minLength": 1, "maxLength": 64},
+        "version": {"type": "integer", "minimum": 1},
+        "input": {"type": "object"},
+        "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 200},
+        "priority": {"type": "integer", "minimum": -1000, "maximum": 1000},
+    },
+}
+
+SIGNAL_REQUEST = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"payload": ANY},
+}
+
+ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "status": {"type": "string"},
+                "details": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["path", "message"],
+                        "properties": {
+                            "path": {"type": "string"},
+                            "line": {"type": ["integer", "null"]},
+                            "message": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        }
+    },
+}
+
+WORKFLOW_REF = {
+    "type": "object",
+    "required": ["name", "version"],
+    "properties": {"name": {"type": "string"}, "version": {"type": "integer"}},
+}
+
+WORKFLOW = {
+    "type": "object",
+    "required": ["name", "version", "digest", "created_at", "definition", "source"],
+    "properties": {
+        "name": {"type": "string"},
+        "version": {"type": "integer"},
+        "digest": {"type": "string"},
+        "created_at": TIME,
+        "description": {"type": "string"},
+        "definition": {"type": "object"},
+        "source": {"type": "string"},
+    },
+}
+
+WORKFLOW_LIST = {
+    "type": "object",
+    "required": ["workflows"],
+    "properties": {"workflows": {"type": "array", "items": WORKFLOW}},
+}
+
+ITEM = {
+    "type": "object",
+    "required": ["index", "status", "attempts"],
+    "properties": {
+        "index": {"type": "integer"},
+        "status": {"type": "string"},
+        "attempts": {"type": "integer"},
+        "started_at": TIME,
+        "finished_at": TIME,
+        "output": ANY,
+        "error": {"type": ["string", "null"]},
+    },
+}
+
+STEP = {
+    "type": "object",
+    "required": ["id", "status", "attempts"],
+    "properties": {
+        **ITEM["properties"],  # type: ignore[dict-item]
+        "id": {"type": "string"},
+        "items": {"type": "array", "items": ITEM},
+    },
+}
+
+RUN_STATES = ["pending", "running", "paused", "succeeded", "failed", "cancelled"]
+
+RUN = {
+    "type": "object",
+    "required": ["id", "workflow", "version", "status", "input", "created_at"],
+    "properties": {
+        "id": {"type": "string"},
+        "workflow": {"type": "string"},
+        "version": {"type": "integer"},
+        "status": {"type": "string", "enum": RUN_STATES},
+        "input": ANY,
+        "outputs": ANY,
+        "error": {"type": ["string", "null"]},
+        "idempotency_key": {"type": ["string", "null"]},
+        "priority": {"type": "integer"},
+        "parent_run_id": {"type": ["string", "null"]},
+        "created_at": TIME,
+        "started_at": TIME,
+        "finished_at": TIME,
+        "steps": {"type": "array", "items": STEP},
+    },
+}
+
+RUN_LIST = {
+    "type": "object",
+    "required": ["runs", "next_cursor"],
+    "properties": {"runs": {"type": "array", "items": RUN}, "next_cursor": {"type": ["string", "null"]}},
+}
+
+LOG_LINE = {
+    "type": "object",
+    "required": ["id", "attempt", "stream", "line", "time"],
+    "properties": {
+        "id": {"type": "integer"},
+        "attempt": {"type": "integer"},
+        "stream": {"type": "string", "enum": ["stdout", "stderr", "system"]},
+        "line": {"type": "string"},
+        "time": TIME,
+    },
+}
+
+LOGS = {
+    "type": "object",
+    "required": ["lines", "next"],
+    "properties": {"lines": {"type": "array", "items": LOG_LINE}, "next": {"type": "integer"}},
+}
+
+SIGNAL_ANSWER = {
+    "type": "object",
+    "required": ["run", "signal", "delivered"],
+    "properties": {"run": {"type": "string"}, "signal": {"type": "string"}, "delivered": {"type": "boolean"}},
+}
+
+HEALTH = {"type": "object", "required": ["state"], "properties": {"state": {"type": "string"}}}
+
+
+def validate(schema: dict[str, Any], value: Any, what: str = "body") -> None:
+    """Raise `InvalidRequest` naming every field of ``value`` that breaks ``schema``."""
+    errors = sorted(Draft202012Validator(schema).iter_errors(value), key=lambda e: list(e.absolute_path))
+    if errors:
+        details = [{"path": error.json_path, "message": error.message} for error in errors]
+        raise InvalidRequest(
+            f"the {what} is invalid: " + "; ".join(f"{d['path']}: {d['message']}" for d in details), details
+        )

@@ -1,0 +1,62 @@
+"""Routes: register workflow versions (YAML or JSON) and read them."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from executor.http import body, views
+from executor.http.api import api
+from executor.http.problems import MalformedBody, NotFound, UnsupportedMediaType
+from executor.workflow import parse_definition, parse_workflow
+
+
+async def create(request: Request) -> JSONResponse:
+    raw = await body.read(request, api(request).max_body)
+    kind = body.media_type(request)
+    if kind in body.YAML_TYPES:
+        try:
+            source = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise MalformedBody("the body is not UTF-8 text") from None
+        workflow = parse_workflow(source)
+    elif kind in body.JSON_TYPES:
+        data = body.parse_json(raw)
+        workflow = parse_definition(data)
+        source = json.dumps(data, indent=2)
+    else:
+        raise UnsupportedMediaType("send the workflow as application/yaml or application/json")
+    record, created = await api(request).engine.register(workflow, source)
+    return JSONResponse({"name": record.name, "version": record.version}, 201 if created else 200)
+
+
+async def list_latest(request: Request) -> JSONResponse:
+    records = await api(request).engine.store.list_workflows()
+    return JSONResponse({"workflows": [views.workflow(record) for record in records]})
+
+
+async def latest(request: Request) -> JSONResponse:
+    name = request.path_params["name"]
+    record = await api(request).engine.store.get_workflow(name)
+    if record is None:
+        raise NotFound(f"no workflow {name}")
+    return JSONResponse(views.workflow(record))
+
+
+async def version(request: Request) -> JSONResponse:
+    name, number = request.path_params["name"], request.path_params["version"]
+    record = await api(request).engine.store.get_workflow(name, number) if number < 2**31 else None
+    if record is None:
+        raise NotFound(f"no workflow {name} version {number}")
+    return JSONResponse(views.workflow(record))
+
+
+routes = [
+    Route("/workflows", create, methods=["POST"]),
+    Route("/workflows", list_latest, methods=["GET"]),
+    Route("/workflows/{name}", latest, methods=["GET"]),
+    Route("/workflows/{name}/versions/{version:int}", version, methods=["GET"]),
+]

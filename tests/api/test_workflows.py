@@ -1,0 +1,66 @@
+"""POST/GET /workflows: versions, YAML and JSON, every validation error at once."""
+
+from __future__ import annotations
+
+from tests.api.conftest import Running
+
+FLOW = "name: greet\nsteps:\n  - {id: a, action: noop, with: {output: hi}}\n"
+YAML = {"content-type": "application/yaml"}
+
+
+async def test_register_then_again_then_changed(api: Running) -> None:
+    first = await api.client.post("/workflows", content=FLOW, headers=YAML)
+    assert (first.status_code, first.json()) == (201, {"name": "greet", "version": 1})
+    again = await api.client.post("/workflows", content=FLOW, headers=YAML)
+    assert (again.status_code, again.json()) == (200, {"name": "greet", "version": 1})
+    changed = await api.client.post("/workflows", content=FLOW.replace("hi", "ho"), headers=YAML)
+    assert (changed.status_code, changed.json()) == (201, {"name": "greet", "version": 2})
+
+
+async def test_json_definitions_are_accepted(api: Running) -> None:
+    definition = {"name": "jsonflow", "steps": [{"id": "a", "action": "noop"}]}
+    response = await api.client.post("/workflows", json=definition)
+    assert (response.status_code, response.json()["version"]) == (201, 1)
+
+
+async def test_read_latest_one_version_and_the_list(api: Running) -> None:
+    await api.client.post("/workflows", content=FLOW, headers=YAML)
+    await api.client.post("/workflows", content=FLOW.replace("hi", "ho"), headers=YAML)
+    latest = await api.client.get("/workflows/greet")
+    assert latest.status_code == 200 and latest.json()["version"] == 2
+    assert latest.json()["source"] == FLOW.replace("hi", "ho")
+    v1 = await api.client.get("/workflows/greet/versions/1")
+    assert v1.json()["definition"]["steps"][0]["with"] == {"output": "hi"}
+    listed = await api.client.get("/workflows")
+    assert [(w["name"], w["version"]) for w in listed.json()["workflows"]] == [("greet", 2)]
+
+
+async def test_unknown_workflows_and_versions_are_404(api: Running) -> None:
+    await api.client.post("/workflows", content=FLOW, headers=YAML)
+    for path in ("/workflows/nope", "/workflows/greet/versions/9", "/workflows/greet/versions/99999999999"):
+        response = await api.client.get(path)
+        assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+
+
+async def test_every_problem_with_path_and_line(api: Running) -> None:
+    bad = "name: Bad Name\nsteps:\n  - {id: a, action: teleport}\n  - {id: b, action: noop, needs: [zz]}\n"
+    response = await api.client.post("/workflows", content=bad, headers=YAML)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "invalid_workflow"
+    found = {(d["path"], d["line"]) for d in error["details"]}
+    assert {("name", 1), ("steps[0].action", 3), ("steps[1].needs[0]", 4)} <= found
+    assert (await api.client.get("/workflows")).json() == {"workflows": []}, "nothing half-registered"
+
+
+async def test_malformed_yaml_json_and_media_types(api: Running) -> None:
+    broken = await api.client.post("/workflows", content="name: [unclosed", headers=YAML)
+    assert broken.status_code == 422 and broken.json()["error"]["details"][0]["line"] == 1
+    bad_json = await api.client.post(
+        "/workflows", content="{nope", headers={"content-type": "application/json"}
+    )
+    assert bad_json.status_code == 400 and bad_json.json()["error"]["code"] == "malformed_body"
+    text = await api.client.post("/workflows", content=FLOW, headers={"content-type": "text/plain"})
+    assert text.status_code == 415
+    binary = await api.client.post("/workflows", content=b"\xff\xfe", headers=YAML)
+    assert binary.status_code == 400
