@@ -12,6 +12,7 @@ from typing import Any
 from starlette.requests import Request
 
 from executor.http.problems import BodyTooLarge, MalformedBody, UnsupportedMediaType
+from executor.workflow.source import is_unicode
 
 JSON_TYPES = ("application/json",)
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
@@ -46,6 +47,9 @@ async def read_json(request: Request, limit: int, *, empty: Any = ...) -> Any:
 
 def parse_json(raw: bytes) -> Any:
     try:
-        return json.loads(raw)
+        value = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedBody(f"the body is not valid JSON: {exc}") from None
+    if not is_unicode(value):
+        raise MalformedBody("the body has text that is not valid Unicode (a lone surrogate escape)")
+    return value

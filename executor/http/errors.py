@@ -9,6 +9,7 @@ reveals nothing about the internals.
 
 from __future__ import annotations
 
+import json
 from http import HTTPStatus
 from typing import Any
 
@@ -22,10 +23,18 @@ from executor.errors import ExecutorError, InputInvalid, WorkflowInvalid
 from executor.http.problems import ClientError
 
 
+class _AsciiJSON(JSONResponse):
+    """Error answers quote what the client sent; escaped as ASCII, even text that is not
+    valid Unicode can be quoted back."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
 def error_response(
     http_status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any
 ) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, **extra}}, http_status, headers=headers)
+    return _AsciiJSON({"error": {"code": code, "message": message, **extra}}, http_status, headers=headers)
 
 
 async def http_exception(request: Request, exc: Exception) -> JSONResponse:

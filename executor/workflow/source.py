@@ -8,6 +8,7 @@ lets through silently: a key written twice, and alias expansion that would blow 
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,7 +71,12 @@ def load_yaml(text: str, filename: str | None = None) -> Source:
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         source.problems.append(Problem("", None, f"the document is larger than {MAX_BYTES} bytes", filename))
         return source
-    loader = yaml.SafeLoader(text)
+    try:
+        # The reader refuses control characters already here, before any parsing.
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as exc:
+        source.problems.append(Problem("", None, str(exc).strip().splitlines()[0], filename))
+        return source
     try:
         node = loader.get_single_node()
         if node is None:
@@ -92,7 +98,22 @@ def load_yaml(text: str, filename: str | None = None) -> Source:
         )
     finally:
         loader.dispose()
+    if not source.problems and not is_unicode(source.data):
+        source.data = None  # nothing of it is worth checking further
+        source.problems.append(
+            Problem("", None, "the document has text that is not valid Unicode (a lone surrogate)", filename)
+        )
     return source
+
+
+def is_unicode(value: Any) -> bool:
+    """Whether every string in ``value`` can be stored: ``"\\ud800"`` escapes (in YAML or
+    JSON) produce lone surrogates, which no UTF-8 database column accepts."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class _Converter:

@@ -506,3 +506,27 @@ def test_only_true_and_false_are_booleans() -> None:
     step = workflow.steps[0]
     assert step.continue_on_error is True
     assert step.with_["output"] == ["yes", "no", "on", "off", True, False, "true"]
+
+
+def test_control_characters_are_a_problem_not_a_crash() -> None:
+    import pytest
+
+    from executor.errors import WorkflowInvalid
+    from executor.workflow import parse_workflow
+
+    with pytest.raises(WorkflowInvalid) as caught:
+        parse_workflow("name: a\x08\nsteps: []\n")
+    [problem] = caught.value.problems
+    assert "#x0008" in problem.message
+
+
+def test_lone_surrogates_are_refused_whole() -> None:
+    import pytest
+
+    from executor.errors import WorkflowInvalid
+    from executor.workflow import parse_workflow
+
+    with pytest.raises(WorkflowInvalid) as caught:
+        parse_workflow('{"\\uD800": 1}')
+    [problem] = caught.value.problems
+    assert "not valid Unicode" in problem.message
