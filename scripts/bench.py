@@ -8,6 +8,8 @@ Workloads so far:
   footprint  binary size, launch to /health 200, idle RSS, idle CPU, SIGTERM to exit
   engine     durable steps per second on SQLite, in-process engine (no HTTP):
              one run of an N-step chain of noop steps; N single-step runs submitted at once
+  api        requests per second for POST /runs and GET /runs/{id} against the service
+             (SQLite), the load coming from a separate process (this script, --load mode)
 """
 
 from __future__ import annotations
@@ -220,6 +222,74 @@ def engine_workloads(repeat: int, chain: int, single: int) -> list[dict]:
     return results
 
 
+async def _load(url: str, method: str, body: str | None, seconds: float, connections: int) -> dict:
+    """Keep ``connections`` requests in flight for ``seconds``; count the answers."""
+    done, errors, latencies = 0, 0, []
+    stop_at = time.perf_counter() + seconds
+    content = body.encode() if body else None
+    headers = {"content-type": "application/json"} if body else {}
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal done, errors
+        while time.perf_counter() < stop_at:
+            started = time.perf_counter()
+            response = await client.request(method, url, content=content, headers=headers)
+            latencies.append(time.perf_counter() - started)
+            if response.status_code >= 400:
+                errors += 1
+            done += 1
+
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        began = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(connections)))
+        took = time.perf_counter() - began
+    latencies.sort()
+    return {
+        "requests": done,
+        "errors": errors,
+        "rps": done / took,
+        "p50_ms": latencies[len(latencies) // 2] * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
+    }
+
+
+def api_workloads(repeat: int, seconds: float, connections: int) -> list[dict]:
+    flow = "name: api_bench\nsteps:\n  - {id: a, action: noop}\n"
+    results = []
+    post, get = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        command = [sys.executable, "-m", "executor"]
+        subprocess.run([*command, "migrate"], cwd=workdir, check=True, capture_output=True)
+        process, url, _ = launch(command, workdir)
+        try:
+            with httpx.Client(base_url=url, timeout=30) as client:
+                client.post("/workflows", content=flow, headers={"content-type": "application/yaml"}).raise_for_status()
+                run_id = client.post("/runs", json={"workflow": "api_bench"}).json()["id"]
+            for _ in range(repeat):
+                for label, method, path, body, into in [
+                    ("POST /runs", "POST", "/runs", json.dumps({"workflow": "api_bench"}), post),
+                    ("GET /runs/{id}", "GET", f"/runs/{run_id}", None, get),
+                ]:
+                    loader = subprocess.run(
+                        [sys.executable, __file__, "--load", url + path, "--method", method,
+                         "--body", body or "", "--seconds", str(seconds), "--connections", str(connections)],
+                        capture_output=True, text=True, check=True,
+                    )  # fmt: skip
+                    into.append(json.loads(loader.stdout))
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(60)
+    for label, samples in (("POST /runs", post), ("GET /runs/{id}", get)):
+        median = statistics.median(s["rps"] for s in samples)
+        p50 = statistics.median(s["p50_ms"] for s in samples)
+        errors = sum(s["errors"] for s in samples)
+        results.append({"workload": "api", "variant": label, "metric": "requests_per_second", "value": median, "unit": "req/s",
+                        "database": "sqlite", "connections": connections, "p50_ms": round(p50, 2), "errors": errors})  # fmt: skip
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -231,15 +301,25 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=30.0, help="seconds of idle to measure CPU over")
     parser.add_argument(
         "--only",
-        choices=["footprint", "engine"],
+        choices=["footprint", "engine", "api"],
         action="append",
         help="run only these workloads (repeatable)",
     )
+    parser.add_argument("--load", help=argparse.SUPPRESS)  # load-generator mode (a separate process)
+    parser.add_argument("--method", default="GET", help=argparse.SUPPRESS)
+    parser.add_argument("--body", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--seconds", type=float, default=5.0, help=argparse.SUPPRESS)
+    parser.add_argument("--connections", type=int, default=16, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.load:
+        print(json.dumps(asyncio.run(_load(args.load, args.method, args.body or None, args.seconds, args.connections))))
+        return
     repeat, idle = (1, 0.5) if args.quick else (args.repeat, args.idle)
-    only = set(args.only or ["footprint", "engine"])
+    only = set(args.only or ["footprint", "engine", "api"])
 
     results: list[dict] = []
+    if "api" in only:
+        results += api_workloads(repeat, seconds=1.0 if args.quick else 5.0, connections=16)
     if "engine" in only:
         size = 20 if args.quick else 1000
         results += engine_workloads(repeat, chain=size, single=size)
