@@ -14,7 +14,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from executor import __version__, log
+from executor import __version__, frozen, log
 from executor.errors import ConfigError, ExecutorError
 from executor.settings import DEFAULTS, parse_lock_timeout, parse_settings
 
@@ -389,6 +389,7 @@ def version() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    frozen.adopt_bootloader()
     args = list(sys.argv[1:] if argv is None else argv)
     log.configure()  # until the command has parsed its own --log-level and --log-format
     # `executor [OPTIONS]` means `executor serve [OPTIONS]`.

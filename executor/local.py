@@ -53,6 +53,8 @@ class Progress:
     def __call__(self, event: Event) -> None:
         kind, run_id, subject, data = event
         if kind == "run":
+            # The first run created is the one `executor run` started; children come later.
+            self.top = self.top or run_id
             self.names.setdefault(run_id, subject)
             return
         label = subject if data.get("item", -1) < 0 else f"{subject}[{data['item']}]"
@@ -70,12 +72,17 @@ class Progress:
         if status == "queued" or status == "pending":
             return
         if status == "running":
-            self.started[key] = time.monotonic()
+            # A durable step resumed after waiting keeps the time it first started.
+            self.started.setdefault(key, time.monotonic())
             self._line(
                 _MARKS[status], label, f"attempt {data['attempt']}" if data.get("attempt", 1) > 1 else ""
             )
             return
-        took = time.monotonic() - self.started.pop(key, time.monotonic())
+        if status == "waiting":
+            self._line(_MARKS[status], label, "waiting")
+            return
+        now = time.monotonic()
+        took = now - self.started.pop(key, now)
         detail = f"{took:.1f}s" if status == "succeeded" else (data.get("error") or "")
         self._line(
             _MARKS.get(status, "?"), label, f"{status} {detail}".strip() if status != "succeeded" else detail
@@ -144,7 +151,6 @@ async def run_workflow(
 
         engine.listeners.append(on_event)
         run, _ = await engine.submit(workflow.name, run_input)
-        watcher.top = run.id
         progress.write(f"run {run.id} of {workflow.name} (version {run.workflow_version})\n")
         with handle_stop_signals(lifecycle):
             async with asyncio.TaskGroup() as group:

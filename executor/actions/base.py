@@ -8,10 +8,19 @@ load-time check accepts any template where a literal of the right type is expect
 from __future__ import annotations
 
 import abc
+import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from executor.settings import parse_duration
+
+
+def json_or_none(text: str) -> Any:
+    """``text`` parsed as JSON when it is JSON (a command's stdout, a response body), else None."""
+    try:
+        return json.loads(text) if text.strip() else None
+    except ValueError:
+        return None
 
 
 def is_template(value: Any) -> bool:

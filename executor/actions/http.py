@@ -7,11 +7,11 @@ a retry from a new request. Result: ``{status, headers, body, json}``. A status 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
 
+from executor.actions.base import json_or_none
 from executor.actions.context import Attempt
 from executor.actions.specs import HttpSpec
 from executor.engine.outcomes import Failed, Outcome, Succeeded
@@ -78,15 +78,8 @@ class Http(HttpSpec):
             "status": response.status_code,
             "headers": dict(response.headers),
             "body": body,
-            "json": _json(body),
+            "json": json_or_none(body),
         }
         if not expected(response.status_code, params.get("expect_status")):
             return Failed(f"{method} {params['url']} answered {response.status_code}: {body[:300]}")
         return Succeeded(result)
-
-
-def _json(text: str) -> Any:
-    try:
-        return json.loads(text) if text.strip() else None
-    except ValueError:
-        return None

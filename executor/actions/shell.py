@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 from typing import Any
 
+from executor.actions.base import json_or_none
 from executor.actions.context import Attempt
 from executor.actions.specs import ShellSpec
 from executor.engine.outcomes import Failed, Outcome, Succeeded
@@ -108,16 +108,9 @@ class Shell(ShellSpec):
         finally:
             # Whatever the command left behind in its group goes with it.
             _kill_group(process, signal.SIGKILL)
-        result = {"exit_code": code, "stdout": out.text, "stderr": err.text, "json": _json(out.text)}
+        result = {"exit_code": code, "stdout": out.text, "stderr": err.text, "json": json_or_none(out.text)}
         if code != 0:
             tail = err.text.strip().splitlines()[-1:] or out.text.strip().splitlines()[-1:]
             reason = f"exit code {code}" if code > 0 else f"killed by signal {-code}"
             return Failed(f"command failed ({reason})" + (f": {tail[0][:500]}" if tail else ""))
         return Succeeded(result)
-
-
-def _json(text: str) -> Any:
-    try:
-        return json.loads(text) if text.strip() else None
-    except ValueError:
-        return None

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from executor.store.records import RunRecord, StepRow, WorkflowRecord
+from executor.store.records import LogLine, NewRun, NewStep, RunRecord, StepRow, WorkflowRecord
 
 RUN_JSON = frozenset({"input", "outputs"})
 STEP_JSON = frozenset({"state", "output"})
@@ -18,6 +18,48 @@ RUN_UPDATABLE = frozenset({"status", "outputs", "error", "started_at", "finished
 STEP_UPDATABLE = frozenset(
     {"status", "attempt", "available_at", "state", "output", "error", "started_at", "finished_at"}
 )
+
+
+def log_params(lines: Sequence[LogLine]) -> list[dict[str, Any]]:
+    return [
+        {"step": x.step, "attempt": x.attempt, "stream": x.stream, "line": x.line, "created_at": x.created_at}
+        for x in lines
+    ]
+
+
+def run_params(run: NewRun, encode: Callable[[Any], Any]) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "workflow_name": run.workflow_name,
+        "workflow_version": run.workflow_version,
+        "input": encode(run.input),
+        "idempotency_key": run.idempotency_key,
+        "priority": run.priority,
+        "parent_run_id": run.parent_run_id,
+        "parent_step": run.parent_step,
+        "deadline_at": run.deadline_at,
+    }
+
+
+def step_params(run_id: str, steps: Sequence[NewStep], encode: Callable[[Any], Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "run_id": run_id,
+            "step_id": step.step_id,
+            "item_index": step.item_index,
+            "status": step.status,
+            "available_at": step.available_at,
+            "state": encode(step.state),
+        }
+        for step in steps
+    ]
+
+
+def leaving_running(changes: dict[str, Any]) -> dict[str, Any]:
+    """A step that leaves `running` gives up its lease: owner, token and expiry are cleared."""
+    if changes.get("status", "running") != "running":
+        return {**changes, "lease_owner": None, "lease_token": None, "lease_expires_at": None}
+    return changes
 
 
 def dumps(value: Any) -> str | None:

@@ -274,19 +274,7 @@ class PostgresStore(Store):
         if not lines:
             return
         async with self._transaction() as conn, conn.cursor() as cursor:
-            await cursor.executemany(
-                self._sql["append_log"],
-                [
-                    {
-                        "step": x.step,
-                        "attempt": x.attempt,
-                        "stream": x.stream,
-                        "line": x.line,
-                        "created_at": x.created_at,
-                    }
-                    for x in lines
-                ],
-            )
+            await cursor.executemany(self._sql["append_log"], common.log_params(lines))
 
     async def read_logs(self, step: int, after: int = 0, limit: int = 1000) -> list[StoredLogLine]:
         rows = await self._all("read_logs", {"step": step, "after": after, "limit": limit})
@@ -324,20 +312,7 @@ class PostgresTxn(Txn):
         return [_step(row) for row in await self._all("run_steps", {"run_id": run_id})]
 
     async def insert_run(self, run: NewRun) -> RunRecord:
-        row = await self._one(
-            "insert_run",
-            {
-                "id": run.id,
-                "workflow_name": run.workflow_name,
-                "workflow_version": run.workflow_version,
-                "input": Jsonb(run.input),
-                "idempotency_key": run.idempotency_key,
-                "priority": run.priority,
-                "parent_run_id": run.parent_run_id,
-                "parent_step": run.parent_step,
-                "deadline_at": run.deadline_at,
-            },
-        )
+        row = await self._one("insert_run", common.run_params(run, Jsonb))
         if row is None:
             raise DuplicateRun(run.idempotency_key)
         return _run(row)
@@ -355,26 +330,13 @@ class PostgresTxn(Txn):
 
     async def insert_steps(self, run_id: str, steps: Sequence[NewStep]) -> None:
         async with self.conn.cursor() as cursor:
-            await cursor.executemany(
-                self.sql["insert_step"],
-                [
-                    {
-                        "run_id": run_id,
-                        "step_id": step.step_id,
-                        "item_index": step.item_index,
-                        "status": step.status,
-                        "available_at": step.available_at,
-                        "state": _jsonb(step.state),
-                    }
-                    for step in steps
-                ],
-            )
+            await cursor.executemany(self.sql["insert_step"], common.step_params(run_id, steps, _jsonb))
 
     async def update_step(self, row_id: int, **changes: Any) -> None:
         common.check_columns(changes, common.STEP_UPDATABLE, "steps")
-        if changes.get("status", "running") != "running":
-            changes.update(lease_owner=None, lease_token=None, lease_expires_at=None)
-        await self._update("steps", row_id, changes, common.STEP_JSON, common.STEP_TIMES)
+        await self._update(
+            "steps", row_id, common.leaving_running(changes), common.STEP_JSON, common.STEP_TIMES
+        )
 
     async def _update(
         self,

@@ -316,19 +316,7 @@ class SQLiteStore(Store):
         if not lines:
             return
         async with self._write() as db:
-            await db.executemany(
-                self._sql["append_log"],
-                [
-                    {
-                        "step": x.step,
-                        "attempt": x.attempt,
-                        "stream": x.stream,
-                        "line": x.line,
-                        "created_at": x.created_at,
-                    }
-                    for x in lines
-                ],
-            )
+            await db.executemany(self._sql["append_log"], common.log_params(lines))
 
     async def read_logs(self, step: int, after: int = 0, limit: int = 1000) -> list[StoredLogLine]:
         rows = await self._read("read_logs", {"step": step, "after": after, "limit": limit})
@@ -359,21 +347,7 @@ class SQLiteTxn(Txn):
         return [common.step_row(row) for row in await self._all("run_steps", {"run_id": run_id})]
 
     async def insert_run(self, run: NewRun) -> RunRecord:
-        row = await self._one(
-            "insert_run",
-            {
-                "id": run.id,
-                "workflow_name": run.workflow_name,
-                "workflow_version": run.workflow_version,
-                "input": common.dumps(run.input),
-                "idempotency_key": run.idempotency_key,
-                "priority": run.priority,
-                "parent_run_id": run.parent_run_id,
-                "parent_step": run.parent_step,
-                "deadline_at": run.deadline_at,
-                "now": time.time(),
-            },
-        )
+        row = await self._one("insert_run", {**common.run_params(run, common.dumps), "now": time.time()})
         if row is None:
             raise DuplicateRun(run.idempotency_key)
         return common.run_record(row)
@@ -391,27 +365,12 @@ class SQLiteTxn(Txn):
 
     async def insert_steps(self, run_id: str, steps: Sequence[NewStep]) -> None:
         now = time.time()
-        await self.db.executemany(
-            self.sql["insert_step"],
-            [
-                {
-                    "run_id": run_id,
-                    "step_id": step.step_id,
-                    "item_index": step.item_index,
-                    "status": step.status,
-                    "available_at": step.available_at,
-                    "state": common.dumps(step.state),
-                    "now": now,
-                }
-                for step in steps
-            ],
-        )
+        params = common.step_params(run_id, steps, common.dumps)
+        await self.db.executemany(self.sql["insert_step"], [{**p, "now": now} for p in params])
 
     async def update_step(self, row_id: int, **changes: Any) -> None:
         common.check_columns(changes, common.STEP_UPDATABLE, "steps")
-        if changes.get("status", "running") != "running":
-            changes.update(lease_owner=None, lease_token=None, lease_expires_at=None)
-        await self._update("steps", row_id, changes, common.STEP_JSON)
+        await self._update("steps", row_id, common.leaving_running(changes), common.STEP_JSON)
 
     async def _update(
         self, table: str, key: Any, changes: dict[str, Any], json_columns: frozenset[str]

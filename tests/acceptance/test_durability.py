@@ -7,7 +7,7 @@ import signal
 from pathlib import Path
 
 from tests.support import client
-from tests.support.process import Server, clean_env, run
+from tests.support.process import Server, clean_env, pid_alive, run
 from tests.support.waiting import wait_until
 
 FLOW = """
@@ -135,7 +135,7 @@ steps:
         assert record.status == "running"
     for n in (2, 3):
         shell = int((pids / str(n)).read_text())
-        wait_until(lambda s=shell: not _alive(s), what="the cancelled command to be killed")
+        wait_until(lambda s=shell: not pid_alive(s), what="the cancelled command to be killed")
     flag.touch()
     servers.append(
         server := Server(executor, workdir, ["--poll-interval", "100ms", "--skip-migrations"], clean_env())
@@ -157,14 +157,3 @@ def _succeeded(url: str, run_ids: list[str]) -> set[tuple[str, str, int, float |
         for r in rows
         if r.status == "succeeded"
     }
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False

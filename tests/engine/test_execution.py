@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from tests.support.engine import Harness, running_engine
+from tests.support.process import pid_alive
 from tests.support.waiting import async_wait_until
 
 
@@ -107,7 +107,7 @@ steps:
     run, steps = await harness.wait(run_id)
     assert steps["slow"].status == "failed" and "timed out after 500ms" in steps["slow"].error
     child = int(pidfile.read_text())
-    await async_wait_until(lambda: not _alive(child), timeout=10, what="the background child to die")
+    await async_wait_until(lambda: not pid_alive(child), timeout=10, what="the background child to die")
 
 
 async def test_shell_sees_its_identity_and_input(harness: Harness) -> None:
@@ -194,15 +194,3 @@ steps:
         run, steps = await harness.wait(run_id)
     assert steps["call"].status == "failed" and "answered 404" in steps["call"].error
     assert steps["tolerant"].status == "succeeded"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is dead for our purpose.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False

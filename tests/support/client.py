@@ -12,7 +12,7 @@ from typing import Any
 from executor.engine.engine import Engine
 from executor.settings import DatabaseURL
 from executor.store import create_store
-from executor.store.records import RunRecord, StepRow
+from executor.store.records import RunRecord, StepRow, WorkflowRecord
 from executor.workflow import parse_workflow
 
 
@@ -37,5 +37,14 @@ def submit(url: str, flow: str, inputs: list[Any]) -> list[str]:
 def runs(url: str, run_ids: list[str]) -> list[tuple[RunRecord, list[StepRow]]]:
     async def work(engine: Engine) -> list[tuple[RunRecord, list[StepRow]]]:
         return [await engine.get(run_id) for run_id in run_ids]
+
+    return asyncio.run(_with_engine(url, work))
+
+
+def workflows(url: str) -> list[WorkflowRecord]:
+    """The latest version of every workflow registered in the database, by name."""
+
+    async def work(engine: Engine) -> list[WorkflowRecord]:
+        return await engine.store.list_workflows()
 
     return asyncio.run(_with_engine(url, work))

@@ -21,6 +21,18 @@ CLI = [sys.executable, "-m", "executor"]
 _RUNNING = re.compile(r"running on http://([^:]+):(\d+)")
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, waiting to be reaped, counts as dead)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment minus any EXECUTOR_* the developer has set, plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("EXECUTOR_") and k != "NOTIFY_SOCKET"}
