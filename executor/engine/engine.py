@@ -255,7 +255,14 @@ class Engine:
 
     async def recover_dead_local(self) -> int:
         """Expire at once the leases of instances on this host whose process is gone (a
-        restart after ``kill -9``), instead of waiting out their lease."""
+        restart after ``kill -9``), instead of waiting out their lease.
+
+        SQLite only: its processes share one machine and so one pid namespace. A fleet's
+        containers may share a host name without sharing pids, and would take each other
+        for dead; there the leases run out as usual.
+        """
+        if self.store.dialect != "sqlite":
+            return 0
         host = socket.gethostname()
         recovered = 0
         for instance in await self.store.dead_local_instances(host, [p for p in _alive_pids()]):
