@@ -150,7 +150,9 @@ def document() -> dict[str, Any]:
                         _param("workflow", "query"),
                         _param("status", "query", {"type": "string", "enum": schemas.RUN_STATES}),
                         _param(
-                            "limit", "query", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}
+                            "limit",
+                            "query",
+                            {"type": "integer", "minimum": 1, "default": 50, "description": "capped at 500"},
                         ),
                         _param("cursor", "query"),
                     ],
