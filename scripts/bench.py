@@ -265,12 +265,14 @@ def api_workloads(repeat: int, seconds: float, connections: int) -> list[dict]:
         process, url, _ = launch(command, workdir)
         try:
             with httpx.Client(base_url=url, timeout=30) as client:
-                client.post("/workflows", content=flow, headers={"content-type": "application/yaml"}).raise_for_status()
+                client.post(
+                    "/workflows", content=flow, headers={"content-type": "application/yaml"}
+                ).raise_for_status()
                 run_id = client.post("/runs", json={"workflow": "api_bench"}).json()["id"]
             for _ in range(repeat):
-                for label, method, path, body, into in [
-                    ("POST /runs", "POST", "/runs", json.dumps({"workflow": "api_bench"}), post),
-                    ("GET /runs/{id}", "GET", f"/runs/{run_id}", None, get),
+                for method, path, body, into in [
+                    ("POST", "/runs", json.dumps({"workflow": "api_bench"}), post),
+                    ("GET", f"/runs/{run_id}", None, get),
                 ]:
                     loader = subprocess.run(
                         [sys.executable, __file__, "--load", url + path, "--method", method,
@@ -312,7 +314,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.load:
-        print(json.dumps(asyncio.run(_load(args.load, args.method, args.body or None, args.seconds, args.connections))))
+        print(
+            json.dumps(
+                asyncio.run(_load(args.load, args.method, args.body or None, args.seconds, args.connections))
+            )
+        )
         return
     repeat, idle = (1, 0.5) if args.quick else (args.repeat, args.idle)
     only = set(args.only or ["footprint", "engine", "api"])
