@@ -129,6 +129,7 @@ class Service:
             )
             claims = group.create_task(engine.loop.run())
             upkeep = group.create_task(engine.maintain())
+            watcher = group.create_task(store.watch(engine.loop.wake))
             heartbeats = group.create_task(self._heartbeats(store))
             await self.lifecycle.transition(State.RUNNING)
             await store.heartbeat(self.instance_id, State.RUNNING.value)
@@ -149,6 +150,7 @@ class Service:
             )
             await claims
             upkeep.cancel()
+            watcher.cancel()
             await self._drain_delay(since=draining_since)
             heartbeats.cancel()
             http_stop.set()

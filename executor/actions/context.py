@@ -18,3 +18,4 @@ class Attempt:
     params: dict[str, Any]  # the step's `with`, rendered
     state: dict[str, Any]  # what a durable action kept when it suspended ({} at first)
     log: Callable[[str, str], None]  # (stream, line): appended to the step's log
+    instance: str = ""  # the executor instance running this attempt

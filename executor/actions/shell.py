@@ -69,6 +69,7 @@ class Shell(ShellSpec):
             "EXECUTOR_STEP_ID": attempt.step_id,
             "EXECUTOR_ATTEMPT": str(attempt.attempt),
             "EXECUTOR_IDEMPOTENCY_KEY": attempt.idempotency_key,
+            "EXECUTOR_INSTANCE_ID": attempt.instance,
         }
         if attempt.item_index >= 0:
             env["EXECUTOR_ITEM_INDEX"] = str(attempt.item_index)

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -24,7 +25,7 @@ from executor.engine.loop import ClaimLoop
 from executor.engine.outcomes import Failed, Outcome
 from executor.engine.runner import run_attempt
 from executor.engine.transitions import Env, RunChange, RunNotFound
-from executor.errors import ExecutorError, StoreConflict
+from executor.errors import ExecutorError, StoreConflict, StoreError
 from executor.store import Store
 from executor.store.base import Txn
 from executor.store.records import Claimed, RunRecord, StepRow, WorkflowRecord
@@ -56,6 +57,8 @@ class Engine:
         self.listeners: list[Callable[[Event], None]] = []
         self._workflows: dict[tuple[str, int], Workflow] = {}
         self._held: dict[int, Claimed] = {}
+        # False while the database does not answer: /health/ready says so.
+        self.database_ok = True
         self._tasks: dict[int, asyncio.Task[Any]] = {}
 
     # -- definitions ---------------------------------------------------------------------
@@ -89,6 +92,8 @@ class Engine:
             try:
                 async with self.store.transaction() as txn:
                     result = await body(txn, env)
+                    if env.queued:
+                        await txn.work_queued()
             except StoreConflict:
                 if attempt == CONFLICT_RETRIES - 1:
                     raise
@@ -187,7 +192,9 @@ class Engine:
                 assert record is not None
                 workflow = self.load_workflow(record.name, record.version, record.definition)
             try:
-                outcome = await run_attempt(self.store, workflow, claimed, self.secrets, self.masker)
+                outcome = await run_attempt(
+                    self.store, workflow, claimed, self.secrets, self.masker, self.instance_id
+                )
             except ExecutorError:
                 raise
             except Exception as exc:  # a bug in an action must not leave the step hanging
@@ -200,6 +207,27 @@ class Engine:
             self._held.pop(row.id, None)
 
     async def _record(self, claimed: Claimed, outcome: Outcome) -> None:
+        """Record the outcome; while the database is away, keep trying for a while: the
+        attempt finished, and running it again is only the last resort (the lease runs
+        out and the step is retried elsewhere; this late outcome is then fenced off)."""
+        deadline = time.monotonic() + max(2 * self.lease, 60.0)
+        delay = 0.2
+        while True:
+            try:
+                await self._record_once(claimed, outcome)
+                return
+            except StoreConflict:
+                raise
+            except StoreError as exc:
+                if time.monotonic() > deadline:
+                    raise
+                logger.warning(
+                    "cannot record the outcome of step row {} yet: {}", claimed.row.id, exc.message
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _record_once(self, claimed: Claimed, outcome: Outcome) -> None:
         async def act(change: RunChange) -> None:
             row = change.holds(claimed.row.id, claimed.token)
             if row is None:
@@ -222,13 +250,19 @@ class Engine:
 
     async def maintain(self) -> None:
         """Renew this instance's leases; reap expired leases and overdue runs. Forever."""
-        interval = max(0.05, self.lease / 3)
+        interval = max(0.05, min(self.lease / 3, 5.0))
         while True:
             try:
+                await self.store.ping()
+                if not self.database_ok:
+                    logger.info("the database answers again")
+                self.database_ok = True
                 await self.renew()
                 await self.reap()
             except ExecutorError as exc:
-                logger.warning("lease upkeep failed, retrying: {}", exc.message)
+                if self.database_ok:
+                    logger.warning("the database does not answer: {}", exc.message)
+                self.database_ok = False
             await asyncio.sleep(interval)
 
     async def renew(self) -> None:

@@ -27,7 +27,12 @@ def idempotency_key(claimed: Claimed) -> str:
 
 
 async def run_attempt(
-    store: Store, workflow: Workflow, claimed: Claimed, secrets: dict[str, str], masker: Masker
+    store: Store,
+    workflow: Workflow,
+    claimed: Claimed,
+    secrets: dict[str, str],
+    masker: Masker,
+    instance: str = "",
 ) -> Outcome:
     row = claimed.row
     step = workflow.step(row.step_id)
@@ -60,6 +65,7 @@ async def run_attempt(
         params=params,
         state=dict(claimed.row.state or {}) if claimed.resumed else {},
         log=logs.write,
+        instance=instance,
     )
     try:
         if claimed.resumed:

@@ -32,7 +32,13 @@ async def live(request: Request) -> JSONResponse:
 
 async def ready(request: Request) -> JSONResponse:
     state = _lifecycle(request).state
-    return JSONResponse({"state": state.value}, 200 if state is State.RUNNING else 503)
+    api = getattr(request.app.state, "api", None)
+    database_ok = api is None or api.engine.database_ok
+    ok = state is State.RUNNING and database_ok
+    body: dict[str, object] = {"state": state.value}
+    if not database_ok:
+        body["database"] = "unreachable"
+    return JSONResponse(body, 200 if ok else 503)
 
 
 routes = [

@@ -16,7 +16,7 @@ Contract shared by every method:
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -61,6 +61,14 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None:
         """Release every connection. Safe to call more than once, and after a failed `open`."""
+
+    async def watch(self, wake: Callable[[], None]) -> None:
+        """Call ``wake`` whenever another process queues work, until cancelled.
+
+        The default watches nothing and returns: other processes' work is then found by
+        polling. PostgreSQL listens for notifications (LISTEN/NOTIFY).
+        """
+        return None
 
     @abc.abstractmethod
     async def ping(self) -> None:
@@ -210,6 +218,12 @@ class Store(abc.ABC):
 
 class Txn(abc.ABC):
     """The operations of one write transaction (see `Store.transaction`)."""
+
+    async def work_queued(self) -> None:
+        """Tell other processes, once this transaction commits, that work became claimable.
+
+        A no-op where nobody else can listen (SQLite: other processes poll)."""
+        return None
 
     @abc.abstractmethod
     async def lock_run(self, run_id: str) -> RunRecord | None:

@@ -8,12 +8,14 @@ and leases are measured on the database's clock, so hosts' clocks need not agree
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
+from loguru import logger
 from psycopg import errors as pg_errors
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
@@ -98,6 +100,35 @@ class PostgresStore(Store):
 
     async def ping(self) -> None:
         await self._all("ping")
+
+    async def watch(self, wake: Callable[[], None]) -> None:
+        """LISTEN on a connection of its own; reconnect (and say so) when it drops."""
+        delay = 0.5
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(
+                    self.url, autocommit=True, connect_timeout=int(CONNECT_TIMEOUT)
+                )
+            except psycopg.Error as exc:
+                logger.warning(
+                    "cannot listen for work notifications, retrying in {}s: {}", delay, _first_line(exc)
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            try:
+                async with conn:
+                    await conn.execute(self._sql["listen"])
+                    if delay > 0.5:
+                        logger.info("listening for work notifications again")
+                    delay = 0.5
+                    wake()  # whatever was queued while we were not listening
+                    async for _ in conn.notifies():
+                        wake()
+            except psycopg.Error as exc:
+                logger.warning("lost the work notification connection, reconnecting: {}", _first_line(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
 
     # -- instances -----------------------------------------------------------------------
 
@@ -281,6 +312,11 @@ class PostgresStore(Store):
         return [StoredLogLine(*row) for row in rows]
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _is_uuid(value: str) -> bool:
     try:
         uuid.UUID(value)
@@ -301,6 +337,9 @@ class PostgresTxn(Txn):
 
     async def _all(self, name: str, params: dict[str, Any]) -> list[Any]:
         return list(await (await self.conn.execute(self.sql[name], params)).fetchall())
+
+    async def work_queued(self) -> None:
+        await self.conn.execute(self.sql["notify_work"])
 
     async def lock_run(self, run_id: str) -> RunRecord | None:
         if not _is_uuid(run_id):

@@ -18,6 +18,13 @@ FROM instances ORDER BY started_at, id
 -- name: ping
 SELECT 1
 
+-- name: listen
+LISTEN executor_work
+
+-- name: notify_work
+-- Delivered when the transaction commits; several in one transaction arrive once.
+NOTIFY executor_work
+
 -- Times cross the boundary as Unix seconds: read with extract(epoch ...), written with
 -- to_timestamp(...). Leases and claims use the database's clock, now().
 
