@@ -26,7 +26,7 @@ from executor.workflow import Masker, Workflow, apply_input, build_context, rend
 from executor.workflow.expressions import is_true
 
 MAX_ITEMS = 100_000
-DURABLE_ACTIONS = frozenset(name for name, spec in SPECS.items() if spec.durable)
+RERUNNABLE = frozenset(name for name, spec in SPECS.items() if spec.safe_to_rerun)
 MAX_DEPTH = 32  # child runs nested deeper than this fail: a recursion that never ends
 
 
@@ -531,9 +531,10 @@ class RunChange:
         if row is None:
             return
         self.env.cancelled_rows.add(row_id)
-        if self.workflow.step(row.step_id).action in DURABLE_ACTIONS:
-            # sleep, wait and workflow do nothing outside this transaction before they
-            # suspend: running one again is safe, so a lost lease costs no attempt.
+        if self.workflow.step(row.step_id).action in RERUNNABLE:
+            # noop, and sleep, wait and workflow before they suspend, do nothing outside
+            # the engine's transactions: running one again is safe, so a lost lease costs
+            # no attempt.
             if set(row.state or {}) - {"item"}:  # it had suspended before: resume it
                 await self.set_step(row, "waiting", available_at=time.time())
             else:

@@ -1,0 +1,199 @@
+"""A fleet: several real instances on one PostgreSQL database, with chaos."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from executor import migrate
+from executor.settings import DatabaseURL
+from tests.support.databases import postgres_database
+from tests.support.process import CLI, Server, clean_env, run
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.postgres
+
+FLOW = """
+name: small_dag
+inputs: {type: object, properties: {n: {type: integer}}}
+steps:
+  - {id: a, action: noop, with: {output: "{{ inputs.n }}"}}
+  - id: b
+    action: shell
+    needs: [a]
+    retry: {max_attempts: 5, delay: 100ms}
+    with: {command: "echo $EXECUTOR_INSTANCE_ID"}
+    outputs: {instance: "{{ result.stdout | trim }}"}
+  - {id: c, action: noop, needs: [b], with: {output: "{{ steps.b.output.instance }}"}}
+"""
+
+
+class Fleet:
+    def __init__(self, url: str, root: Path, size: int, *args: str) -> None:
+        self.url = url
+        self.root = root
+        self.args = ["--poll-interval", "500ms", "--lease", "2s", "--skip-migrations", *args]
+        self.servers: list[Server] = []
+        for index in range(size):
+            self.start(index)
+
+    def start(self, index: int) -> Server:
+        workdir = self.root / f"instance-{index}"
+        workdir.mkdir(exist_ok=True)
+        server = Server(CLI, workdir, self.args, clean_env(EXECUTOR_DATABASE_URL=self.url))
+        server.start(new_session=True).wait_running()
+        if index < len(self.servers):
+            self.servers[index] = server
+        else:
+            self.servers.append(server)
+        return server
+
+    def urls(self) -> list[str]:
+        return [s.url for s in self.servers if s.process is not None and s.process.poll() is None]
+
+    def stop(self) -> None:
+        for server in self.servers:
+            if server.process is not None and server.process.poll() is None:
+                server.signal()
+                server.wait_exit(60)
+            server.stop()
+
+
+async def submit(fleet: Fleet, count: int) -> list[str]:
+    """POST the runs to any live instance; on a refusal (draining, killed) try another."""
+    semaphore = asyncio.Semaphore(20)
+
+    async def one(n: int, client: httpx.AsyncClient) -> str:
+        async with semaphore:
+            for _ in range(50):
+                url = random.choice(fleet.urls())
+                try:
+                    response = await client.post(
+                        f"{url}/runs",
+                        json={"workflow": "small_dag", "input": {"n": n}, "idempotency_key": f"run-{n}"},
+                    )
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+                    continue
+                if response.status_code in (200, 201):
+                    return str(response.json()["id"])
+                assert response.status_code == 503, response.text
+                await asyncio.sleep(0.1)
+            raise AssertionError(f"run {n} was never accepted")
+
+    async with httpx.AsyncClient(timeout=30) as client:
+        return await asyncio.gather(*(one(n, client) for n in range(count)))
+
+
+def finished(url: str) -> tuple[int, int]:
+    with psycopg.connect(url) as conn:
+        done, total = conn.execute(
+            "SELECT count(*) FILTER (WHERE status IN ('succeeded', 'failed', 'cancelled')), count(*) FROM runs"
+        ).fetchone()
+    return done, total
+
+
+def check_outcome(url: str, runs: int) -> Counter[str]:
+    with psycopg.connect(url) as conn:
+        statuses = dict(conn.execute("SELECT status, count(*) FROM runs GROUP BY status").fetchall())
+        errors = conn.execute(
+            "SELECT step_id, status, attempt, error FROM steps WHERE status <> 'succeeded' LIMIT 5"
+        ).fetchall()
+        assert statuses == {"succeeded": runs}, (statuses, errors)
+        per_step = conn.execute(
+            "SELECT count(*), count(DISTINCT (run_id, step_id)) FROM steps WHERE status = 'succeeded'"
+        ).fetchone()
+        assert per_step == (runs * 3, runs * 3), "every step of every run recorded exactly once"
+        instances = Counter(
+            row[0]["instance"] for row in conn.execute("SELECT output FROM steps WHERE step_id = 'b'")
+        )
+    return instances
+
+
+@pytest.fixture
+def database(tmp_path: Path):
+    with postgres_database() as url:
+        assert run(CLI, "migrate", "--database", url, cwd=tmp_path).returncode == 0
+        migrate.check_schema(DatabaseURL.parse(url))
+        yield url
+
+
+def register(fleet: Fleet) -> None:
+    response = httpx.post(
+        f"{fleet.urls()[0]}/workflows", content=FLOW, headers={"content-type": "application/yaml"}
+    )
+    assert response.status_code in (200, 201), response.text
+
+
+def test_three_instances_share_a_thousand_runs(database: str, tmp_path: Path) -> None:
+    fleet = Fleet(database, tmp_path, 3)
+    try:
+        register(fleet)
+        asyncio.run(submit(fleet, 1000))
+        wait_until(
+            lambda: finished(database) == (1000, 1000), timeout=300, interval=0.5, what="1,000 runs to finish"
+        )
+        instances = check_outcome(database, 1000)
+        assert len(instances) == 3, f"work spread over all three instances: {instances}"
+        with psycopg.connect(database) as conn:
+            retried = conn.execute("SELECT count(*) FROM steps WHERE attempt > 1").fetchone()[0]
+        assert retried == 0, "a healthy fleet never claims a step twice"
+    finally:
+        fleet.stop()
+
+
+def test_the_fleet_survives_kills_a_drain_and_a_database_restart(database: str, tmp_path: Path) -> None:
+    fleet = Fleet(database, tmp_path, 3)
+    try:
+        register(fleet)
+
+        async def load_with_chaos() -> None:
+            submitting = asyncio.create_task(submit(fleet, 600))
+            # kill -9 a random instance every second or so, and start it again
+            for _ in range(3):
+                await asyncio.sleep(1.0)
+                victim = random.randrange(3)
+                server = fleet.servers[victim]
+                assert server.process is not None
+                server.process.send_signal(signal.SIGKILL)
+                server.wait_exit(10)
+                await asyncio.to_thread(fleet.start, victim)
+            # drain one (SIGTERM) while the others go on, then bring it back
+            drained = fleet.servers[0]
+            drained.signal(signal.SIGTERM)
+            assert await asyncio.to_thread(drained.wait_exit, 60) == 0
+            await asyncio.to_thread(fleet.start, 0)
+            # cut every connection to the database in the middle of the load
+            with psycopg.connect(database.rsplit("/", 1)[0] + "/postgres", autocommit=True) as admin:
+                name = database.rsplit("/", 1)[1]
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (name,),
+                )
+            await submitting
+
+        asyncio.run(load_with_chaos())
+        wait_until(
+            lambda: finished(database) == (600, 600), timeout=300, interval=0.5, what="every run to finish"
+        )
+        check_outcome(database, 600)
+        for url in fleet.urls():
+            assert httpx.get(f"{url}/health/ready").status_code == 200, "every instance recovered by itself"
+
+        def logged(text: str) -> bool:
+            return any(text in line.get("message", "") for s in fleet.servers for line in s.log_lines())
+
+        assert logged("lost the work notification connection")
+        wait_until(
+            lambda: logged("listening for work notifications again"),
+            what="the listener to reconnect and say so",
+        )
+    finally:
+        fleet.stop()
