@@ -14,7 +14,11 @@ from tests.support.engine import running_engine
 FLOW = """
 name: leased
 steps:
-  - {id: work, action: noop, retry: {max_attempts: 2, delay: 10ms}, with: {output: "by the second"}}
+  - id: work
+    action: shell
+    retry: {max_attempts: 2, delay: 10ms}
+    with: {command: "echo attempt $EXECUTOR_ATTEMPT"}
+    outputs: {said: "{{ result.stdout | trim }}"}
 """
 
 
@@ -35,13 +39,15 @@ async def test_a_lost_lease_is_retried_and_the_late_outcome_rejected(database_ur
             run, steps = await live.wait(run.id)
             assert run.status == "succeeded"
             assert steps["work"].attempt == 2
-            assert steps["work"].output == "by the second"
+            assert steps["work"].output == {"said": "attempt 2"}
             lost = [e for e in live.events if e[0] == "retry"]
             assert lost and "executor lost" in lost[0][3]["error"]
             # The stalled engine wakes up and reports: rejected, nothing changes.
             await stalled._record(claimed, Succeeded("late"))
             _, rows = await live.engine.get(run.id)
-            assert [(r.status, r.output, r.attempt) for r in rows] == [("succeeded", "by the second", 2)]
+            assert [(r.status, r.output, r.attempt) for r in rows] == [
+                ("succeeded", {"said": "attempt 2"}, 2)
+            ]
     finally:
         await store.close()
 
@@ -56,3 +62,22 @@ steps:
         run, steps = await harness.wait(run_id)
     assert run.status == "succeeded"
     assert steps["slow"].attempt == 1, "renewals kept the lease: no attempt was lost"
+
+
+async def test_a_lost_lease_of_a_noop_costs_no_attempt(database_url: str) -> None:
+    database = DatabaseURL.parse(database_url)
+    migrate.apply(database)
+    store = create_store(database)
+    await store.open()
+    try:
+        stalled = Engine(store, instance_id="stalled", lease=0.3, secrets={})
+        text = "name: pure\nsteps:\n  - {id: a, action: noop, with: {output: ok}}\n"
+        await stalled.register(parse_workflow(text), text)
+        run, _ = await stalled.submit("pure")
+        [claimed] = await stalled.claim(1)
+        async with running_engine(database_url, lease=0.3, migrated=True) as live:
+            run, steps = await live.wait(run.id)
+        assert (run.status, steps["a"].attempt, steps["a"].output) == ("succeeded", 1, "ok")
+        assert claimed.row.attempt == 1
+    finally:
+        await store.close()
