@@ -157,6 +157,16 @@ def serve(
     concurrency: Concurrency = DEFAULTS["concurrency"],
     lease: Lease = DEFAULTS["lease"],
     workflows: Workflows = None,
+    pool_size: Annotated[
+        str,
+        _option(
+            "--pool-size",
+            "EXECUTOR_POOL_SIZE",
+            "PostgreSQL connections per instance at most (one more listens for work). "
+            "Size the server's max_connections for instances × (pool size + 1).",
+            "N",
+        ),
+    ] = DEFAULTS["pool_size"],
     max_body: Annotated[
         str,
         _option("--max-body", "EXECUTOR_MAX_BODY", "Largest request body accepted (413 above it).", "SIZE"),
@@ -203,6 +213,7 @@ def serve(
             lease=lease,
             workflows=workflows,
             max_body=max_body,
+            pool_size=pool_size,
             api_token=api_token,
             log_level=log_level,
             log_format=log_format,

@@ -70,7 +70,7 @@ class Service:
     async def run(self) -> None:
         if self.lifecycle.state is not State.IDLE:
             raise StartupError(f"a {self.lifecycle.state.value} service cannot be started")
-        store = create_store(self.settings.database)
+        store = create_store(self.settings.database, self.settings.pool_size)
         sock: socket.socket | None = None
         try:
             await store.open()

@@ -30,6 +30,7 @@ DEFAULTS = {
     "poll_interval": "1s",
     "lease": "30s",
     "max_body": "1MiB",
+    "pool_size": "10",
     "concurrency": "16",
     "log_level": "info",
     "log_format": "auto",
@@ -113,6 +114,7 @@ class Settings:
     lease: float = 30.0
     workflows: Path | None = None  # a folder of *.yaml workflows to register at start
     max_body: int = 1 << 20  # request bodies larger than this are refused (413)
+    pool_size: int = 10  # PostgreSQL connections per instance at most (plus one for LISTEN)
     # Several tokens are accepted at once so that they can be rotated without downtime.
     api_tokens: tuple[str, ...] = dataclasses.field(default=(), repr=False)
     log_level: str = "info"
@@ -133,6 +135,7 @@ NAMES = {
     "lease": ("--lease", "EXECUTOR_LEASE"),
     "workflows": ("--workflows", "EXECUTOR_WORKFLOWS"),
     "max_body": ("--max-body", "EXECUTOR_MAX_BODY"),
+    "pool_size": ("--pool-size", "EXECUTOR_POOL_SIZE"),
     "api_token": ("--api-token", "EXECUTOR_API_TOKEN"),
     "log_level": ("--log-level", "EXECUTOR_LOG_LEVEL"),
     "log_format": ("--log-format", "EXECUTOR_LOG_FORMAT"),
@@ -231,6 +234,7 @@ def parse_settings(
     lease: str = DEFAULTS["lease"],
     workflows: str | None = None,
     max_body: str = DEFAULTS["max_body"],
+    pool_size: str = DEFAULTS["pool_size"],
     api_token: str | None = None,
     log_level: str = DEFAULTS["log_level"],
     log_format: str = DEFAULTS["log_format"],
@@ -258,6 +262,7 @@ def parse_settings(
         lease=_parse_seconds("lease", lease, minimum=0.1),
         workflows=parse_workflows_dir(workflows),
         max_body=_parse_size("max_body", max_body),
+        pool_size=_parse_int("pool_size", pool_size, 2, 1000),
         api_tokens=tokens,
         log_level=_parse_choice("log_level", log_level, LOG_LEVELS),
         log_format=fmt,  # type: ignore[arg-type]

@@ -10,6 +10,9 @@ Workloads so far:
              one run of an N-step chain of noop steps; N single-step runs submitted at once
   api        requests per second for POST /runs and GET /runs/{id} against the service
              (SQLite), the load coming from a separate process (this script, --load mode)
+  fleet      PostgreSQL (EXECUTOR_BENCH_POSTGRES, default 127.0.0.1:5432): steps per second for
+             200 runs of a 10-step noop chain with 1, 2 and 3 instances; latency from
+             POST /runs to the first step starting on an idle fleet of 3 (p50, p99)
 """
 
 from __future__ import annotations
@@ -292,6 +295,159 @@ def api_workloads(repeat: int, seconds: float, connections: int) -> list[dict]:
     return results
 
 
+POSTGRES = os.environ.get("EXECUTOR_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _fleet(db_url: str, workdir: Path, size: int) -> list[tuple[subprocess.Popen[bytes], str]]:
+    command = [sys.executable, "-m", "executor"]
+    fleet = []
+    for index in range(size):
+        folder = workdir / f"i{index}"
+        folder.mkdir(exist_ok=True)
+        process, url, _ = launch([*command, "--database", db_url, "--poll-interval", "1s"], folder)
+        fleet.append((process, url))
+    return fleet
+
+
+def _database(name: str) -> str:
+    import psycopg
+
+    with psycopg.connect(POSTGRES, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = POSTGRES.rsplit("/", 1)[0] + "/" + name
+    subprocess.run(
+        [sys.executable, "-m", "executor", "migrate", "--database", url], check=True, capture_output=True
+    )
+    return url
+
+
+def _drop(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(POSTGRES, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _stop(fleet: list[tuple[subprocess.Popen[bytes], str]]) -> None:
+    for process, _ in fleet:
+        process.send_signal(signal.SIGTERM)
+    for process, _ in fleet:
+        process.wait(60)
+
+
+def _wait_all_finished(db_url: str, total: int) -> None:
+    import psycopg
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        while True:
+            done = conn.execute(
+                "SELECT count(*) FROM runs WHERE status IN ('succeeded','failed','cancelled')"
+            ).fetchone()[0]
+            if done >= total:
+                failed = conn.execute("SELECT count(*) FROM runs WHERE status <> 'succeeded'").fetchone()[0]
+                if failed:
+                    raise SystemExit(f"{failed} fleet benchmark runs did not succeed")
+                return
+            time.sleep(0.05)
+
+
+def fleet_workloads(repeat: int, runs: int, chain: int, latency_samples: int) -> list[dict]:
+    flow = chain_flow(chain)
+    results = []
+    for size in (1, 2, 3):
+        rates = []
+        for attempt in range(repeat):
+            name = f"executor_bench_{os.getpid()}_{size}_{attempt}"
+            db_url = _database(name)
+            with tempfile.TemporaryDirectory() as tmp:
+                fleet = _fleet(db_url, Path(tmp), size)
+                try:
+                    with httpx.Client(timeout=30) as client:
+                        client.post(
+                            f"{fleet[0][1]}/workflows",
+                            content=flow,
+                            headers={"content-type": "application/yaml"},
+                        ).raise_for_status()
+                    started = time.perf_counter()
+                    asyncio.run(_submit_many([url for _, url in fleet], runs))
+                    _wait_all_finished(db_url, runs)
+                    rates.append(runs * chain / (time.perf_counter() - started))
+                finally:
+                    _stop(fleet)
+                    _drop(name)
+        results.append({"workload": "fleet", "variant": f"{size}_instance{'s' if size > 1 else ''}", "metric": "steps_per_second",
+                        "value": statistics.median(rates), "unit": "steps/s", "database": "postgres",
+                        "shape": f"{runs} runs x {chain}-step noop chain"})  # fmt: skip
+    results += _fleet_latency(latency_samples)
+    return results
+
+
+async def _submit_many(urls: list[str], runs: int) -> None:
+    semaphore = asyncio.Semaphore(32)
+    async with httpx.AsyncClient(timeout=60) as client:
+
+        async def one(n: int) -> None:
+            async with semaphore:
+                response = await client.post(f"{urls[n % len(urls)]}/runs", json={"workflow": "chain"})
+                response.raise_for_status()
+
+        await asyncio.gather(*(one(n) for n in range(runs)))
+
+
+def _fleet_latency(samples: int) -> list[dict]:
+    import psycopg
+
+    name = f"executor_bench_{os.getpid()}_latency"
+    db_url = _database(name)
+    latencies = []
+    with tempfile.TemporaryDirectory() as tmp:
+        fleet = _fleet(db_url, Path(tmp), 3)
+        try:
+            with httpx.Client(timeout=30) as client, psycopg.connect(db_url, autocommit=True) as conn:
+                client.post(
+                    f"{fleet[0][1]}/workflows",
+                    content=chain_flow(1),
+                    headers={"content-type": "application/yaml"},
+                ).raise_for_status()
+                time.sleep(1.0)  # idle
+                for n in range(samples):
+                    sent = time.time()
+                    run_id = client.post(f"{fleet[n % 3][1]}/runs", json={"workflow": "chain"}).json()["id"]
+                    while True:
+                        row = conn.execute(
+                            "SELECT extract(epoch FROM started_at)::float8 FROM steps WHERE run_id = %s AND started_at IS NOT NULL",
+                            (run_id,),
+                        ).fetchone()
+                        if row:
+                            latencies.append(row[0] - sent)
+                            break
+                        time.sleep(0.001)
+        finally:
+            _stop(fleet)
+            _drop(name)
+    latencies.sort()
+    p50, p99 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
+    return [
+        {
+            "workload": "fleet",
+            "variant": "3_instances_idle",
+            "metric": "post_to_first_step_p50",
+            "value": p50 * 1000,
+            "unit": "ms",
+            "database": "postgres",
+        },
+        {
+            "workload": "fleet",
+            "variant": "3_instances_idle",
+            "metric": "post_to_first_step_p99",
+            "value": p99 * 1000,
+            "unit": "ms",
+            "database": "postgres",
+        },
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -303,7 +459,7 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=30.0, help="seconds of idle to measure CPU over")
     parser.add_argument(
         "--only",
-        choices=["footprint", "engine", "api"],
+        choices=["footprint", "engine", "api", "fleet"],
         action="append",
         help="run only these workloads (repeatable)",
     )
@@ -321,9 +477,14 @@ def main() -> None:
         )
         return
     repeat, idle = (1, 0.5) if args.quick else (args.repeat, args.idle)
-    only = set(args.only or ["footprint", "engine", "api"])
+    only = set(args.only or ["footprint", "engine", "api", "fleet"])
 
     results: list[dict] = []
+    if "fleet" in only:
+        quick = args.quick
+        results += fleet_workloads(
+            repeat, runs=10 if quick else 200, chain=3 if quick else 10, latency_samples=5 if quick else 200
+        )
     if "api" in only:
         results += api_workloads(repeat, seconds=1.0 if args.quick else 5.0, connections=16)
     if "engine" in only:

@@ -8,12 +8,13 @@ from executor.store.base import Instance, Store
 __all__ = ["Instance", "Store", "create_store"]
 
 
-def create_store(database: DatabaseURL) -> Store:
-    """The store for ``database``'s URL scheme (not yet opened)."""
+def create_store(database: DatabaseURL, pool_size: int = 10) -> Store:
+    """The store for ``database``'s URL scheme (not yet opened); ``pool_size`` bounds the
+    PostgreSQL connection pool."""
     if database.dialect == "sqlite":
         from executor.store.sqlite import SQLiteStore
 
         return SQLiteStore(database.sqlite_path)
     from executor.store.postgres import PostgresStore
 
-    return PostgresStore(database.url)
+    return PostgresStore(database.url, max_size=pool_size)
