@@ -197,3 +197,51 @@ def test_the_fleet_survives_kills_a_drain_and_a_database_restart(database: str, 
         )
     finally:
         fleet.stop()
+
+
+CROSS = """
+name: cross
+steps:
+  - {id: approve, action: wait, with: {signal: go}}
+  - {id: nap, action: sleep, needs: [approve], with: {duration: 1s}}
+  - id: after
+    action: shell
+    needs: [nap]
+    with: {command: "echo $EXECUTOR_INSTANCE_ID"}
+    outputs: {instance: "{{ result.stdout | trim }}"}
+"""
+
+
+def test_signals_and_timers_work_across_instances(database: str, tmp_path: Path) -> None:
+    fleet = Fleet(database, tmp_path, 2)
+    try:
+        first, second = fleet.servers
+        assert (
+            httpx.post(
+                f"{first.url}/workflows", content=CROSS, headers={"content-type": "application/yaml"}
+            ).status_code
+            == 201
+        )
+        run_id = httpx.post(f"{first.url}/runs", json={"workflow": "cross"}).json()["id"]
+
+        def step(name: str) -> dict:
+            return next(
+                s for s in httpx.get(f"{second.url}/runs/{run_id}").json()["steps"] if s["id"] == name
+            )
+
+        wait_until(lambda: step("approve")["status"] == "waiting", what="the wait")
+        # The signal goes to the other instance than the one that took the run.
+        assert httpx.post(f"{second.url}/runs/{run_id}/signals/go", json={"payload": 1}).json()["delivered"]
+        wait_until(lambda: step("nap")["status"] == "waiting", what="the sleep")
+        # The instance that might hold the sleep's timer dies: the timer is a row, not a sleep.
+        assert first.process is not None
+        first.process.send_signal(signal.SIGKILL)
+        first.wait_exit(10)
+        wait_until(
+            lambda: step("after")["status"] == "succeeded", timeout=30, what="the survivor to finish the run"
+        )
+        run_record = httpx.get(f"{second.url}/runs/{run_id}").json()
+        assert run_record["status"] == "succeeded"
+        assert step("approve")["output"] == 1
+    finally:
+        fleet.stop()
