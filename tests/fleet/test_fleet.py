@@ -15,7 +15,7 @@ import pytest
 from executor import migrate
 from executor.settings import DatabaseURL
 from tests.support.databases import postgres_database
-from tests.support.process import CLI, Server, clean_env, run
+from tests.support.process import CLI, Server, clean_env, pid_alive, run
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.postgres
@@ -245,3 +245,37 @@ def test_signals_and_timers_work_across_instances(database: str, tmp_path: Path)
         assert step("approve")["output"] == 1
     finally:
         fleet.stop()
+
+
+def test_a_cancel_sent_to_one_instance_stops_the_step_running_on_another(
+    database: str, tmp_path: Path
+) -> None:
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    flow = f"name: long\nsteps:\n  - {{id: slow, action: shell, with: {{command: 'echo $$ > {pids}/$EXECUTOR_INSTANCE_ID; sleep 60'}}}}\n"
+    fleet = Fleet(database, tmp_path, 2)
+    try:
+        assert (
+            httpx.post(
+                f"{fleet.servers[0].url}/workflows",
+                content=flow,
+                headers={"content-type": "application/yaml"},
+            ).status_code
+            == 201
+        )
+        run_id = httpx.post(f"{fleet.servers[0].url}/runs", json={"workflow": "long"}).json()["id"]
+        wait_until(lambda: len(list(pids.iterdir())) == 1, what="the step to start on some instance")
+        [marker] = list(pids.iterdir())
+        shell = int(marker.read_text())
+        runner = next(s for s in fleet.servers if _instance_id(s) == marker.name)
+        other = next(s for s in fleet.servers if s is not runner)
+        assert httpx.post(f"{other.url}/runs/{run_id}/cancel").status_code == 202
+        assert httpx.get(f"{runner.url}/runs/{run_id}").json()["status"] == "cancelled"
+        # The running instance learns at its next lease renewal (every third of --lease).
+        wait_until(lambda: not pid_alive(shell), timeout=20, what="the cancelled command to be killed")
+    finally:
+        fleet.stop()
+
+
+def _instance_id(server: Server) -> str:
+    return next(line["instance"] for line in server.log_lines() if "running on" in line.get("message", ""))
