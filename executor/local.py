@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Any, TextIO
 
-from executor import migrate
+from executor import __version__, migrate
 from executor.actions.http import close_client
 from executor.engine.catalog import register_folder
 from executor.engine.engine import Engine, Event
@@ -135,7 +135,7 @@ async def run_workflow(
     engine = Engine(store, instance_id=instance, concurrency=concurrency, poll_interval=1.0, lease=lease)
     lifecycle = Lifecycle()
     try:
-        await store.register_instance(Instance(instance, socket.gethostname(), os.getpid(), "run", "running"))
+        await store.register_instance(Instance(instance, socket.gethostname(), os.getpid(), __version__, "running"))
         await engine.recover_dead_local()
         if workflows is not None:
             await register_folder(engine, workflows)
