@@ -102,3 +102,28 @@ class InputInvalid(ExecutorError):
         super().__init__(
             "invalid input: " + "; ".join(f"{path}: {message}" for path, message in self.problems)
         )
+
+
+class RunNotFound(ExecutorError):
+    """No run has that id."""
+
+    code = "not_found"
+    http_status = 404
+
+
+class WorkflowNotFound(ExecutorError):
+    """No workflow (or no such version of it) is registered under that name."""
+
+    code = "not_found"
+    http_status = 404
+
+
+class RunStateConflict(ExecutorError):
+    """The action does not apply to the run in its current state (cancel a finished run...)."""
+
+    code = "conflict"
+    http_status = 409
+
+    def __init__(self, message: str, status: str) -> None:
+        super().__init__(message)
+        self.status = status

@@ -135,7 +135,9 @@ async def run_workflow(
     engine = Engine(store, instance_id=instance, concurrency=concurrency, poll_interval=1.0, lease=lease)
     lifecycle = Lifecycle()
     try:
-        await store.register_instance(Instance(instance, socket.gethostname(), os.getpid(), __version__, "running"))
+        await store.register_instance(
+            Instance(instance, socket.gethostname(), os.getpid(), __version__, "running")
+        )
         await engine.recover_dead_local()
         if workflows is not None:
             await register_folder(engine, workflows)

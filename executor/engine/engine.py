@@ -24,8 +24,8 @@ from loguru import logger
 from executor.engine.loop import ClaimLoop
 from executor.engine.outcomes import Failed, Outcome
 from executor.engine.runner import run_attempt
-from executor.engine.transitions import Env, RunChange, RunNotFound
-from executor.errors import ExecutorError, StoreConflict, StoreError
+from executor.engine.transitions import Env, RunChange
+from executor.errors import ExecutorError, RunNotFound, StoreConflict, StoreError
 from executor.store import Store
 from executor.store.base import Txn
 from executor.store.records import Claimed, RunRecord, StepRow, WorkflowRecord

@@ -19,7 +19,7 @@ from typing import Any
 from executor.actions.specs import SPECS
 from executor.engine import states
 from executor.engine.outcomes import ChildRun, Failed, Outcome, Succeeded, Suspend
-from executor.errors import ExecutorError
+from executor.errors import ExecutorError, RunNotFound, RunStateConflict, WorkflowNotFound
 from executor.store.base import DuplicateRun, Txn
 from executor.store.records import RUN_FINAL, NewRun, NewStep, RunRecord, StepRow
 from executor.workflow import Masker, Workflow, apply_input, build_context, render
@@ -28,27 +28,6 @@ from executor.workflow.expressions import is_true
 MAX_ITEMS = 100_000
 RERUNNABLE = frozenset(name for name, spec in SPECS.items() if spec.safe_to_rerun)
 MAX_DEPTH = 32  # child runs nested deeper than this fail: a recursion that never ends
-
-
-class RunNotFound(ExecutorError):
-    code = "not_found"
-    http_status = 404
-
-
-class WorkflowNotFound(ExecutorError):
-    code = "not_found"
-    http_status = 404
-
-
-class RunStateConflict(ExecutorError):
-    """The action does not apply to the run in its current state (cancel a finished run...)."""
-
-    code = "conflict"
-    http_status = 409
-
-    def __init__(self, message: str, status: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass

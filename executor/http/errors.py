@@ -18,8 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from executor.engine.transitions import RunStateConflict
-from executor.errors import ExecutorError, InputInvalid, WorkflowInvalid
+from executor.errors import ExecutorError, InputInvalid, RunStateConflict, WorkflowInvalid
 from executor.http.problems import ClientError
 
 

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from executor.engine.transitions import RunStateConflict, WorkflowNotFound
-from executor.errors import InputInvalid
+from executor.errors import InputInvalid, RunStateConflict, WorkflowNotFound
 from tests.support.engine import Harness
 
 

@@ -78,7 +78,7 @@ steps:
 
 
 async def test_a_signal_to_a_finished_run_is_refused(harness: Harness) -> None:
-    from executor.engine.transitions import RunStateConflict
+    from executor.errors import RunStateConflict
 
     run_id = await harness.submit("name: done\nsteps:\n  - {id: a, action: noop}\n")
     await harness.wait(run_id)
