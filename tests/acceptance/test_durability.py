@@ -52,25 +52,11 @@ def test_runs_survive_sigkill_during_steps_and_sleeps(executor, workdir: Path, s
 
     server = serve(executor, workdir, servers)
     # Kill once while `work` steps run, then once while `nap` sleeps.
-    wait_until(
-        lambda: any(
-            r.step_id == "work" and r.status == "running"
-            for _, rows in client.runs(url, run_ids)
-            for r in rows
-        ),
-        what="a running step",
-    )
+    wait_until(lambda: _any_step(url, run_ids, "work", "running"), what="a running step")
     kill_hard(server)
     done_before = _succeeded(url, run_ids)
     server = serve(executor, workdir, servers)
-    wait_until(
-        lambda: any(
-            r.step_id == "nap" and r.status == "waiting"
-            for _, rows in client.runs(url, run_ids)
-            for r in rows
-        ),
-        what="a sleeping step",
-    )
+    wait_until(lambda: _any_step(url, run_ids, "nap", "waiting"), what="a sleeping step")
     kill_hard(server)
     done_before |= _succeeded(url, run_ids)
     server = serve(executor, workdir, servers)
@@ -148,6 +134,12 @@ steps:
     assert all(rows[0].attempt == 1 for _, rows in client.runs(url, slow))
     server.signal()
     assert server.wait_exit(30) == 0
+
+
+def _any_step(url: str, run_ids: list[str], step_id: str, status: str) -> bool:
+    return any(
+        r.step_id == step_id and r.status == status for _, rows in client.runs(url, run_ids) for r in rows
+    )
 
 
 def _succeeded(url: str, run_ids: list[str]) -> set[tuple[str, str, int, float | None]]:

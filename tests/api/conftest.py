@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -20,7 +19,6 @@ from tests.support.api import ApiClient
 class Running:
     service: Service
     client: ApiClient
-    url: str
 
 
 async def start_service(database_url: str, **settings: str) -> tuple[Service, asyncio.Task[None]]:
@@ -46,12 +44,7 @@ async def api(database_url: str) -> AsyncIterator[Running]:
     url = f"http://127.0.0.1:{service.port}"
     client = ApiClient(url)
     try:
-        yield Running(service, client, url)
+        yield Running(service, client)
     finally:
         await client.close()
         await stop_service(service, task)
-
-
-@pytest.fixture
-def flows(tmp_path: Path) -> Path:
-    return tmp_path

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from executor.http.openapi import document
+from executor.lifecycle import State
 from tests.api.conftest import Running, start_service, stop_service
 from tests.support.api import ApiClient, template_of
 
@@ -89,7 +90,7 @@ async def test_draining_refuses_new_work_but_serves_reads_cancels_and_signals(da
         run = (await client.post("/runs", json={"workflow": "plain"})).json()
         await client.post(f"/runs/{run['id']}/pause")
         service.lifecycle.request_stop()
-        await service.lifecycle.wait_for(service.lifecycle.state.__class__.DRAINING)
+        await service.lifecycle.wait_for(State.DRAINING)
         refused = await client.post("/runs", json={"workflow": "plain"})
         assert refused.status_code == 503 and refused.headers["retry-after"] == "5"
         assert (await client.post(f"/runs/{run['id']}/resume")).status_code == 503
