@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from loguru import logger
 
+from executor.engine.commit import Claimer, GroupCommit
 from executor.engine.loop import ClaimLoop
 from executor.engine.outcomes import Failed, Outcome
 from executor.engine.runner import run_attempt
@@ -34,10 +35,9 @@ from executor.workflow.expressions import secrets_from_environ
 
 T = TypeVar("T")
 Event = tuple[str, str, str, dict[str, Any]]
-CONFLICT_RETRIES = 5
 
 
-class Engine:
+class Engine(Claimer):
     def __init__(
         self,
         store: Store,
@@ -60,6 +60,7 @@ class Engine:
         # False while the database does not answer: /health/ready says so.
         self.database_ok = True
         self._tasks: dict[int, asyncio.Task[Any]] = {}
+        self.commits = GroupCommit(store, self._env, self._after, claimer=self)
 
     # -- definitions ---------------------------------------------------------------------
 
@@ -84,27 +85,27 @@ class Engine:
 
     # -- changes -------------------------------------------------------------------------
 
-    async def change(self, body: Callable[[Txn, Env], Awaitable[T]]) -> T:
-        """Run ``body`` in a store transaction (again if it conflicted); then act on what it
-        did: wake the claim loop, stop local attempts it cancelled, tell listeners."""
-        for attempt in range(CONFLICT_RETRIES):
-            env = Env(self.load_workflow, self._cached_workflow, self.secrets, self.masker)
-            try:
-                async with self.store.transaction() as txn:
-                    result = await body(txn, env)
-                    if env.queued:
-                        await txn.work_queued()
-            except StoreConflict:
-                if attempt == CONFLICT_RETRIES - 1:
-                    raise
-                continue
-            self._after(env)
-            return result
-        raise AssertionError("unreachable")
+    async def change(
+        self,
+        body: Callable[[Txn, Env], Awaitable[T]],
+        *,
+        key: str = "",
+        frees: int = 0,
+        rows: Sequence[int] = (),
+        steps: Sequence[str] = (),
+    ) -> T:
+        """Run ``body`` in a store transaction, shared with other changes (`GroupCommit`);
+        return its result once committed. ``key`` is the run it locks; ``frees`` the claim
+        loop slots its commit frees (an attempt's outcome); ``rows`` and ``steps`` what it
+        will read of the run (hints)."""
+        result: T = await self.commits.run(body, key=key, frees=frees, rows=rows, steps=steps)
+        return result
+
+    def _env(self) -> Env:
+        return Env(self.load_workflow, self._cached_workflow, self.secrets, self.masker)
 
     def _after(self, env: Env) -> None:
-        if env.queued:
-            self.loop.wake()
+        """What a committed change asks for: stop attempts it cancelled, tell listeners."""
         for row_id in env.cancelled_rows:
             task = self._tasks.get(row_id)
             if task is not None and task is not asyncio.current_task():
@@ -113,11 +114,16 @@ class Engine:
             for listener in self.listeners:
                 listener(event)
 
-    async def _on_run(self, run_id: str, act: Callable[[RunChange], Awaitable[T]]) -> T:
+    async def _on_run(
+        self,
+        run_id: str,
+        act: Callable[[RunChange], Awaitable[T]],
+        **hints: Any,
+    ) -> T:
         async def body(txn: Txn, env: Env) -> T:
             return await act(await RunChange.load(txn, env, run_id))
 
-        return await self.change(body)
+        return await self.change(body, key=run_id, **hints)
 
     # -- the API -------------------------------------------------------------------------
 
@@ -165,7 +171,29 @@ class Engine:
     # -- the claim loop's work source ----------------------------------------------------
 
     async def claim(self, limit: int) -> Sequence[Claimed]:
-        claimed = await self.store.claim(self.instance_id, limit, self.lease)
+        async def body(txn: Txn, env: Env) -> Sequence[Claimed]:
+            return await self.claim_in(txn, limit)
+
+        claimed: Sequence[Claimed] = await self.change(body)
+        self._took(claimed)
+        return claimed
+
+    # -- what the group commit claims for the loop (`Claimer`) ---------------------------
+
+    def free_slots(self) -> int:
+        return self.loop.free_slots()
+
+    async def claim_in(self, txn: Txn, limit: int) -> Sequence[Claimed]:
+        return await txn.claim(self.instance_id, limit, self.lease)
+
+    def adopt(self, items: Sequence[Claimed], *, exhausted: bool) -> None:
+        self._took(items)
+        self.loop.adopt(items, exhausted=exhausted)
+
+    def wake(self) -> None:
+        self.loop.wake()
+
+    def _took(self, claimed: Sequence[Claimed]) -> None:
         for item in claimed:
             self._held[item.row.id] = item
             row = item.row
@@ -177,7 +205,6 @@ class Engine:
             )
             for listener in self.listeners:
                 listener(event)
-        return claimed
 
     async def next_due(self) -> float | None:
         return await self.store.next_due()
@@ -229,7 +256,7 @@ class Engine:
 
     async def _record_once(self, claimed: Claimed, outcome: Outcome) -> None:
         async def act(change: RunChange) -> None:
-            row = change.holds(claimed.row.id, claimed.token)
+            row = await change.holds(claimed.row.id, claimed.token)
             if row is None:
                 logger.bind(run_id=claimed.row.run_id, step=claimed.row.step_id).warning(
                     "outcome of a lost lease rejected (the step was reclaimed or cancelled)"
@@ -237,7 +264,14 @@ class Engine:
                 return
             await change.complete(row, outcome)
 
-        await self._on_run(claimed.row.run_id, act)
+        row = claimed.row
+        workflow = self._cached_workflow(claimed.workflow_name, claimed.workflow_version)
+        # What completing it reads: its row, and its dependents with their needs.
+        steps = {row.step_id}
+        for dependent in workflow.dependents(row.step_id) if workflow is not None else ():
+            steps.add(dependent.id)
+            steps.update(dependent.needs)
+        await self._on_run(row.run_id, act, frees=1, rows=[row.id], steps=sorted(steps))
 
     async def hand_back(self, items: Sequence[Claimed]) -> None:
         count = await self.store.hand_back(items)

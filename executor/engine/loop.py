@@ -52,27 +52,56 @@ class ClaimLoop(Generic[W]):
         self._inflight: dict[asyncio.Task[None], W] = {}
         self._wake = asyncio.Event()
         self._claiming = True
+        self._reserved = 0  # slots a claim in progress may fill
+        self._running = False
+        # True when the last claim found less than it could take: a freed slot then waits
+        # for a wake-up or the poll rather than asking again at once.
+        self._exhausted = False
         self.claims = 0  # claim round trips made so far
 
     @property
     def in_flight(self) -> int:
         return len(self._inflight)
 
+    def free_slots(self) -> int:
+        """Slots neither running an item nor promised to a claim in progress (0 once draining)."""
+        if not (self._claiming and self._running):
+            return 0
+        return max(0, self.concurrency - len(self._inflight) - self._reserved)
+
+    def adopt(self, items: Sequence[W], *, exhausted: bool) -> None:
+        """Start items claimed on the loop's behalf (for slots `free_slots` reported);
+        ``exhausted``: that claim found fewer items than it could take."""
+        self._exhausted = exhausted
+        for item in items:
+            self._start(item)
+
     def wake(self) -> None:
         """Claim now rather than at the next poll (work was just queued)."""
+        self._exhausted = False
         self._wake.set()
 
     async def run(self) -> None:
         """Claim and start work until `drain` is called."""
+        self._running = True
+        try:
+            await self._run()
+        finally:
+            self._running = False
+
+    async def _run(self) -> None:
         while self._claiming:
             self._wake.clear()
-            free = self.concurrency - len(self._inflight)
+            free = self.free_slots()
             if free > 0:
+                self._reserved = free
                 try:
                     items = await self.source.claim(free)
                 except ExecutorError as exc:
                     logger.warning("claiming work failed, retrying in {}s: {}", self.poll_interval, exc)
                     items = ()
+                finally:
+                    self._reserved = 0
                 self.claims += 1
                 if not self._claiming:
                     # drain began while we were claiming: do not start what we just got
@@ -81,7 +110,8 @@ class ClaimLoop(Generic[W]):
                     break
                 for item in items:
                     self._start(item)
-                if len(items) == free:
+                self._exhausted = len(items) < free
+                if not self._exhausted:
                     continue  # there may be more ready: claim again as soon as a slot frees up
             try:
                 await asyncio.wait_for(self._wake.wait(), await self._until_next())
@@ -105,7 +135,8 @@ class ClaimLoop(Generic[W]):
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._inflight.pop(task, None)
-        self._wake.set()  # a slot is free
+        if not self._exhausted:
+            self._wake.set()  # a slot is free and there may be work for it
 
     async def _run_one(self, item: W) -> None:
         try:

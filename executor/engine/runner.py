@@ -18,7 +18,7 @@ from executor.errors import ExecutorError
 from executor.settings import format_duration
 from executor.store import Store
 from executor.store.records import Claimed
-from executor.workflow import Masker, Workflow, build_context, render
+from executor.workflow import Masker, Step, Workflow, build_context, render
 
 
 def idempotency_key(claimed: Claimed) -> str:
@@ -37,22 +37,8 @@ async def run_attempt(
     row = claimed.row
     step = workflow.step(row.step_id)
     action: Any = ACTIONS[step.action]
-    results = await store.step_results(row.run_id)
-    extra: dict[str, Any] = {}
-    if row.item_index >= 0:
-        extra = {"item": (row.state or {}).get("item"), "index": row.item_index}
-    context = build_context(
-        inputs=claimed.run_input,
-        steps={
-            step_id: {"status": status, "output": output} for step_id, (status, output) in results.items()
-        },
-        run_id=row.run_id,
-        workflow=claimed.workflow_name,
-        secrets=secrets,
-        **extra,
-    )
     try:
-        params = render(step.with_, context)
+        params = await _params(store, step, claimed, secrets) if step.templated else step.with_
     except ExecutorError as exc:
         return Failed(f"with: {exc.message}", retryable=False)
     logs = LogBuffer(store, row.id, row.attempt, masker)
@@ -83,3 +69,24 @@ async def run_attempt(
     finally:
         await logs.close()
     return outcome
+
+
+async def _params(store: Store, step: Step, claimed: Claimed, secrets: dict[str, str]) -> Any:
+    """The step's ``with``, rendered in the run's context."""
+    row = claimed.row
+    # A chain of 2,000 steps must not read 2,000 results per step: only when asked for.
+    results = await store.step_results(row.run_id) if step.reads_steps else {}
+    extra: dict[str, Any] = {}
+    if row.item_index >= 0:
+        extra = {"item": (row.state or {}).get("item"), "index": row.item_index}
+    context = build_context(
+        inputs=claimed.run_input,
+        steps={
+            step_id: {"status": status, "output": output} for step_id, (status, output) in results.items()
+        },
+        run_id=row.run_id,
+        workflow=claimed.workflow_name,
+        secrets=secrets,
+        **extra,
+    )
+    return render(step.with_, context)

@@ -1,10 +1,14 @@
 """How a run moves, decided inside one store transaction per change.
 
-A `RunChange` holds one run's rows under the run's lock. Everything that moves a run
+A `RunChange` holds one run under the run's lock. Everything that moves a run
 happens through it: completing an attempt, deciding which dependents become ready or are
 skipped, fanning out for_each items, finishing the run (and the parent step waiting for
 it), cancelling, pausing, resuming, retrying. The store commits all of it at once, so a
 crash leaves either the state before the change or the state after it, never half.
+
+A change reads only the rows its decision needs (the row that finished, its dependents
+and their needs; counts where counts do): its cost follows what changed, not the size of
+the run, so a 2,000-step chain or a 5,000-item for_each stays linear.
 """
 
 from __future__ import annotations
@@ -49,14 +53,18 @@ class Env:
 class RunChange:
     """One run's rows inside a transaction, and the moves allowed on them."""
 
-    def __init__(self, txn: Txn, env: Env, run: RunRecord, workflow: Workflow, rows: list[StepRow]) -> None:
+    def __init__(self, txn: Txn, env: Env, run: RunRecord, workflow: Workflow) -> None:
         self.txn = txn
         self.env = env
         self.run = run
         self.workflow = workflow
-        self.rows: dict[int, StepRow] = {row.id: row for row in rows}
-        # step id → its own row (item_index -1), kept in step with `rows`
-        self.tops: dict[str, StepRow] = {row.step_id: row for row in rows if row.item_index == -1}
+        # The rows read so far (and as this change wrote them): the transaction holds the
+        # run, so they stay true until it ends.
+        self.rows: dict[int, StepRow] = {}
+        self.tops: dict[str, StepRow] = {}  # step id → its own row (item_index -1)
+        self._all_read = False
+        # Steps this change left not final: while there is one, the run is not done.
+        self._open: set[str] = set()
 
     @classmethod
     async def load(cls, txn: Txn, env: Env, run_id: str) -> RunChange:
@@ -68,19 +76,43 @@ class RunChange:
             record = await txn.get_workflow(run.workflow_name, run.workflow_version)
             assert record is not None, "a run's workflow version is never deleted"
             workflow = env.load_workflow(record.name, record.version, record.definition)
-        return cls(txn, env, run, workflow, await txn.run_steps(run_id))
+        return cls(txn, env, run, workflow)
 
-    # -- views ---------------------------------------------------------------------------
+    # -- reads ---------------------------------------------------------------------------
 
-    def step_row(self, step_id: str) -> StepRow:
+    async def read_all(self) -> None:
+        """Read every row of the run (for moves that look at all of them)."""
+        if not self._all_read:
+            for row in await self.txn.run_steps(self.run.id):
+                self._keep(row)
+            self._all_read = True
+
+    async def row(self, row_id: int) -> StepRow | None:
+        if row_id not in self.rows and not self._all_read:
+            row = await self.txn.get_step(row_id)
+            if row is not None and row.run_id == self.run.id:
+                self._keep(row)
+        return self.rows.get(row_id)
+
+    async def top(self, step_id: str) -> StepRow:
+        if step_id not in self.tops:
+            await self._read_tops([step_id])
         return self.tops[step_id]
 
-    def items(self, step_id: str) -> list[StepRow]:
-        found = [row for row in self.rows.values() if row.step_id == step_id and row.item_index >= 0]
-        return sorted(found, key=lambda row: row.item_index)
+    async def _read_tops(self, step_ids: list[str]) -> None:
+        missing = [step_id for step_id in step_ids if step_id not in self.tops]
+        if missing and not self._all_read:
+            for row in await self.txn.step_rows(self.run.id, missing):
+                self._keep(row)
 
-    def context(self, **extra: Any) -> dict[str, Any]:
-        steps = {row.step_id: {"status": row.status, "output": row.output} for row in self.tops.values()}
+    async def context(self, **extra: Any) -> dict[str, Any]:
+        if self._all_read:
+            results = {row.step_id: (row.status, row.output) for row in self.tops.values()}
+        else:
+            results = await self.txn.step_results(self.run.id)
+        steps = {
+            step_id: {"status": status, "output": output} for step_id, (status, output) in results.items()
+        }
         return build_context(
             inputs=self.run.input,
             steps=steps,
@@ -113,10 +145,15 @@ class RunChange:
             if status == "running"
             else {"lease_owner": None, "lease_token": None, "lease_expires_at": None}
         )
-        updated = dataclasses.replace(row, status=status, **lease, **changes)
+        updated = row.replace(status=status, **lease, **changes)
         self._keep(updated)
         if status == "queued":
             self.env.queued = True
+        if row.item_index == -1:
+            if updated.final:
+                self._open.discard(row.step_id)
+            else:
+                self._open.add(row.step_id)
         self.env.event(
             "step",
             self.run.id,
@@ -190,7 +227,7 @@ class RunChange:
             return existing, False
         await txn.insert_steps(run.id, [NewStep(step_id=step.id) for step in workflow.steps])
         env.event("run", run.id, run.workflow_name, status="pending", error=None)
-        change = cls(txn, env, run, workflow, await txn.run_steps(run.id))
+        change = cls(txn, env, run, workflow)
         await change.advance()
         return change.run, True
 
@@ -207,6 +244,7 @@ class RunChange:
         if self.run.status in RUN_FINAL:
             return
         if after is None:
+            await self.read_all()
             candidates = [step.id for step in self.workflow.steps]
         else:
             candidates = [step.id for step in self.workflow.dependents(after)]
@@ -215,11 +253,12 @@ class RunChange:
             step_id = candidates.pop(0)
             if step_id in seen:
                 continue
-            row = self.step_row(step_id)
+            step = self.workflow.step(step_id)
+            await self._read_tops([step_id, *step.needs])
+            row = self.tops[step_id]
             if row.status != "pending":
                 continue
-            step = self.workflow.step(step_id)
-            needs = [(need, self._effective(self.step_row(need))) for need in step.needs]
+            needs = [(need, self._effective(self.tops[need])) for need in step.needs]
             decision, reason = states.trigger(step.trigger_rule, needs)
             if decision == "wait":
                 continue
@@ -228,18 +267,17 @@ class RunChange:
                 await self.set_step(row, "skipped", error=reason)
             else:
                 await self._start(row)
-            if self.step_row(step_id).final:
+            if self.tops[step_id].final:
                 candidates.extend(dep.id for dep in self.workflow.dependents(step_id))
         await self._finish_if_done()
 
     async def _start(self, row: StepRow) -> None:
         step = self.workflow.step(row.step_id)
-        context = self.context()
         try:
-            if step.when is not None and not is_true(render(step.when, context)):
+            if step.when is not None and not is_true(render(step.when, await self.context())):
                 await self.set_step(row, "skipped", error="when was false")
                 return
-            items = None if step.for_each is None else render(step.for_each, context)
+            items = None if step.for_each is None else render(step.for_each, await self.context())
         except ExecutorError as exc:
             await self.set_step(row, "failed", error=exc.message)
             return
@@ -271,37 +309,42 @@ class RunChange:
             ],
         )
         self.env.queued = True
-        await self.set_step(row, "running", started_at=now, state={"items": len(items)})
-        for item_row in await self.txn.run_steps(self.run.id):
-            if item_row.step_id == step.id and item_row.item_index >= 0:
-                self._keep(item_row)
+        # `next`: the first item not queued yet; `done`: items final. Counted here so that an
+        # item's completion costs the same with 5 items or 5,000.
+        state = {"items": len(items), "next": min(limit, len(items)), "done": 0}
+        await self.set_step(row, "running", started_at=now, state=state)
 
     async def _items_moved(self, step_id: str) -> None:
-        """After an item finished: start the next ones, or finish the for_each step."""
-        step = self.workflow.step(step_id)
-        items = self.items(step_id)
-        active = sum(1 for item in items if item.status in ("queued", "running", "waiting"))
-        pending = [item for item in items if item.status == "pending"]
-        limit = step.concurrency or len(items)
-        for item in pending[: max(0, limit - active)]:
+        """After an item became final: queue the next one, or finish the for_each step."""
+        parent = await self.top(step_id)
+        state = dict(parent.state)
+        state["done"] += 1
+        if state["next"] < state["items"]:
+            item = await self.txn.item(self.run.id, step_id, state["next"])
+            assert item is not None and item.status == "pending", "items are queued in order"
             await self.set_step(item, "queued", available_at=time.time())
-        if all(item.final for item in items):
-            parent = self.step_row(step_id)
-            failed = [item for item in items if item.status != "succeeded"]
-            if failed:
-                first = failed[0]
-                await self.set_step(
-                    parent,
-                    "failed",
-                    error=f"item {first.item_index} {first.status}: {first.error or ''}".rstrip(": "),
-                )
-            else:
-                await self.set_step(parent, "succeeded", output=[item.output for item in items])
+            state["next"] += 1
+        if state["done"] < state["items"]:
+            await self.txn.update_step(parent.id, state=state)
+            self._keep(parent.replace(state=state))
+            self._open.add(step_id)
+            return
+        items = await self.txn.items(self.run.id, step_id)
+        failed = [item for item in items if item.status != "succeeded"]
+        if failed:
+            first = failed[0]
+            error = f"item {first.item_index} {first.status}: {first.error or ''}".rstrip(": ")
+            await self.set_step(parent, "failed", error=error, state=state)
+        else:
+            await self.set_step(parent, "succeeded", output=[item.output for item in items], state=state)
 
     async def _finish_if_done(self) -> None:
-        if self.run.status in RUN_FINAL:
+        if self.run.status in RUN_FINAL or self._open:
             return
-        top = [row for row in self.rows.values() if row.item_index == -1]
+        if not self._all_read and await self.txn.unfinished_steps(self.run.id):
+            return
+        await self.read_all()
+        top = list(self.tops.values())
         if not all(row.final for row in top):
             return
         failed = [
@@ -315,7 +358,9 @@ class RunChange:
             )
             return
         try:
-            outputs = None if self.workflow.outputs is None else render(self.workflow.outputs, self.context())
+            outputs = (
+                None if self.workflow.outputs is None else render(self.workflow.outputs, await self.context())
+            )
         except ExecutorError as exc:
             await self.finish("failed", error=f"outputs: {exc.message}")
             return
@@ -330,7 +375,7 @@ class RunChange:
         await self._cancel_rest()
         if self.run.parent_run_id is not None and self.run.parent_step is not None:
             parent = await RunChange.load(self.txn, self.env, self.run.parent_run_id)
-            row = parent.rows.get(self.run.parent_step)
+            row = await parent.row(self.run.parent_step)
             if row is not None and row.status == "waiting":
                 if status == "succeeded":
                     await parent.complete(row, Succeeded(outputs))
@@ -340,6 +385,7 @@ class RunChange:
                     )
 
     async def _cancel_rest(self) -> None:
+        await self.read_all()
         for row in list(self.rows.values()):
             if not row.final:
                 if row.status == "running":
@@ -353,9 +399,9 @@ class RunChange:
 
     # -- attempts ------------------------------------------------------------------------
 
-    def holds(self, row_id: int, token: str) -> StepRow | None:
+    async def holds(self, row_id: int, token: str) -> StepRow | None:
         """The row if this attempt still holds it: a late outcome from a lost lease is fenced."""
-        row = self.rows.get(row_id)
+        row = await self.row(row_id)
         if row is None or row.status != "running" or row.lease_token != token:
             return None
         return row
@@ -366,7 +412,7 @@ class RunChange:
             await self.set_run("running", started_at=time.time())
         step = self.workflow.step(row.step_id)
         if isinstance(outcome, Succeeded):
-            outcome = self._shape(row, outcome)
+            outcome = await self._shape(row, outcome)
         if isinstance(outcome, Succeeded):
             await self.set_step(row, "succeeded", output=self.env.masker.mask(outcome.output), error=None)
         elif isinstance(outcome, Failed):
@@ -385,7 +431,7 @@ class RunChange:
             await self._items_moved(row.step_id)
         await self.advance(after=row.step_id)
 
-    def _shape(self, row: StepRow, outcome: Succeeded) -> Outcome:
+    async def _shape(self, row: StepRow, outcome: Succeeded) -> Outcome:
         """Apply the step's `outputs` to an action's result, however the result arrived
         (the action's return, a signal, a child run)."""
         outputs = self.workflow.step(row.step_id).outputs
@@ -395,7 +441,7 @@ class RunChange:
         if row.item_index >= 0:
             extra.update(item=(row.state or {}).get("item"), index=row.item_index)
         try:
-            return Succeeded(render(outputs, self.context(**extra)))
+            return Succeeded(render(outputs, await self.context(**extra)))
         except ExecutorError as exc:
             return Failed(f"outputs: {exc.message}", retryable=False)
 
@@ -429,7 +475,7 @@ class RunChange:
         if current.status == "waiting":
             state = {**(current.state or {}), "child_run_id": run.id}
             await self.txn.update_step(row.id, state=state)
-            self._keep(dataclasses.replace(current, state=state))
+            self._keep(current.replace(state=state))
 
     async def _depth(self) -> int:
         depth, run = 0, self.run
@@ -449,6 +495,7 @@ class RunChange:
                 f"run {self.run.id} is {self.run.status}; it takes no signals", self.run.status
             )
         await self.txn.insert_signal(self.run.id, name, payload)
+        await self.read_all()
         for row in sorted(self.rows.values(), key=lambda r: r.id):
             if row.status == "waiting" and (row.state or {}).get("signal") == name:
                 found, taken = await self.txn.take_signal(self.run.id, name, row.id)
@@ -480,8 +527,9 @@ class RunChange:
             raise RunStateConflict(
                 f"run {self.run.id} is {self.run.status}; only a failed run is retried", self.run.status
             )
+        await self.read_all()
         for row in list(self.rows.values()):
-            if row.item_index >= 0 and self.step_row(row.step_id).status != "succeeded":
+            if row.item_index >= 0 and self.tops[row.step_id].status != "succeeded":
                 del self.rows[row.id]  # deleted below with their step's items
         for row in [r for r in self.rows.values() if r.item_index == -1 and r.status != "succeeded"]:
             await self.txn.delete_items(self.run.id, row.step_id)
@@ -506,7 +554,7 @@ class RunChange:
         await self.finish("failed", error=f"run timed out (timeout {self.workflow.timeout:g}s)")
 
     async def lease_expired(self, row_id: int, token: str) -> None:
-        row = self.holds(row_id, token)
+        row = await self.holds(row_id, token)
         if row is None:
             return
         self.env.cancelled_rows.add(row_id)

@@ -169,6 +169,8 @@ class Store(abc.ABC):
         `running`. No row is ever held by two unexpired leases.
         """
 
+    # (`Txn.claim` does the same inside a transaction that does more.)
+
     @abc.abstractmethod
     async def renew_leases(self, owner: str, rows: Sequence[tuple[int, str]], lease: float) -> set[int]:
         """Extend the leases ``(row id, token)`` still held by ``owner``; return the ids renewed.
@@ -219,11 +221,32 @@ class Store(abc.ABC):
 class Txn(abc.ABC):
     """The operations of one write transaction (see `Store.transaction`)."""
 
+    @property
+    @abc.abstractmethod
+    def writes(self) -> int:
+        """A count that grows with every write this transaction makes (rows or statements).
+        A caller that sees it unchanged after a failed operation knows the transaction is as
+        it was before that operation."""
+
     async def work_queued(self) -> None:
         """Tell other processes, once this transaction commits, that work became claimable.
 
         A no-op where nobody else can listen (SQLite: other processes poll)."""
         return None
+
+    async def prefetch(
+        self, runs: Sequence[str], rows: Sequence[int], steps: Sequence[tuple[str, str]]
+    ) -> None:
+        """A hint: this transaction is about to lock ``runs`` and read step rows ``rows`` and
+        the step-level rows ``(run id, step id)``. A store where each read is a round trip
+        (PostgreSQL) reads them all now, at once; others ignore it. Later reads of what
+        was fetched, until written, then cost nothing."""
+        return None
+
+    @abc.abstractmethod
+    async def claim(self, owner: str, limit: int, lease: float) -> list[Claimed]:
+        """As `Store.claim`, inside this transaction (work made ready by this transaction's
+        earlier statements is claimable: one commit completes a step and claims the next)."""
 
     @abc.abstractmethod
     async def lock_run(self, run_id: str) -> RunRecord | None:
@@ -232,6 +255,30 @@ class Txn(abc.ABC):
     @abc.abstractmethod
     async def run_steps(self, run_id: str) -> list[StepRow]:
         """Every step row of the run, ordered by id."""
+
+    @abc.abstractmethod
+    async def get_step(self, row_id: int) -> StepRow | None:
+        """One step row by id."""
+
+    @abc.abstractmethod
+    async def step_rows(self, run_id: str, step_ids: Sequence[str]) -> list[StepRow]:
+        """The step-level rows (item_index -1) of these steps of the run, in no order."""
+
+    @abc.abstractmethod
+    async def step_results(self, run_id: str) -> dict[str, tuple[str, Any]]:
+        """As `Store.step_results`, inside this transaction."""
+
+    @abc.abstractmethod
+    async def unfinished_steps(self, run_id: str) -> int:
+        """How many step-level rows of the run are not final."""
+
+    @abc.abstractmethod
+    async def items(self, run_id: str, step_id: str) -> list[StepRow]:
+        """The for_each item rows of a step, by item index."""
+
+    @abc.abstractmethod
+    async def item(self, run_id: str, step_id: str, index: int) -> StepRow | None:
+        """One for_each item row of a step."""
 
     @abc.abstractmethod
     async def insert_run(self, run: NewRun) -> RunRecord:

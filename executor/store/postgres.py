@@ -196,7 +196,10 @@ class PostgresStore(Store):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Txn]:
-        async with self._transaction() as conn:
+        # Pipeline mode: a statement whose result nobody reads (most writes) is sent without
+        # waiting for its answer; a read waits for everything before it. A transaction then
+        # costs a round trip per read, not per statement.
+        async with self._transaction() as conn, conn.pipeline():
             yield PostgresTxn(conn, self._sql)
 
     async def get_run(self, run_id: str) -> tuple[RunRecord, list[StepRow]] | None:
@@ -235,33 +238,8 @@ class PostgresStore(Store):
     # -- claiming ------------------------------------------------------------------------
 
     async def claim(self, owner: str, limit: int, lease: float) -> list[Claimed]:
-        token = str(uuid.uuid4())
-        async with self._transaction() as conn:
-            cursor = await conn.execute(
-                self._sql["claim"], {"owner": owner, "token": token, "lease": lease, "limit": limit}
-            )
-            rows = await cursor.fetchall()
-            if not rows:
-                return []
-            run_ids = list({row[1] for row in rows})
-            runs = {
-                str(r[0]): r
-                for r in await (await conn.execute(self._sql["claimed_runs"], {"ids": run_ids})).fetchall()
-            }
-            await conn.execute(self._sql["start_runs"], {"ids": run_ids})
-        claimed = []
-        for row in sorted(rows, key=lambda r: r[0]):
-            run = runs[str(row[1])]
-            claimed.append(
-                Claimed(
-                    row=_step(row),
-                    workflow_name=run[1],
-                    workflow_version=run[2],
-                    run_input=run[3],
-                    resumed=row[16] == "waiting",
-                )
-            )
-        return claimed
+        async with self.transaction() as txn:
+            return await txn.claim(owner, limit, lease)
 
     async def renew_leases(self, owner: str, rows: Sequence[tuple[int, str]], lease: float) -> set[int]:
         if not rows:
@@ -331,6 +309,54 @@ class PostgresTxn(Txn):
     def __init__(self, conn: psycopg.AsyncConnection, sql: dict[str, str]) -> None:
         self.conn = conn
         self.sql = sql
+        self._writes = 0
+        # What `prefetch` read, until written: runs (locked) and step rows, by id and by
+        # (run id, step id) for step-level rows.
+        self._runs: dict[str, RunRecord] = {}
+        self._rows: dict[int, StepRow] = {}
+        self._tops: dict[tuple[str, str], StepRow] = {}
+
+    async def prefetch(
+        self, runs: Sequence[str], rows: Sequence[int], steps: Sequence[tuple[str, str]]
+    ) -> None:
+        run_ids = sorted({run_id for run_id in runs if _is_uuid(run_id)})
+        steps = [(run_id, step_id) for run_id, step_id in steps if _is_uuid(run_id)]
+        # Pipelined: both statements go out before either answer is awaited.
+        locked = await self.conn.execute(self.sql["lock_runs"], {"ids": run_ids}) if run_ids else None
+        fetched = None
+        if rows or steps:
+            params = {
+                "ids": list(rows),
+                "run_ids": [run_id for run_id, _ in steps],
+                "step_ids": [step_id for _, step_id in steps],
+            }
+            fetched = await self.conn.execute(self.sql["prefetch_steps"], params)
+        if locked is not None:
+            for row in await locked.fetchall():
+                run = _run(row)
+                self._runs[run.id] = run
+        if fetched is not None:
+            for row in await fetched.fetchall():
+                self._remember(_step(row))
+
+    def _remember(self, row: StepRow) -> None:
+        self._rows[row.id] = row
+        if row.item_index == -1:
+            self._tops[(row.run_id, row.step_id)] = row
+
+    def _forget(self, row_id: int) -> None:
+        row = self._rows.pop(row_id, None)
+        if row is not None:
+            self._tops.pop((row.run_id, row.step_id), None)
+
+    @property
+    def writes(self) -> int:
+        return self._writes
+
+    async def _write(self, query: str, params: dict[str, Any]) -> psycopg.AsyncCursor[Any]:
+        # Counts statements, not rows: in pipeline mode the row counts arrive later.
+        self._writes += 1
+        return await self.conn.execute(query, params)
 
     async def _one(self, name: str, params: dict[str, Any]) -> Any:
         return await (await self.conn.execute(self.sql[name], params)).fetchone()
@@ -338,10 +364,29 @@ class PostgresTxn(Txn):
     async def _all(self, name: str, params: dict[str, Any]) -> list[Any]:
         return list(await (await self.conn.execute(self.sql[name], params)).fetchall())
 
+    async def claim(self, owner: str, limit: int, lease: float) -> list[Claimed]:
+        self._runs.clear()  # the claim changes rows and runs behind the caches' back
+        self._rows.clear()
+        self._tops.clear()
+        params = {"owner": owner, "token": str(uuid.uuid4()), "lease": lease, "limit": limit}
+        rows = await (await self._write(self.sql["claim"], params)).fetchall()
+        return [
+            Claimed(
+                row=_step(row),
+                workflow_name=row[17],
+                workflow_version=row[18],
+                run_input=row[19],
+                resumed=row[16] == "waiting",
+            )
+            for row in rows
+        ]
+
     async def work_queued(self) -> None:
         await self.conn.execute(self.sql["notify_work"])
 
     async def lock_run(self, run_id: str) -> RunRecord | None:
+        if run_id in self._runs:
+            return self._runs[run_id]
         if not _is_uuid(run_id):
             return None
         row = await self._one("lock_run", {"id": run_id})
@@ -350,8 +395,37 @@ class PostgresTxn(Txn):
     async def run_steps(self, run_id: str) -> list[StepRow]:
         return [_step(row) for row in await self._all("run_steps", {"run_id": run_id})]
 
+    async def get_step(self, row_id: int) -> StepRow | None:
+        if row_id in self._rows:
+            return self._rows[row_id]
+        row = await self._one("get_step", {"id": row_id})
+        return None if row is None else _step(row)
+
+    async def step_rows(self, run_id: str, step_ids: Sequence[str]) -> list[StepRow]:
+        found = [self._tops[(run_id, s)] for s in step_ids if (run_id, s) in self._tops]
+        missing = [s for s in step_ids if (run_id, s) not in self._tops]
+        if missing:
+            rows = await self._all("step_rows", {"run_id": run_id, "ids": missing})
+            found += [_step(row) for row in rows]
+        return found
+
+    async def step_results(self, run_id: str) -> dict[str, tuple[str, Any]]:
+        rows = await self._all("step_results", {"run_id": run_id})
+        return {step_id: (status, output) for step_id, status, output in rows}
+
+    async def unfinished_steps(self, run_id: str) -> int:
+        return int((await self._one("unfinished_steps", {"run_id": run_id}))[0])
+
+    async def items(self, run_id: str, step_id: str) -> list[StepRow]:
+        rows = await self._all("items", {"run_id": run_id, "step_id": step_id})
+        return [_step(row) for row in rows]
+
+    async def item(self, run_id: str, step_id: str, index: int) -> StepRow | None:
+        row = await self._one("item", {"run_id": run_id, "step_id": step_id, "index": index})
+        return None if row is None else _step(row)
+
     async def insert_run(self, run: NewRun) -> RunRecord:
-        row = await self._one("insert_run", common.run_params(run, Jsonb))
+        row = await (await self._write(self.sql["insert_run"], common.run_params(run, Jsonb))).fetchone()
         if row is None:
             raise DuplicateRun(run.idempotency_key)
         return _run(row)
@@ -362,6 +436,7 @@ class PostgresTxn(Txn):
 
     async def update_run(self, run_id: str, **changes: Any) -> None:
         common.check_columns(changes, common.RUN_UPDATABLE, "runs")
+        self._runs.pop(run_id, None)
         await self._update("runs", run_id, changes, common.RUN_JSON, common.RUN_TIMES)
 
     async def child_runs(self, run_id: str) -> list[RunRecord]:
@@ -370,9 +445,11 @@ class PostgresTxn(Txn):
     async def insert_steps(self, run_id: str, steps: Sequence[NewStep]) -> None:
         async with self.conn.cursor() as cursor:
             await cursor.executemany(self.sql["insert_step"], common.step_params(run_id, steps, _jsonb))
+        self._writes += 1
 
     async def update_step(self, row_id: int, **changes: Any) -> None:
         common.check_columns(changes, common.STEP_UPDATABLE, "steps")
+        self._forget(row_id)
         await self._update(
             "steps", row_id, common.leaving_running(changes), common.STEP_JSON, common.STEP_TIMES
         )
@@ -392,13 +469,15 @@ class PostgresTxn(Txn):
             f"{c} = to_timestamp(%({c})s)" if c in times else f"{c} = %({c})s" for c in changes
         )
         params = {c: _jsonb(v) if c in json_columns else v for c, v in changes.items()}
-        await self.conn.execute(
+        await self._write(
             f"UPDATE {table} SET {assignments} WHERE id = %(_key)s",
             {**params, "_key": key},
         )
 
     async def delete_items(self, run_id: str, step_id: str) -> None:
-        await self.conn.execute(self.sql["delete_items"], {"run_id": run_id, "step_id": step_id})
+        for row in [row for row in self._rows.values() if row.run_id == run_id]:
+            self._forget(row.id)
+        await self._write(self.sql["delete_items"], {"run_id": run_id, "step_id": step_id})
 
     async def get_workflow(self, name: str, version: int | None = None) -> WorkflowRecord | None:
         if version is None:
@@ -408,9 +487,12 @@ class PostgresTxn(Txn):
         return None if row is None else _workflow(row)
 
     async def insert_signal(self, run_id: str, name: str, payload: Any) -> int:
-        row = await self._one("insert_signal", {"run_id": run_id, "name": name, "payload": _jsonb(payload)})
+        params = {"run_id": run_id, "name": name, "payload": _jsonb(payload)}
+        row = await (await self._write(self.sql["insert_signal"], params)).fetchone()
+        assert row is not None
         return int(row[0])
 
     async def take_signal(self, run_id: str, name: str, step: int) -> tuple[bool, Any]:
-        row = await self._one("take_signal", {"run_id": run_id, "name": name, "step": step})
+        params = {"run_id": run_id, "name": name, "step": step}
+        row = await (await self._write(self.sql["take_signal"], params)).fetchone()
         return (False, None) if row is None else (True, row[0])

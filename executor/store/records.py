@@ -63,6 +63,17 @@ class StepRow:
     def final(self) -> bool:
         return self.status in STEP_FINAL
 
+    def replace(self, **changes: Any) -> StepRow:
+        """A copy with ``changes`` (`dataclasses.replace` without its per-call introspection,
+        which cost more than the SQL of a step on the hot path). Unknown names are refused."""
+        unknown = changes.keys() - self.__dict__.keys()
+        if unknown:
+            raise TypeError(f"StepRow has no field(s) {', '.join(sorted(unknown))}")
+        copy = object.__new__(StepRow)
+        copy.__dict__.update(self.__dict__)
+        copy.__dict__.update(changes)
+        return copy
+
 
 @dataclass(frozen=True)
 class NewStep:

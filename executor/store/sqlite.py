@@ -1,4 +1,4 @@
-"""The SQLite store (the embedded default), on aiosqlite.
+"""The SQLite store (the embedded default), on the standard library's sqlite3.
 
 The database runs in WAL mode with ``synchronous=FULL``: a commit is fsynced before it
 returns, so a change the user was told about survives a power loss, not only a crash.
@@ -7,6 +7,11 @@ Two connections: one writer, used by one transaction at a time (an asyncio lock 
 them; ``BEGIN IMMEDIATE`` takes SQLite's write lock up front so that writers in other
 processes wait rather than deadlock), and one reader, which in WAL mode never blocks the
 writer and never sees a transaction half done.
+
+Statements run on the event loop's thread, not in a worker thread: an indexed statement
+on a local file takes microseconds, far less than a round trip to a thread and back
+(measured: the thread hops were 41 % of a step's cost, docs/performance.md). What can
+take long runs in a thread instead: waiting for another process's write lock (`_begin`).
 """
 
 from __future__ import annotations
@@ -21,8 +26,6 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import aiosqlite
 
 from executor.errors import StoreError
 from executor.store import common, queries
@@ -70,8 +73,8 @@ class SQLiteStore(Store):
     def __init__(self, path: Path) -> None:
         self.path = path
         self._sql = queries.load("sqlite")
-        self._writer: aiosqlite.Connection | None = None
-        self._reader: aiosqlite.Connection | None = None
+        self._writer: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
         self._write_lock = asyncio.Lock()
 
     async def open(self) -> None:
@@ -79,59 +82,81 @@ class SQLiteStore(Store):
             # Connecting would create an empty file; the schema comes from migrations only.
             raise StoreError(f"database file {self.path} does not exist; run `executor migrate`")
         try:
-            self._writer = await self._connect()
-            self._reader = await self._connect()
+            self._writer = self._connect(busy_timeout_ms=0)
+            self._reader = self._connect(busy_timeout_ms=BUSY_TIMEOUT_MS)
         except sqlite3.Error as exc:
             await self.close()
             raise StoreError(f"cannot open SQLite database {self.path}: {exc}") from exc
 
-    async def _connect(self) -> aiosqlite.Connection:
-        db = await aiosqlite.connect(self.path, isolation_level=None)
+    def _connect(self, busy_timeout_ms: int) -> sqlite3.Connection:
+        # check_same_thread=False: `_begin` may wait for the lock in a worker thread; the
+        # write lock guarantees that one thread at a time uses the connection.
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         for pragma in _PRAGMAS:
-            await db.execute(pragma)
+            db.execute(pragma)
+        db.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
         return db
 
     async def close(self) -> None:
-        for name in ("_writer", "_reader"):
-            db = getattr(self, name)
-            setattr(self, name, None)
-            if db is not None:
-                await db.close()
+        async with self._write_lock:  # never close under a transaction in progress
+            for name in ("_writer", "_reader"):
+                db = getattr(self, name)
+                setattr(self, name, None)
+                if db is not None:
+                    db.close()
 
-    def _connection(self, db: aiosqlite.Connection | None) -> aiosqlite.Connection:
+    def _connection(self, db: sqlite3.Connection | None) -> sqlite3.Connection:
         if db is None:
             raise StoreError("the store is not open")
         return db
 
+    async def _begin(self, db: sqlite3.Connection) -> None:
+        """``BEGIN IMMEDIATE``; when another process holds the write lock, wait for it in a
+        worker thread (up to the busy timeout), never on the event loop."""
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise
+        waiting = asyncio.ensure_future(asyncio.to_thread(_begin_waiting, db))
+        try:
+            await asyncio.shield(waiting)
+        except asyncio.CancelledError:
+            # The thread may still take the lock: see it through and let go, or the
+            # next transaction would find this connection inside one.
+            await asyncio.wait([waiting])
+            if not waiting.cancelled() and waiting.exception() is None:
+                _rollback(db)
+            raise
+
     @asynccontextmanager
-    async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def _write(self) -> AsyncIterator[sqlite3.Connection]:
         """One write transaction: committed when the block ends, rolled back if it raises."""
-        db = self._connection(self._writer)
         async with self._write_lock:
+            db = self._connection(self._writer)
             try:
-                await db.execute("BEGIN IMMEDIATE")
+                await self._begin(db)
             except sqlite3.Error as exc:
                 raise StoreError(f"database error: {exc}") from exc
             try:
                 yield db
             except BaseException as exc:
-                await asyncio.shield(db.rollback())
+                _rollback(db)
                 if isinstance(exc, sqlite3.Error):
                     raise StoreError(f"database error: {exc}") from exc
                 raise
-            else:
-                try:
-                    # Shielded: a commit that was sent must be seen through, or the caller
-                    # would believe a durable change did not happen.
-                    await asyncio.shield(db.commit())
-                except sqlite3.Error as exc:
-                    await db.rollback()
-                    raise StoreError(f"database error: {exc}") from exc
+            try:
+                # On the loop's thread, so nothing can cancel a commit half way: once
+                # sent it is seen through, and the caller learns its real result.
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                _rollback(db)
+                raise StoreError(f"database error: {exc}") from exc
 
-    async def _read(self, name: str, params: dict[str, Any] | None = None) -> list[sqlite3.Row]:
+    async def _read(self, name: str, params: dict[str, Any] | None = None) -> list[Any]:
         try:
-            async with self._connection(self._reader).execute(self._sql[name], params or {}) as cursor:
-                return list(await cursor.fetchall())
+            return self._connection(self._reader).execute(self._sql[name], params or {}).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"database error: {exc}") from exc
 
@@ -142,7 +167,7 @@ class SQLiteStore(Store):
 
     async def register_instance(self, instance: Instance) -> None:
         async with self._write() as db:
-            await db.execute(
+            db.execute(
                 self._sql["register_instance"],
                 {
                     "id": instance.id,
@@ -156,7 +181,7 @@ class SQLiteStore(Store):
 
     async def heartbeat(self, instance_id: str, state: str) -> None:
         async with self._write() as db:
-            cursor = await db.execute(
+            cursor = db.execute(
                 self._sql["heartbeat"], {"id": instance_id, "state": state, "now": time.time()}
             )
             if cursor.rowcount != 1:
@@ -167,10 +192,8 @@ class SQLiteStore(Store):
 
     async def release_instance(self, instance_id: str) -> int:
         async with self._write() as db:
-            await db.execute(self._sql["stop_instance"], {"id": instance_id})
-            cursor = await db.execute(
-                self._sql["expire_owner_leases"], {"owner": instance_id, "now": time.time()}
-            )
+            db.execute(self._sql["stop_instance"], {"id": instance_id})
+            cursor = db.execute(self._sql["expire_owner_leases"], {"owner": instance_id, "now": time.time()})
             return cursor.rowcount
 
     async def dead_local_instances(self, host: str, alive: Sequence[int]) -> list[Instance]:
@@ -184,13 +207,11 @@ class SQLiteStore(Store):
     ) -> tuple[WorkflowRecord, bool]:
         async with self._write() as db:
             params: dict[str, Any] = {"name": name, "digest": digest}
-            async with db.execute(self._sql["workflow_by_digest"], params) as cursor:
-                existing = await cursor.fetchone()
+            existing = db.execute(self._sql["workflow_by_digest"], params).fetchone()
             if existing is not None:
                 return common.workflow_record(existing), False
             params.update(source=source, definition=common.dumps(definition), now=time.time())
-            async with db.execute(self._sql["insert_workflow"], params) as cursor:
-                row = await cursor.fetchone()
+            row = db.execute(self._sql["insert_workflow"], params).fetchone()
             assert row is not None
             return common.workflow_record(row), True
 
@@ -242,29 +263,8 @@ class SQLiteStore(Store):
     # -- claiming ------------------------------------------------------------------------
 
     async def claim(self, owner: str, limit: int, lease: float) -> list[Claimed]:
-        now = time.time()
-        async with self._write() as db:
-            async with db.execute(self._sql["due_steps"], {"now": now, "limit": limit}) as cursor:
-                due = await cursor.fetchall()
-            if not due:
-                return []
-            waiting = {row_id for row_id, status in due if status == "waiting"}
-            token = uuid.uuid4().hex
-            params = {"owner": owner, "token": token, "now": now, "expires": now + lease}
-            await db.execute(self._sql["claim_rows"], {**params, "ids": json.dumps([row[0] for row in due])})
-            await db.execute(self._sql["start_runs"], {"token": token, "now": now})
-            async with db.execute(self._sql["claimed"], {"token": token}) as cursor:
-                rows = await cursor.fetchall()
-        return [
-            Claimed(
-                row=common.step_row(row),
-                workflow_name=row[16],
-                workflow_version=row[17],
-                run_input=common.loads(row[18]),
-                resumed=row[0] in waiting,
-            )
-            for row in rows
-        ]
+        async with self.transaction() as txn:
+            return await txn.claim(owner, limit, lease)
 
     async def renew_leases(self, owner: str, rows: Sequence[tuple[int, str]], lease: float) -> set[int]:
         if not rows:
@@ -273,7 +273,7 @@ class SQLiteStore(Store):
         expires = time.time() + lease
         async with self._write() as db:
             for row_id, token in rows:
-                cursor = await db.execute(
+                cursor = db.execute(
                     self._sql["renew_lease"],
                     {"id": row_id, "token": token, "owner": owner, "expires": expires},
                 )
@@ -286,7 +286,7 @@ class SQLiteStore(Store):
         now = time.time()
         async with self._write() as db:
             for item in claimed:
-                cursor = await db.execute(
+                cursor = db.execute(
                     self._sql["hand_back"],
                     {
                         "id": item.row.id,
@@ -316,7 +316,7 @@ class SQLiteStore(Store):
         if not lines:
             return
         async with self._write() as db:
-            await db.executemany(self._sql["append_log"], common.log_params(lines))
+            db.executemany(self._sql["append_log"], common.log_params(lines))
 
     async def read_logs(self, step: int, after: int = 0, limit: int = 1000) -> list[StoredLogLine]:
         rows = await self._read("read_logs", {"step": step, "after": after, "limit": limit})
@@ -327,17 +327,40 @@ class SQLiteTxn(Txn):
     """A `Txn` inside the writer's ``BEGIN IMMEDIATE``: the whole database is locked for
     writes, so `lock_run` needs no row lock of its own."""
 
-    def __init__(self, db: aiosqlite.Connection, sql: dict[str, str]) -> None:
+    def __init__(self, db: sqlite3.Connection, sql: dict[str, str]) -> None:
         self.db = db
         self.sql = sql
 
+    @property
+    def writes(self) -> int:
+        return self.db.total_changes
+
     async def _one(self, name: str, params: dict[str, Any]) -> Any:
-        async with self.db.execute(self.sql[name], params) as cursor:
-            return await cursor.fetchone()
+        return self.db.execute(self.sql[name], params).fetchone()
 
     async def _all(self, name: str, params: dict[str, Any]) -> list[Any]:
-        async with self.db.execute(self.sql[name], params) as cursor:
-            return list(await cursor.fetchall())
+        return self.db.execute(self.sql[name], params).fetchall()
+
+    async def claim(self, owner: str, limit: int, lease: float) -> list[Claimed]:
+        now = time.time()
+        due = self.db.execute(self.sql["due_steps"], {"now": now, "limit": limit}).fetchall()
+        if not due:
+            return []
+        waiting = {row_id for row_id, status in due if status == "waiting"}
+        token = uuid.uuid4().hex
+        params = {"owner": owner, "token": token, "now": now, "expires": now + lease}
+        self.db.execute(self.sql["claim_rows"], {**params, "ids": json.dumps([row[0] for row in due])})
+        self.db.execute(self.sql["start_runs"], {"token": token, "now": now})
+        return [
+            Claimed(
+                row=common.step_row(row),
+                workflow_name=row[16],
+                workflow_version=row[17],
+                run_input=common.loads(row[18]),
+                resumed=row[0] in waiting,
+            )
+            for row in self.db.execute(self.sql["claimed"], {"token": token})
+        ]
 
     async def lock_run(self, run_id: str) -> RunRecord | None:
         row = await self._one("get_run", {"id": run_id})
@@ -345,6 +368,29 @@ class SQLiteTxn(Txn):
 
     async def run_steps(self, run_id: str) -> list[StepRow]:
         return [common.step_row(row) for row in await self._all("run_steps", {"run_id": run_id})]
+
+    async def get_step(self, row_id: int) -> StepRow | None:
+        row = await self._one("get_step", {"id": row_id})
+        return None if row is None else common.step_row(row)
+
+    async def step_rows(self, run_id: str, step_ids: Sequence[str]) -> list[StepRow]:
+        rows = await self._all("step_rows", {"run_id": run_id, "ids": json.dumps(list(step_ids))})
+        return [common.step_row(row) for row in rows]
+
+    async def step_results(self, run_id: str) -> dict[str, tuple[str, Any]]:
+        rows = await self._all("step_results", {"run_id": run_id})
+        return {step_id: (status, common.loads(output)) for step_id, status, output in rows}
+
+    async def unfinished_steps(self, run_id: str) -> int:
+        return int((await self._one("unfinished_steps", {"run_id": run_id}))[0])
+
+    async def items(self, run_id: str, step_id: str) -> list[StepRow]:
+        rows = await self._all("items", {"run_id": run_id, "step_id": step_id})
+        return [common.step_row(row) for row in rows]
+
+    async def item(self, run_id: str, step_id: str, index: int) -> StepRow | None:
+        row = await self._one("item", {"run_id": run_id, "step_id": step_id, "index": index})
+        return None if row is None else common.step_row(row)
 
     async def insert_run(self, run: NewRun) -> RunRecord:
         row = await self._one("insert_run", {**common.run_params(run, common.dumps), "now": time.time()})
@@ -366,7 +412,7 @@ class SQLiteTxn(Txn):
     async def insert_steps(self, run_id: str, steps: Sequence[NewStep]) -> None:
         now = time.time()
         params = common.step_params(run_id, steps, common.dumps)
-        await self.db.executemany(self.sql["insert_step"], [{**p, "now": now} for p in params])
+        self.db.executemany(self.sql["insert_step"], [{**p, "now": now} for p in params])
 
     async def update_step(self, row_id: int, **changes: Any) -> None:
         common.check_columns(changes, common.STEP_UPDATABLE, "steps")
@@ -380,10 +426,10 @@ class SQLiteTxn(Txn):
         # Column names come from the allow-lists in `common`, never from callers' data.
         assignments = ", ".join(f"{column} = :{column}" for column in changes)
         params = {c: common.dumps(v) if c in json_columns else v for c, v in changes.items()}
-        await self.db.execute(f"UPDATE {table} SET {assignments} WHERE id = :_key", {**params, "_key": key})
+        self.db.execute(f"UPDATE {table} SET {assignments} WHERE id = :_key", {**params, "_key": key})
 
     async def delete_items(self, run_id: str, step_id: str) -> None:
-        await self.db.execute(self.sql["delete_items"], {"run_id": run_id, "step_id": step_id})
+        self.db.execute(self.sql["delete_items"], {"run_id": run_id, "step_id": step_id})
 
     async def get_workflow(self, name: str, version: int | None = None) -> WorkflowRecord | None:
         if version is None:
@@ -393,7 +439,7 @@ class SQLiteTxn(Txn):
         return None if row is None else common.workflow_record(row)
 
     async def insert_signal(self, run_id: str, name: str, payload: Any) -> int:
-        cursor = await self.db.execute(
+        cursor = self.db.execute(
             self.sql["insert_signal"],
             {"run_id": run_id, "name": name, "payload": common.dumps(payload), "now": time.time()},
         )
@@ -405,3 +451,17 @@ class SQLiteTxn(Txn):
             "take_signal", {"run_id": run_id, "name": name, "step": step, "now": time.time()}
         )
         return (False, None) if row is None else (True, common.loads(row[0]))
+
+
+def _begin_waiting(db: sqlite3.Connection) -> None:
+    """``BEGIN IMMEDIATE``, waiting up to the busy timeout for another process's lock."""
+    db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    try:
+        db.execute("BEGIN IMMEDIATE")
+    finally:
+        db.execute("PRAGMA busy_timeout = 0")
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    if db.in_transaction:
+        db.execute("ROLLBACK")

@@ -97,6 +97,13 @@ def step_references(source: str) -> set[str]:
     return found
 
 
+def reads_steps(value: Any) -> bool:
+    """Whether any template inside ``value`` reads ``steps`` (a run's step results)."""
+    return any(
+        "steps" in meta.find_undeclared_variables(parse(source)) for _, source in iter_templates(value)
+    )
+
+
 def _is_steps(node: nodes.Node) -> bool:
     return isinstance(node, nodes.Name) and node.name == "steps"
 

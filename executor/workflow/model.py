@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
+from executor.workflow import expressions
+
 TRIGGER_RULES = ("all_success", "all_done", "all_failed", "one_success", "one_failed", "none_failed")
 BACKOFFS = ("fixed", "exponential")
 
@@ -62,6 +64,16 @@ class Step:
     outputs: dict[str, Any] | None = None  # templates over `result`; None: output = result
     trigger_rule: str = "all_success"
     continue_on_error: bool = False
+
+    @cached_property
+    def templated(self) -> bool:
+        """Whether ``with`` holds templates at all: without, the runner renders nothing."""
+        return any(True for _ in expressions.iter_templates(self.with_))
+
+    @cached_property
+    def reads_steps(self) -> bool:
+        """Whether ``with`` reads other steps' results: the runner loads them only then."""
+        return expressions.reads_steps(self.with_)
 
     def to_json(self) -> dict[str, Any]:
         return {

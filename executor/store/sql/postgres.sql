@@ -82,6 +82,16 @@ SELECT {run_columns} FROM runs WHERE id = %(id)s
 -- name: lock_run
 SELECT {run_columns} FROM runs WHERE id = %(id)s FOR UPDATE
 
+-- name: lock_runs
+-- In id order: transactions that lock several runs lock them in the same order.
+SELECT {run_columns} FROM runs WHERE id = ANY(%(ids)s::uuid[]) ORDER BY id FOR UPDATE
+
+-- name: prefetch_steps
+SELECT {step_columns} FROM steps s
+WHERE s.id = ANY(%(ids)s::bigint[])
+   OR (s.item_index = -1
+       AND (s.run_id, s.step_id) IN (SELECT * FROM unnest(%(run_ids)s::uuid[], %(step_ids)s::text[])))
+
 -- name: list_runs
 SELECT {run_columns} FROM runs
 WHERE (%(workflow)s::text IS NULL OR workflow_name = %(workflow)s)
@@ -96,6 +106,25 @@ SELECT {step_columns} FROM steps s WHERE s.run_id = %(run_id)s ORDER BY s.id
 
 -- name: step_results
 SELECT step_id, status, output FROM steps WHERE run_id = %(run_id)s AND item_index = -1
+
+-- name: get_step
+SELECT {step_columns} FROM steps s WHERE s.id = %(id)s
+
+-- name: step_rows
+SELECT {step_columns} FROM steps s
+WHERE s.run_id = %(run_id)s AND s.item_index = -1 AND s.step_id = ANY(%(ids)s)
+
+-- name: items
+SELECT {step_columns} FROM steps s
+WHERE s.run_id = %(run_id)s AND s.step_id = %(step_id)s AND s.item_index >= 0 ORDER BY s.item_index
+
+-- name: item
+SELECT {step_columns} FROM steps s
+WHERE s.run_id = %(run_id)s AND s.step_id = %(step_id)s AND s.item_index = %(index)s
+
+-- name: unfinished_steps
+SELECT count(*) FROM steps
+WHERE run_id = %(run_id)s AND item_index = -1 AND status IN ('pending', 'queued', 'running', 'waiting')
 
 -- name: insert_run
 INSERT INTO runs (id, workflow_name, workflow_version, status, input, idempotency_key, priority,
@@ -130,31 +159,38 @@ WHERE id = (SELECT id FROM signals
 RETURNING payload
 
 -- name: claim
+-- One statement: lease the due rows, start their pending runs, return the rows with what
+-- the runner needs of their runs.
+-- clock_timestamp(), not now(): now() is when the transaction began, and a claim at the end
+-- of a transaction must see the steps that transaction made ready a moment later (and
+-- start them after they became ready).
+-- SKIP LOCKED on runs: a run held by another transaction is left pending; the engine marks
+-- it running when that step completes. Waiting for the lock could deadlock with a cancel.
 WITH due AS (
     SELECT s.id, s.status FROM steps s JOIN runs r ON r.id = s.run_id
-    WHERE s.status IN ('queued', 'waiting') AND s.available_at <= now()
+    WHERE s.status IN ('queued', 'waiting') AND s.available_at <= clock_timestamp()
       AND r.status IN ('pending', 'running')
     ORDER BY s.priority DESC, s.available_at, s.id
     LIMIT %(limit)s
     FOR UPDATE OF s SKIP LOCKED
+), claimed (id, run_id, step_id, item_index, status, attempt, available_at, lease_owner,
+            lease_token, lease_expires_at, state, output, error, created_at, started_at,
+            finished_at, claimed_from) AS (
+    UPDATE steps s SET
+        status = 'running',
+        attempt = s.attempt + CASE WHEN due.status = 'queued' THEN 1 ELSE 0 END,
+        started_at = CASE WHEN due.status = 'queued' THEN clock_timestamp() ELSE s.started_at END,
+        lease_owner = %(owner)s, lease_token = %(token)s,
+        lease_expires_at = clock_timestamp() + make_interval(secs => %(lease)s)
+    FROM due WHERE s.id = due.id
+    RETURNING {step_columns}, due.status
+), started AS (
+    UPDATE runs SET status = 'running', started_at = clock_timestamp()
+    WHERE id IN (SELECT id FROM runs WHERE id IN (SELECT run_id FROM claimed) AND status = 'pending'
+                 FOR UPDATE SKIP LOCKED)
 )
-UPDATE steps s SET
-    status = 'running',
-    attempt = s.attempt + CASE WHEN due.status = 'queued' THEN 1 ELSE 0 END,
-    started_at = CASE WHEN due.status = 'queued' THEN now() ELSE s.started_at END,
-    lease_owner = %(owner)s, lease_token = %(token)s,
-    lease_expires_at = now() + make_interval(secs => %(lease)s)
-FROM due WHERE s.id = due.id
-RETURNING {step_columns}, due.status
-
--- name: claimed_runs
-SELECT id, workflow_name, workflow_version, input FROM runs WHERE id = ANY(%(ids)s)
-
--- name: start_runs
--- SKIP LOCKED: a run held by another transaction is left pending; the engine marks it
--- running when that step completes. Waiting for the lock could deadlock with a cancel.
-UPDATE runs SET status = 'running', started_at = now()
-WHERE id IN (SELECT id FROM runs WHERE id = ANY(%(ids)s) AND status = 'pending' FOR UPDATE SKIP LOCKED)
+SELECT c.*, r.workflow_name, r.workflow_version, r.input
+FROM claimed c JOIN runs r ON r.id = c.run_id ORDER BY c.id
 
 -- name: renew_leases
 UPDATE steps SET lease_expires_at = now() + make_interval(secs => %(lease)s)

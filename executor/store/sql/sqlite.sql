@@ -76,6 +76,25 @@ SELECT {step_columns} FROM steps WHERE run_id = :run_id ORDER BY id
 -- name: step_results
 SELECT step_id, status, output FROM steps WHERE run_id = :run_id AND item_index = -1
 
+-- name: get_step
+SELECT {step_columns} FROM steps WHERE id = :id
+
+-- name: step_rows
+SELECT {step_columns} FROM steps
+WHERE run_id = :run_id AND item_index = -1 AND step_id IN (SELECT value FROM json_each(:ids))
+
+-- name: items
+SELECT {step_columns} FROM steps
+WHERE run_id = :run_id AND step_id = :step_id AND item_index >= 0 ORDER BY item_index
+
+-- name: item
+SELECT {step_columns} FROM steps
+WHERE run_id = :run_id AND step_id = :step_id AND item_index = :index
+
+-- name: unfinished_steps
+SELECT count(*) FROM steps
+WHERE run_id = :run_id AND item_index = -1 AND status IN ('pending', 'queued', 'running', 'waiting')
+
 -- name: insert_run
 INSERT INTO runs (id, workflow_name, workflow_version, status, input, idempotency_key, priority,
                   parent_run_id, parent_step, deadline_at, created_at)

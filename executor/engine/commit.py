@@ -1,0 +1,194 @@
+"""Group commit: the engine's changes share transactions, and so commits and fsyncs.
+
+Every change (a step's outcome, a submitted run, a signal, a claim) is queued here with a
+future. One writer task takes everything queued, runs it in one transaction, commits once,
+and only then answers each caller: nothing is acknowledged before it is durable, and many
+changes pay for one commit (SQLite fsyncs every commit; PostgreSQL flushes its WAL).
+
+A change that raises without having written anything (a run not found, a bad input) is
+answered with its error and the others go on. A change that fails after writing, or a
+transaction that fails, rolls the whole group back; each change is then run again in a
+transaction of its own, so that one change's failure is never another's.
+
+The writer also claims: when a group frees slots of the claim loop (outcomes of its
+attempts) or queues new work, it leases ready steps for the free slots in the same
+transaction and hands them to the loop. A chain then costs one commit per step, and a
+submitted run's first step starts without waiting for a wake-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from executor.engine.transitions import Env
+from executor.errors import ExecutorError, StoreConflict, StoreError
+from executor.store.base import Store, Txn
+
+T = TypeVar("T")
+Body = Callable[[Txn, Env], Awaitable[Any]]
+MAX_GROUP = 512  # changes per transaction: bounds how long one transaction holds locks
+CONFLICT_RETRIES = 5
+
+
+@dataclass
+class Change(Generic[T]):
+    body: Body
+    future: asyncio.Future[Any]
+    key: str  # the run it locks ("" for none): groups lock runs in this order
+    frees: int  # claim-loop slots that become free when this change is committed
+    rows: Sequence[int] = ()  # step rows it will read (a hint for `Txn.prefetch`)
+    steps: Sequence[str] = ()  # step-level rows of its run it will read (likewise)
+
+
+class Claimer:
+    """What the writer needs from the claim loop to claim for it (see `Engine`)."""
+
+    def free_slots(self) -> int:
+        raise NotImplementedError
+
+    async def claim_in(self, txn: Txn, limit: int) -> Sequence[Any]:
+        raise NotImplementedError
+
+    def adopt(self, items: Sequence[Any], *, exhausted: bool) -> None:
+        raise NotImplementedError
+
+    def wake(self) -> None:
+        """Work was queued that the writer did not claim: let the loop look for it."""
+        raise NotImplementedError
+
+
+class GroupCommit:
+    def __init__(
+        self,
+        store: Store,
+        make_env: Callable[[], Env],
+        after: Callable[[Env], None],
+        claimer: Claimer | None = None,
+    ) -> None:
+        self.store = store
+        self.make_env = make_env
+        self.after = after
+        self.claimer = claimer
+        self._queue: list[Change[Any]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self.groups = 0  # transactions committed so far (for tests and benchmarks)
+
+    async def run(
+        self,
+        body: Body,
+        *,
+        key: str = "",
+        frees: int = 0,
+        rows: Sequence[int] = (),
+        steps: Sequence[str] = (),
+    ) -> Any:
+        """Run ``body`` in a shared transaction; return its result once committed."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append(Change(body, future, key, frees, rows, steps))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write())
+        return await future
+
+    async def _write(self) -> None:
+        try:
+            while self._queue:
+                # Let the callers that the last group answered queue their next changes.
+                await asyncio.sleep(0)
+                group, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
+                group.sort(key=lambda change: change.key)
+                # Shielded: a group that began is seen through, whoever is cancelled.
+                await asyncio.shield(self._commit(group))
+        finally:
+            self._writer = None
+            if self._queue:  # cancelled with changes left: keep serving them
+                self._writer = asyncio.create_task(self._write())
+
+    async def _commit(self, group: list[Change[Any]]) -> None:
+        try:
+            done, claimed, queued = await self._together(group)
+        except Exception:
+            # One change's failure must not be another's: each on its own.
+            await asyncio.gather(*(self._alone(change) for change in group if not change.future.done()))
+            return
+        self.groups += 1
+        for change, env, result in done:
+            self.after(env)  # before the claimed steps start: events keep their order
+            if not change.future.done():
+                if isinstance(result, BaseException):
+                    change.future.set_exception(result)
+                else:
+                    change.future.set_result(result)
+        if self.claimer is not None:
+            if claimed is not None:
+                self.claimer.adopt(claimed.items, exhausted=not claimed.full)
+            if queued and (claimed is None or claimed.full):
+                self.claimer.wake()
+
+    async def _together(
+        self, group: list[Change[Any]]
+    ) -> tuple[list[tuple[Change[Any], Env, Any]], _Claimed | None, bool]:
+        done: list[tuple[Change[Any], Env, Any]] = []
+        queued = False
+        async with self.store.transaction() as txn:
+            await txn.prefetch(
+                [change.key for change in group if change.key],
+                [row for change in group for row in change.rows],
+                [(change.key, step) for change in group for step in change.steps],
+            )
+            for change in group:
+                env = self.make_env()
+                writes = txn.writes
+                try:
+                    result: Any = await change.body(txn, env)
+                except ExecutorError as exc:
+                    if txn.writes != writes or isinstance(exc, StoreError):
+                        raise
+                    env = self.make_env()  # nothing happened: no events either
+                    result = exc
+                done.append((change, env, result))
+                queued = queued or env.queued
+            claimed = await self._claim(txn, group, queued)
+            if queued and (claimed is None or claimed.full):
+                await txn.work_queued()  # others may help with what we could not take
+        return done, claimed, queued
+
+    async def _claim(self, txn: Txn, group: list[Change[Any]], queued: bool) -> _Claimed | None:
+        frees = sum(change.frees for change in group)
+        if self.claimer is None or not (queued or frees):
+            return None
+        limit = self.claimer.free_slots() + frees
+        if limit <= 0:
+            return None
+        items = await self.claimer.claim_in(txn, limit)
+        return _Claimed(items, full=len(items) == limit)
+
+    async def _alone(self, change: Change[Any]) -> None:
+        for attempt in range(CONFLICT_RETRIES):
+            env = self.make_env()
+            try:
+                async with self.store.transaction() as txn:
+                    result = await change.body(txn, env)
+                    if env.queued:
+                        await txn.work_queued()
+            except StoreConflict as exc:
+                if attempt < CONFLICT_RETRIES - 1:
+                    continue
+                change.future.set_exception(exc)
+                return
+            except Exception as exc:
+                change.future.set_exception(exc)
+                return
+            self.after(env)
+            if env.queued and self.claimer is not None:
+                self.claimer.wake()
+            change.future.set_result(result)
+            return
+
+
+@dataclass
+class _Claimed:
+    items: Sequence[Any]
+    full: bool
