@@ -113,8 +113,10 @@ class ClaimLoop(Generic[W]):
                 self._exhausted = len(items) < free
                 if not self._exhausted:
                     continue  # there may be more ready: claim again as soon as a slot frees up
+            # With every slot busy a timer falling due changes nothing: wait for a slot.
+            timeout = await self._until_next() if self.free_slots() else self.poll_interval
             try:
-                await asyncio.wait_for(self._wake.wait(), await self._until_next())
+                await asyncio.wait_for(self._wake.wait(), timeout)
             except TimeoutError:
                 pass
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
 
@@ -11,6 +13,7 @@ from executor import migrate
 from executor.errors import StoreError
 from executor.settings import DatabaseURL
 from executor.store import Instance, Store, create_store
+from executor.store.records import NewRun, NewStep
 
 
 @pytest.fixture
@@ -118,3 +121,53 @@ async def test_runs_page_newest_first_with_a_stable_cursor(store: Store) -> None
     assert all(r.workflow_name == "alpha" for r in alphas) and len(alphas) == 4
     assert await store.list_runs(status="succeeded", limit=10) == []
     assert len(await store.list_runs(status="pending", limit=10)) == 8
+
+
+async def _run_with_steps(store: Store, steps: list[NewStep]) -> str:
+    """A run of workflow ``w`` (registered on first use) with these step rows."""
+    if await store.get_workflow("w") is None:
+        await store.register_workflow("w", "digest", "name: w", {"name": "w", "steps": []})
+    run_id = str(uuid.uuid4())
+    async with store.transaction() as txn:
+        await txn.insert_run(NewRun(id=run_id, workflow_name="w", workflow_version=1, input={"n": 1}))
+        await txn.insert_steps(run_id, steps)
+    return run_id
+
+
+async def test_a_claim_inside_a_transaction_sees_what_it_queued(store: Store) -> None:
+    run_id = await _run_with_steps(store, [NewStep("a"), NewStep("b")])
+    async with store.transaction() as txn:
+        [a] = await txn.step_rows(run_id, ["a"])
+        await txn.update_step(a.id, status="queued", available_at=time.time())
+        claimed = await txn.claim("me", 10, 30.0)
+    assert [(c.row.step_id, c.row.status, c.row.attempt) for c in claimed] == [("a", "running", 1)]
+    assert claimed[0].run_input == {"n": 1} and claimed[0].workflow_name == "w"
+    run, rows = await store.get_run(run_id) or (None, [])
+    assert run is not None and run.status == "running"
+    assert {row.step_id: row.status for row in rows} == {"a": "running", "b": "pending"}
+
+
+async def test_prefetched_rows_read_as_written(store: Store) -> None:
+    run_id = await _run_with_steps(store, [NewStep("a"), NewStep("b"), NewStep("c")])
+    async with store.transaction() as txn:
+        [a] = await txn.step_rows(run_id, ["a"])
+        await txn.prefetch([run_id], [a.id], [(run_id, "a"), (run_id, "b")])
+        assert (await txn.lock_run(run_id)) is not None
+        await txn.update_step(a.id, status="queued", available_at=time.time())
+        assert (await txn.get_step(a.id)).status == "queued"  # type: ignore[union-attr]
+        rows = {row.step_id: row.status for row in await txn.step_rows(run_id, ["a", "b", "c"])}
+        assert rows == {"a": "queued", "b": "pending", "c": "pending"}
+        await txn.update_run(run_id, status="running")
+        assert (await txn.lock_run(run_id)).status == "running"  # type: ignore[union-attr]
+        assert await txn.unfinished_steps(run_id) == 3
+
+
+async def test_items_are_read_by_index_and_in_order(store: Store) -> None:
+    items = [NewStep("fan", item_index=i, state={"item": i * 10}) for i in (2, 0, 1)]
+    run_id = await _run_with_steps(store, [NewStep("fan", status="running"), *items])
+    async with store.transaction() as txn:
+        assert [row.item_index for row in await txn.items(run_id, "fan")] == [0, 1, 2]
+        second = await txn.item(run_id, "fan", 1)
+        assert second is not None and second.state == {"item": 10}
+        assert await txn.item(run_id, "fan", 3) is None
+        assert await txn.unfinished_steps(run_id) == 1  # the step's own row; items are not counted

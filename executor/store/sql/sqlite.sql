@@ -128,10 +128,19 @@ WHERE id = (SELECT id FROM signals
 RETURNING payload
 
 -- name: due_steps
-SELECT s.id, s.status FROM steps s JOIN runs r ON r.id = s.run_id
-WHERE s.status IN ('queued', 'waiting') AND s.available_at <= :now
-  AND r.status IN ('pending', 'running')
-ORDER BY s.priority DESC, s.available_at, s.id
+-- One arm per partial index (steps_ready, steps_timers), each read in index order and
+-- stopped at the limit; SQLite would otherwise scan every step of the table.
+SELECT id, status FROM (
+    SELECT * FROM (
+        SELECT s.id, s.status, s.priority, s.available_at FROM steps s JOIN runs r ON r.id = s.run_id
+        WHERE s.status = 'queued' AND s.available_at <= :now AND r.status IN ('pending', 'running')
+        ORDER BY s.priority DESC, s.available_at LIMIT :limit)
+    UNION ALL
+    SELECT * FROM (
+        SELECT s.id, s.status, s.priority, s.available_at FROM steps s JOIN runs r ON r.id = s.run_id
+        WHERE s.status = 'waiting' AND s.available_at <= :now AND r.status IN ('pending', 'running')
+        ORDER BY s.available_at LIMIT :limit))
+ORDER BY priority DESC, available_at, id
 LIMIT :limit
 
 -- name: start_runs
@@ -178,9 +187,12 @@ ORDER BY deadline_at LIMIT :limit
 
 -- name: next_due
 -- The claim's condition without the time: paused runs wake nobody.
-SELECT min(s.available_at) FROM steps s JOIN runs r ON r.id = s.run_id
-WHERE s.status IN ('queued', 'waiting') AND s.available_at IS NOT NULL
-  AND r.status IN ('pending', 'running')
+SELECT min(due) FROM (
+    SELECT min(s.available_at) AS due FROM steps s JOIN runs r ON r.id = s.run_id
+    WHERE s.status = 'queued' AND r.status IN ('pending', 'running')
+    UNION ALL
+    SELECT min(s.available_at) FROM steps s JOIN runs r ON r.id = s.run_id
+    WHERE s.status = 'waiting' AND r.status IN ('pending', 'running'))
 
 -- name: append_log
 INSERT INTO step_logs (step, attempt, stream, line, created_at)
