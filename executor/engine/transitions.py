@@ -225,9 +225,12 @@ class RunChange:
             existing = await txn.find_run(workflow_name, idempotency_key)
             assert existing is not None
             return existing, False
-        await txn.insert_steps(run.id, [NewStep(step_id=step.id) for step in workflow.steps])
+        rows = await txn.insert_steps(run.id, [NewStep(step_id=step.id) for step in workflow.steps])
         env.event("run", run.id, run.workflow_name, status="pending", error=None)
         change = cls(txn, env, run, workflow)
+        for row in rows:
+            change._keep(row)
+        change._all_read = True  # a new run's rows are all the ones just inserted
         await change.advance()
         return change.run, True
 

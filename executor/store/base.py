@@ -297,8 +297,8 @@ class Txn(abc.ABC):
         """Runs started by `workflow` steps of this run."""
 
     @abc.abstractmethod
-    async def insert_steps(self, run_id: str, steps: Sequence[NewStep]) -> None:
-        """Add step rows to a run."""
+    async def insert_steps(self, run_id: str, steps: Sequence[NewStep]) -> list[StepRow]:
+        """Add step rows to a run; return them (in no particular order)."""
 
     @abc.abstractmethod
     async def update_step(self, row_id: int, **changes: Any) -> None:

@@ -469,11 +469,17 @@ class PostgresTxn(Txn):
     async def child_runs(self, run_id: str) -> list[RunRecord]:
         return [_run(row) for row in await self._all("child_runs", {"run_id": run_id})]
 
-    async def insert_steps(self, run_id: str, steps: Sequence[NewStep]) -> None:
-        await self.flush()
-        async with self.conn.cursor() as cursor:
-            await cursor.executemany(self.sql["insert_step"], common.step_params(run_id, steps, _jsonb))
-        self._writes += 1
+    async def insert_steps(self, run_id: str, steps: Sequence[NewStep]) -> list[StepRow]:
+        params = {
+            "run_id": run_id,
+            "step_ids": [step.step_id for step in steps],
+            "item_indexes": [step.item_index for step in steps],
+            "statuses": [step.status for step in steps],
+            "available_ats": [step.available_at for step in steps],
+            "states": [_jsonb(step.state) for step in steps],
+        }
+        rows = await (await self._write(self.sql["insert_steps"], params)).fetchall()
+        return [_step(row) for row in rows]
 
     async def update_step(self, row_id: int, **changes: Any) -> None:
         common.check_columns(changes, common.STEP_UPDATABLE, "steps")

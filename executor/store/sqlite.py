@@ -409,10 +409,13 @@ class SQLiteTxn(Txn):
     async def child_runs(self, run_id: str) -> list[RunRecord]:
         return [common.run_record(row) for row in await self._all("child_runs", {"run_id": run_id})]
 
-    async def insert_steps(self, run_id: str, steps: Sequence[NewStep]) -> None:
+    async def insert_steps(self, run_id: str, steps: Sequence[NewStep]) -> list[StepRow]:
         now = time.time()
-        params = common.step_params(run_id, steps, common.dumps)
-        self.db.executemany(self.sql["insert_step"], [{**p, "now": now} for p in params])
+        query = self.sql["insert_step"]
+        return [
+            common.step_row(self.db.execute(query, {**params, "now": now}).fetchone())
+            for params in common.step_params(run_id, steps, common.dumps)
+        ]
 
     async def update_step(self, row_id: int, **changes: Any) -> None:
         common.check_columns(changes, common.STEP_UPDATABLE, "steps")

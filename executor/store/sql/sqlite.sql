@@ -113,6 +113,7 @@ SELECT {run_columns} FROM runs WHERE parent_run_id = :run_id ORDER BY created_at
 INSERT INTO steps (run_id, step_id, item_index, status, priority, available_at, state, created_at)
 VALUES (:run_id, :step_id, :item_index, :status,
         (SELECT priority FROM runs WHERE id = :run_id), :available_at, :state, :now)
+RETURNING {step_columns}
 
 -- name: delete_items
 DELETE FROM steps WHERE run_id = :run_id AND step_id = :step_id AND item_index >= 0
