@@ -106,6 +106,10 @@ class Engine(Claimer):
 
     def _after(self, env: Env) -> None:
         """What a committed change asks for: stop attempts it cancelled, tell listeners."""
+        for row_id in env.settled_rows:
+            # No longer ours to renew: released now, not when the attempt's task resumes
+            # (a renewal in between would take the finished attempt for a lost lease).
+            self._held.pop(row_id, None)
         for row_id in env.cancelled_rows:
             task = self._tasks.get(row_id)
             if task is not None and task is not asyncio.current_task():
@@ -262,6 +266,7 @@ class Engine(Claimer):
                     "outcome of a lost lease rejected (the step was reclaimed or cancelled)"
                 )
                 return
+            change.env.settled_rows.add(row.id)
             await change.complete(row, outcome)
 
         row = claimed.row

@@ -44,6 +44,7 @@ class Env:
     masker: Masker
     events: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
     cancelled_rows: set[int] = field(default_factory=set)
+    settled_rows: set[int] = field(default_factory=set)  # attempts whose outcome this recorded
     queued: bool = False  # something became claimable: wake the claim loop after commit
 
     def event(self, kind: str, run_id: str, subject: str, **data: Any) -> None:

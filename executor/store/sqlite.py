@@ -21,7 +21,7 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -147,9 +147,9 @@ class SQLiteStore(Store):
                     raise StoreError(f"database error: {exc}") from exc
                 raise
             try:
-                # On the loop's thread, so nothing can cancel a commit half way: once
-                # sent it is seen through, and the caller learns its real result.
-                db.execute("COMMIT")
+                # In a thread: the fsync takes long enough for the loop to take in more
+                # requests meanwhile, which then share the next commit (group commit).
+                await _see_through(asyncio.to_thread(db.execute, "COMMIT"))
             except sqlite3.Error as exc:
                 _rollback(db)
                 raise StoreError(f"database error: {exc}") from exc
@@ -463,6 +463,18 @@ def _begin_waiting(db: sqlite3.Connection) -> None:
         db.execute("BEGIN IMMEDIATE")
     finally:
         db.execute("PRAGMA busy_timeout = 0")
+
+
+async def _see_through(work: Awaitable[Any]) -> Any:
+    """Await ``work`` to its end even when cancelled meanwhile (then re-raise the
+    cancellation): a commit that was sent must finish before the connection is used again,
+    and its caller must not believe it did not happen."""
+    future = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        await asyncio.wait([future])
+        raise
 
 
 def _rollback(db: sqlite3.Connection) -> None:
