@@ -395,7 +395,14 @@ class PostgresTxn(Txn):
         self._rows.clear()
         self._tops.clear()
         params = {"owner": owner, "token": str(uuid.uuid4()), "lease": lease, "limit": limit}
-        rows = await (await self._write(self.sql["claim"], params)).fetchall()
+        # After a burst of new runs the planner's statistics lag (until autovacuum analyzes),
+        # and it reads and sorts every due step instead of walking the partial index in its
+        # order up to the limit: 2.6 ms instead of 0.26 ms per claim with 1,000 queued steps.
+        # The setting holds for this statement only (pipelined: no round trips).
+        await self.conn.execute("SET LOCAL enable_bitmapscan = off")
+        cursor = await self._write(self.sql["claim"], params)
+        await self.conn.execute("SET LOCAL enable_bitmapscan = on")
+        rows = await cursor.fetchall()
         return [
             Claimed(
                 row=_step(row),

@@ -348,9 +348,10 @@ class SQLiteTxn(Txn):
             return []
         waiting = {row_id for row_id, status in due if status == "waiting"}
         token = uuid.uuid4().hex
-        params = {"owner": owner, "token": token, "now": now, "expires": now + lease}
-        self.db.execute(self.sql["claim_rows"], {**params, "ids": json.dumps([row[0] for row in due])})
-        self.db.execute(self.sql["start_runs"], {"token": token, "now": now})
+        ids = json.dumps([row[0] for row in due])
+        params = {"owner": owner, "token": token, "now": now, "expires": now + lease, "ids": ids}
+        self.db.execute(self.sql["claim_rows"], params)
+        self.db.execute(self.sql["start_runs"], {"ids": ids, "now": now})
         return [
             Claimed(
                 row=common.step_row(row),
@@ -359,7 +360,7 @@ class SQLiteTxn(Txn):
                 run_input=common.loads(row[18]),
                 resumed=row[0] in waiting,
             )
-            for row in self.db.execute(self.sql["claimed"], {"token": token})
+            for row in self.db.execute(self.sql["claimed"], {"ids": ids})
         ]
 
     async def lock_run(self, run_id: str) -> RunRecord | None:

@@ -173,12 +173,27 @@ RETURNING payload
 -- SKIP LOCKED on runs: a run held by another transaction is left pending; the engine marks
 -- it running when that step completes. Waiting for the lock could deadlock with a cancel.
 WITH due AS (
-    SELECT s.id, s.status FROM steps s JOIN runs r ON r.id = s.run_id
-    WHERE s.status IN ('queued', 'waiting') AND s.available_at <= clock_timestamp()
-      AND r.status IN ('pending', 'running')
-    ORDER BY s.priority DESC, s.available_at, s.id
-    LIMIT %(limit)s
-    FOR UPDATE OF s SKIP LOCKED
+    -- One arm per partial index (steps_ready, steps_timers), each read in index order and
+    -- stopped at the limit; the run's status as a subquery, not a join, for with a join
+    -- the planner (misled by statistics a burst of runs made stale) starts from the runs
+    -- and reads every step of every unfinished run. An arm may lock rows the final LIMIT
+    -- drops; they are free again when this transaction ends, a moment later.
+    (SELECT s.id, s.status, s.priority, s.available_at FROM steps s
+     WHERE s.status = 'queued' AND s.available_at <= clock_timestamp()
+       AND (SELECT r.status FROM runs r WHERE r.id = s.run_id) IN ('pending', 'running')
+     ORDER BY s.priority DESC, s.available_at
+     LIMIT %(limit)s
+     FOR UPDATE OF s SKIP LOCKED)
+), timers AS (
+    (SELECT s.id, s.status, s.priority, s.available_at FROM steps s
+     WHERE s.status = 'waiting' AND s.available_at <= clock_timestamp()
+       AND (SELECT r.status FROM runs r WHERE r.id = s.run_id) IN ('pending', 'running')
+     ORDER BY s.available_at
+     LIMIT %(limit)s
+     FOR UPDATE OF s SKIP LOCKED)
+), picked AS (
+    SELECT id, status FROM (SELECT * FROM due UNION ALL SELECT * FROM timers) AS arms
+    ORDER BY priority DESC, available_at, id LIMIT %(limit)s
 ), claimed (id, run_id, step_id, item_index, status, attempt, available_at, lease_owner,
             lease_token, lease_expires_at, state, output, error, created_at, started_at,
             finished_at, claimed_from) AS (
@@ -188,11 +203,11 @@ WITH due AS (
         started_at = CASE WHEN due.status = 'queued' THEN clock_timestamp() ELSE s.started_at END,
         lease_owner = %(owner)s, lease_token = %(token)s,
         lease_expires_at = clock_timestamp() + make_interval(secs => %(lease)s)
-    FROM due WHERE s.id = due.id
+    FROM picked AS due WHERE s.id = due.id
     RETURNING {step_columns}, due.status
 ), started AS (
     UPDATE runs SET status = 'running', started_at = clock_timestamp()
-    WHERE id IN (SELECT id FROM runs WHERE id IN (SELECT run_id FROM claimed) AND status = 'pending'
+    WHERE id IN (SELECT id FROM runs WHERE id IN (SELECT run_id FROM claimed) AND status || '' = 'pending'
                  FOR UPDATE SKIP LOCKED)
 )
 SELECT c.*, r.workflow_name, r.workflow_version, r.input
@@ -226,9 +241,14 @@ ORDER BY deadline_at LIMIT %(limit)s
 
 -- name: next_due
 -- The claim's condition without the time: paused runs wake nobody.
-SELECT extract(epoch FROM min(s.available_at))::float8 FROM steps s JOIN runs r ON r.id = s.run_id
-WHERE s.status IN ('queued', 'waiting') AND s.available_at IS NOT NULL
-  AND r.status IN ('pending', 'running')
+-- (One arm per partial index, the run's status as a subquery: see claim.)
+SELECT extract(epoch FROM min(due))::float8 FROM (
+    SELECT min(s.available_at) AS due FROM steps s
+    WHERE s.status = 'queued' AND (SELECT r.status FROM runs r WHERE r.id = s.run_id) IN ('pending', 'running')
+    UNION ALL
+    SELECT min(s.available_at) FROM steps s
+    WHERE s.status = 'waiting' AND (SELECT r.status FROM runs r WHERE r.id = s.run_id) IN ('pending', 'running')
+) AS arms
 
 -- name: append_log
 INSERT INTO step_logs (step, attempt, stream, line, created_at)

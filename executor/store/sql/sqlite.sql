@@ -130,23 +130,25 @@ RETURNING payload
 
 -- name: due_steps
 -- One arm per partial index (steps_ready, steps_timers), each read in index order and
--- stopped at the limit; SQLite would otherwise scan every step of the table.
+-- stopped at the limit. CROSS JOIN makes SQLite start from the steps (its planner would
+-- otherwise start from the runs and read every step of every unfinished run).
 SELECT id, status FROM (
     SELECT * FROM (
-        SELECT s.id, s.status, s.priority, s.available_at FROM steps s JOIN runs r ON r.id = s.run_id
+        SELECT s.id, s.status, s.priority, s.available_at FROM steps s CROSS JOIN runs r ON r.id = s.run_id
         WHERE s.status = 'queued' AND s.available_at <= :now AND r.status IN ('pending', 'running')
         ORDER BY s.priority DESC, s.available_at LIMIT :limit)
     UNION ALL
     SELECT * FROM (
-        SELECT s.id, s.status, s.priority, s.available_at FROM steps s JOIN runs r ON r.id = s.run_id
+        SELECT s.id, s.status, s.priority, s.available_at FROM steps s CROSS JOIN runs r ON r.id = s.run_id
         WHERE s.status = 'waiting' AND s.available_at <= :now AND r.status IN ('pending', 'running')
         ORDER BY s.available_at LIMIT :limit))
 ORDER BY priority DESC, available_at, id
 LIMIT :limit
 
 -- name: start_runs
+-- +status: look the runs up by id, not every pending run up by status.
 UPDATE runs SET status = 'running', started_at = :now
-WHERE status = 'pending' AND id IN (SELECT run_id FROM steps WHERE lease_token = :token)
+WHERE +status = 'pending' AND id IN (SELECT run_id FROM steps WHERE id IN (SELECT value FROM json_each(:ids)))
 
 -- name: claim_rows
 UPDATE steps SET
@@ -161,7 +163,7 @@ SELECT s.id, s.run_id, s.step_id, s.item_index, s.status, s.attempt, s.available
        s.lease_token, s.lease_expires_at, s.state, s.output, s.error, s.created_at, s.started_at,
        s.finished_at, r.workflow_name, r.workflow_version, r.input
 FROM steps s JOIN runs r ON r.id = s.run_id
-WHERE s.lease_token = :token ORDER BY s.priority DESC, s.available_at, s.id
+WHERE s.id IN (SELECT value FROM json_each(:ids)) ORDER BY s.priority DESC, s.available_at, s.id
 
 -- name: renew_lease
 UPDATE steps SET lease_expires_at = :expires
@@ -187,12 +189,13 @@ WHERE deadline_at < :now AND status IN ('pending', 'running', 'paused')
 ORDER BY deadline_at LIMIT :limit
 
 -- name: next_due
--- The claim's condition without the time: paused runs wake nobody.
+-- The claim's condition without the time: paused runs wake nobody. (CROSS JOIN: as in
+-- due_steps.)
 SELECT min(due) FROM (
-    SELECT min(s.available_at) AS due FROM steps s JOIN runs r ON r.id = s.run_id
+    SELECT min(s.available_at) AS due FROM steps s CROSS JOIN runs r ON r.id = s.run_id
     WHERE s.status = 'queued' AND r.status IN ('pending', 'running')
     UNION ALL
-    SELECT min(s.available_at) FROM steps s JOIN runs r ON r.id = s.run_id
+    SELECT min(s.available_at) FROM steps s CROSS JOIN runs r ON r.id = s.run_id
     WHERE s.status = 'waiting' AND r.status IN ('pending', 'running'))
 
 -- name: append_log
