@@ -32,6 +32,7 @@ from executor.workflow.expressions import is_true
 MAX_ITEMS = 100_000
 RERUNNABLE = frozenset(name for name, spec in SPECS.items() if spec.safe_to_rerun)
 MAX_DEPTH = 32  # child runs nested deeper than this fail: a recursion that never ends
+SMALL_RUN = 50  # steps; see _finish_if_done
 
 
 @dataclass
@@ -345,7 +346,10 @@ class RunChange:
     async def _finish_if_done(self) -> None:
         if self.run.status in RUN_FINAL or self._open:
             return
-        if not self._all_read and await self.txn.unfinished_steps(self.run.id):
+        # A small run is read whole at once; a large one is counted first (a 2,000-step
+        # chain must not read 2,000 rows per step to learn that it is not done).
+        small = len(self.workflow.steps) <= SMALL_RUN
+        if not (self._all_read or small) and await self.txn.unfinished_steps(self.run.id):
             return
         await self.read_all()
         top = list(self.tops.values())
@@ -395,7 +399,8 @@ class RunChange:
                 if row.status == "running":
                     self.env.cancelled_rows.add(row.id)
                 await self.set_step(row, "cancelled")
-        for child in await self.txn.child_runs(self.run.id):
+        children = self.workflow.starts_children and await self.txn.child_runs(self.run.id)
+        for child in children or ():
             if child.status not in RUN_FINAL:
                 change = await RunChange.load(self.txn, self.env, child.id)
                 await change.set_run("cancelled", error=f"parent run {self.run.id} ended")

@@ -337,6 +337,7 @@ class PostgresTxn(Txn):
         # other statement, so that everything reads as written.
         self._pending: dict[tuple[str, ...], list[tuple[int, dict[str, Any]]]] = {}
         self._pending_ids: set[int] = set()
+        self._workflows: dict[tuple[str, int | None], WorkflowRecord | None] = {}
 
     async def prefetch(
         self, runs: Sequence[str], rows: Sequence[int], steps: Sequence[tuple[str, str]]
@@ -550,11 +551,16 @@ class PostgresTxn(Txn):
         await self._write(self.sql["delete_items"], {"run_id": run_id, "step_id": step_id})
 
     async def get_workflow(self, name: str, version: int | None = None) -> WorkflowRecord | None:
-        if version is None:
-            row = await self._one("latest_workflow", {"name": name})
-        else:
-            row = await self._one("workflow_version", {"name": name, "version": version})
-        return None if row is None else _workflow(row)
+        # Read once per transaction: a group of 500 submits of one workflow reads it once
+        # (its latest version as of this transaction, as a single submit would).
+        key = (name, version)
+        if key not in self._workflows:
+            if version is None:
+                row = await self._one("latest_workflow", {"name": name})
+            else:
+                row = await self._one("workflow_version", {"name": name, "version": version})
+            self._workflows[key] = None if row is None else _workflow(row)
+        return self._workflows[key]
 
     async def insert_signal(self, run_id: str, name: str, payload: Any) -> int:
         params = {"run_id": run_id, "name": name, "payload": _jsonb(payload)}

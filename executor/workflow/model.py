@@ -121,6 +121,11 @@ class Workflow:
     def step(self, step_id: str) -> Step:
         return self._index[0][step_id]
 
+    @cached_property
+    def starts_children(self) -> bool:
+        """Whether a run of it can start child runs (has `workflow` steps)."""
+        return any(step.action == "workflow" for step in self.steps)
+
     def dependents(self, step_id: str) -> list[Step]:
         """The steps that need ``step_id``, in definition order."""
         return self._index[1].get(step_id, [])
