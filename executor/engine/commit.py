@@ -116,11 +116,7 @@ class GroupCommit:
         self.groups += 1
         for change, env, result in done:
             self.after(env)  # before the claimed steps start: events keep their order
-            if not change.future.done():
-                if isinstance(result, BaseException):
-                    change.future.set_exception(result)
-                else:
-                    change.future.set_result(result)
+            _answer(change.future, result)
         if self.claimer is not None:
             if claimed is not None:
                 self.claimer.adopt(claimed.items, exhausted=not claimed.full)
@@ -176,16 +172,27 @@ class GroupCommit:
             except StoreConflict as exc:
                 if attempt < CONFLICT_RETRIES - 1:
                     continue
-                change.future.set_exception(exc)
+                _answer(change.future, exc)
                 return
             except Exception as exc:
-                change.future.set_exception(exc)
+                _answer(change.future, exc)
                 return
             self.after(env)
             if env.queued and self.claimer is not None:
                 self.claimer.wake()
-            change.future.set_result(result)
+            _answer(change.future, result)
             return
+
+
+def _answer(future: asyncio.Future[Any], result: Any) -> None:
+    """Give a caller its result (an exception is raised to it); a caller that was cancelled
+    meanwhile is gone, and its change stands all the same."""
+    if future.done():
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)
 
 
 @dataclass

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import uuid
+
+import pytest
 
 from executor.engine.engine import Event
 from executor.engine.transitions import Env
@@ -120,3 +123,29 @@ async def test_claims_made_for_the_loop_respect_its_concurrency(database_url: st
             finished, _ = await harness.wait(run_id)
             assert finished.status == "succeeded"
         assert most == 3
+
+
+async def test_a_caller_cancelled_while_its_change_is_replayed_does_not_stop_the_writer(
+    harness: Harness,
+) -> None:
+    await harness.register(ONE)
+    troubles: list[dict] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _, context: troubles.append(context))
+
+    async def half_written(txn: Txn, env: Env) -> None:
+        await txn.insert_run(NewRun(id=str(uuid.uuid4()), workflow_name="one", workflow_version=1, input={}))
+        raise ExecutorError("failed after writing")
+
+    failing = asyncio.create_task(harness.engine.change(half_written))
+    impatient = asyncio.create_task(harness.engine.submit("one", {}))
+    await asyncio.sleep(0)  # both queued in one group, which fails and is replayed change by change
+    impatient.cancel()
+    with pytest.raises(ExecutorError):
+        await failing
+    with pytest.raises(asyncio.CancelledError):
+        await impatient
+    run, _ = await harness.engine.submit("one", {})  # the writer still serves
+    finished, _ = await harness.wait(run.id)
+    assert finished.status == "succeeded"
+    gc.collect()  # a writer task that died of the cancelled caller would be reported now
+    assert troubles == []
