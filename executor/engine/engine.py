@@ -302,7 +302,8 @@ class Engine(Claimer):
                 if self.database_ok:
                     logger.warning("the database does not answer: {}", exc.message)
                 self.database_ok = False
-            await asyncio.sleep(interval)
+            # While the database is away, look again soon: readiness comes back with it.
+            await asyncio.sleep(interval if self.database_ok else min(interval, 0.5))
 
     async def renew(self) -> None:
         held = [(row_id, item.token) for row_id, item in list(self._held.items())]
