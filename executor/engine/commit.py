@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from executor.engine.transitions import Env
 from executor.errors import ExecutorError, StoreConflict, StoreError
@@ -43,21 +43,17 @@ class Change(Generic[T]):
     steps: Sequence[str] = ()  # step-level rows of its run it will read (likewise)
 
 
-class Claimer:
+class Claimer(Protocol):
     """What the writer needs from the claim loop to claim for it (see `Engine`)."""
 
-    def free_slots(self) -> int:
-        raise NotImplementedError
+    def free_slots(self) -> int: ...
 
-    async def claim_in(self, txn: Txn, limit: int) -> Sequence[Any]:
-        raise NotImplementedError
+    async def claim_in(self, txn: Txn, limit: int) -> Sequence[Any]: ...
 
-    def adopt(self, items: Sequence[Any], *, exhausted: bool) -> None:
-        raise NotImplementedError
+    def adopt(self, items: Sequence[Any], *, exhausted: bool) -> None: ...
 
     def wake(self) -> None:
         """Work was queued that the writer did not claim: let the loop look for it."""
-        raise NotImplementedError
 
 
 class GroupCommit:

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from loguru import logger
 
-from executor.engine.commit import Claimer, GroupCommit
+from executor.engine.commit import GroupCommit
 from executor.engine.loop import ClaimLoop
 from executor.engine.outcomes import Failed, Outcome
 from executor.engine.runner import run_attempt
@@ -37,7 +37,7 @@ T = TypeVar("T")
 Event = tuple[str, str, str, dict[str, Any]]
 
 
-class Engine(Claimer):
+class Engine:
     def __init__(
         self,
         store: Store,
@@ -182,7 +182,7 @@ class Engine(Claimer):
         self._took(claimed)
         return claimed
 
-    # -- what the group commit claims for the loop (`Claimer`) ---------------------------
+    # -- what the group commit claims for the loop (`commit.Claimer`) --------------------
 
     def free_slots(self) -> int:
         return self.loop.free_slots()

@@ -158,20 +158,6 @@ class Store(abc.ABC):
     # -- claiming ------------------------------------------------------------------------
 
     @abc.abstractmethod
-    async def claim(self, owner: str, limit: int, lease: float) -> list[Claimed]:
-        """Lease at most ``limit`` due step rows to ``owner`` for ``lease`` seconds.
-
-        Due rows are `queued` rows whose `available_at` has passed and `waiting` rows whose
-        timer (`available_at`) has passed, of runs that are `pending` or `running` (never
-        `paused`). Highest run priority first, then earliest `available_at`. Each claimed
-        row becomes `running` with a new lease token; a claimed `queued` row starts a new
-        attempt (`attempt` + 1, `started_at` now). A `pending` run of a claimed row becomes
-        `running`. No row is ever held by two unexpired leases.
-        """
-
-    # (`Txn.claim` does the same inside a transaction that does more.)
-
-    @abc.abstractmethod
     async def renew_leases(self, owner: str, rows: Sequence[tuple[int, str]], lease: float) -> set[int]:
         """Extend the leases ``(row id, token)`` still held by ``owner``; return the ids renewed.
 
@@ -245,8 +231,18 @@ class Txn(abc.ABC):
 
     @abc.abstractmethod
     async def claim(self, owner: str, limit: int, lease: float) -> list[Claimed]:
-        """As `Store.claim`, inside this transaction (work made ready by this transaction's
-        earlier statements is claimable: one commit completes a step and claims the next)."""
+        """Lease at most ``limit`` due step rows to ``owner`` for ``lease`` seconds.
+
+        Due rows are `queued` rows whose `available_at` has passed and `waiting` rows whose
+        timer (`available_at`) has passed, of runs that are `pending` or `running` (never
+        `paused`). Highest run priority first, then earliest `available_at`. Each claimed
+        row becomes `running` with a new lease token; a claimed `queued` row starts a new
+        attempt (`attempt` + 1, `started_at` now). A `pending` run of a claimed row becomes
+        `running`. No row is ever held by two unexpired leases.
+
+        Inside this transaction: work made ready by its earlier statements is claimable, so
+        one commit completes a step and claims the next.
+        """
 
     @abc.abstractmethod
     async def lock_run(self, run_id: str) -> RunRecord | None:

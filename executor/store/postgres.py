@@ -255,10 +255,6 @@ class PostgresStore(Store):
 
     # -- claiming ------------------------------------------------------------------------
 
-    async def claim(self, owner: str, limit: int, lease: float) -> list[Claimed]:
-        async with self.transaction() as txn:
-            return await txn.claim(owner, limit, lease)
-
     async def renew_leases(self, owner: str, rows: Sequence[tuple[int, str]], lease: float) -> set[int]:
         if not rows:
             return set()
@@ -472,7 +468,14 @@ class PostgresTxn(Txn):
     async def update_run(self, run_id: str, **changes: Any) -> None:
         common.check_columns(changes, common.RUN_UPDATABLE, "runs")
         self._runs.pop(run_id, None)
-        await self._update("runs", run_id, changes, common.RUN_JSON, common.RUN_TIMES)
+        if not changes:
+            return
+        # Column names come from the allow-list in `common`, never from callers' data.
+        assignments = ", ".join(
+            f"{c} = to_timestamp(%({c})s)" if c in common.RUN_TIMES else f"{c} = %({c})s" for c in changes
+        )
+        params = {c: _jsonb(v) if c in common.RUN_JSON else v for c, v in changes.items()}
+        await self._write(f"UPDATE runs SET {assignments} WHERE id = %(_key)s", {**params, "_key": run_id})
 
     async def child_runs(self, run_id: str) -> list[RunRecord]:
         return [_run(row) for row in await self._all("child_runs", {"run_id": run_id})]
@@ -524,26 +527,6 @@ class PostgresTxn(Txn):
                 f"FROM unnest({', '.join(sources)}) AS v({', '.join(names)}) WHERE s.id = v.id",
                 params,
             )
-
-    async def _update(
-        self,
-        table: str,
-        key: Any,
-        changes: dict[str, Any],
-        json_columns: frozenset[str],
-        times: frozenset[str],
-    ) -> None:
-        if not changes:
-            return
-        # Column names come from the allow-lists in `common`, never from callers' data.
-        assignments = ", ".join(
-            f"{c} = to_timestamp(%({c})s)" if c in times else f"{c} = %({c})s" for c in changes
-        )
-        params = {c: _jsonb(v) if c in json_columns else v for c, v in changes.items()}
-        await self._write(
-            f"UPDATE {table} SET {assignments} WHERE id = %(_key)s",
-            {**params, "_key": key},
-        )
 
     async def delete_items(self, run_id: str, step_id: str) -> None:
         for row in [row for row in self._rows.values() if row.run_id == run_id]:

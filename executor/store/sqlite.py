@@ -119,15 +119,10 @@ class SQLiteStore(Store):
         except sqlite3.OperationalError as exc:
             if exc.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                 raise
-        waiting = asyncio.ensure_future(asyncio.to_thread(_begin_waiting, db))
         try:
-            await asyncio.shield(waiting)
+            await _see_through(asyncio.to_thread(_begin_waiting, db))
         except asyncio.CancelledError:
-            # The thread may still take the lock: see it through and let go, or the
-            # next transaction would find this connection inside one.
-            await asyncio.wait([waiting])
-            if not waiting.cancelled() and waiting.exception() is None:
-                _rollback(db)
+            _rollback(db)  # the thread may have taken the lock meanwhile: let go of it
             raise
 
     @asynccontextmanager
@@ -261,10 +256,6 @@ class SQLiteStore(Store):
         return {step_id: (status, common.loads(output)) for step_id, status, output in rows}
 
     # -- claiming ------------------------------------------------------------------------
-
-    async def claim(self, owner: str, limit: int, lease: float) -> list[Claimed]:
-        async with self.transaction() as txn:
-            return await txn.claim(owner, limit, lease)
 
     async def renew_leases(self, owner: str, rows: Sequence[tuple[int, str]], lease: float) -> set[int]:
         if not rows:
@@ -467,9 +458,9 @@ def _begin_waiting(db: sqlite3.Connection) -> None:
 
 
 async def _see_through(work: Awaitable[Any]) -> Any:
-    """Await ``work`` to its end even when cancelled meanwhile (then re-raise the
-    cancellation): a commit that was sent must finish before the connection is used again,
-    and its caller must not believe it did not happen."""
+    """Await ``work`` (in a thread, on the connection) to its end even when cancelled
+    meanwhile, then re-raise the cancellation: the connection must not be used again while
+    the thread still uses it (a commit, or a BEGIN waiting for the lock)."""
     future = asyncio.ensure_future(work)
     try:
         return await asyncio.shield(future)
