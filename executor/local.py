@@ -19,13 +19,14 @@ from typing import Any, TextIO
 
 from executor import __version__, migrate
 from executor.actions.http import close_client
+from executor.durations import format_duration
 from executor.engine.catalog import register_folder
 from executor.engine.engine import Engine, Event
 from executor.lifecycle import Lifecycle
-from executor.settings import DatabaseURL, format_duration
 from executor.signals import handle_stop_signals
 from executor.store import Instance, create_store
 from executor.store.records import RUN_FINAL
+from executor.store.url import DatabaseURL
 from executor.workflow import parse_workflow
 
 EXIT_INTERRUPTED = 130

@@ -15,8 +15,9 @@ from typing import Any
 
 from loguru import logger
 
+from executor.durations import format_duration
 from executor.errors import MigrationError, SchemaError
-from executor.settings import DatabaseURL, format_duration
+from executor.store.url import DatabaseURL
 
 # How long a migrating process waits, by default, for another one to finish before giving up.
 LOCK_TIMEOUT = 120.0

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from executor.durations import format_duration, parse_duration
 from executor.errors import ConfigError
+from executor.store.url import DatabaseURL
 
 LOG_LEVELS = ("trace", "debug", "info", "warning", "error")
 LOG_FORMATS = ("auto", "text", "json")
@@ -35,67 +37,6 @@ DEFAULTS = {
     "log_level": "info",
     "log_format": "auto",
 }
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(text: str) -> float:
-    """Parse ``500ms``, ``30s``, ``5m``, ``2h`` (or a bare number of seconds) into seconds."""
-    text = str(text)
-    match = _DURATION.match(text)
-    if match:
-        return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    try:
-        seconds = float(text)
-    except ValueError:
-        raise ValueError(
-            f"{text!r} is not a duration (use a number with ms, s, m or h, e.g. 500ms, 30s, 5m, 2h)"
-        ) from None
-    if seconds != seconds or seconds in (float("inf"), float("-inf")):
-        raise ValueError(f"{text!r} is not a finite duration")
-    return seconds
-
-
-def format_duration(seconds: float) -> str:
-    for unit in ("h", "m", "s"):
-        size = _UNIT_SECONDS[unit]
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{round(seconds * 1000)}ms"
-
-
-@dataclass(frozen=True)
-class DatabaseURL:
-    """A database location: `dialect` picks the store and the migrations folder."""
-
-    url: str
-    dialect: Literal["sqlite", "postgres"]
-
-    @property
-    def sqlite_path(self) -> Path:
-        assert self.dialect == "sqlite"
-        return Path(self.url[len("sqlite:///") :])
-
-    def redacted(self) -> str:
-        """The URL with any password replaced, for logs and error messages."""
-        return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", self.url)
-
-    @classmethod
-    def parse(cls, text: str) -> DatabaseURL:
-        text = text.strip()
-        if text.startswith("sqlite:///"):
-            path = text[len("sqlite:///") :]
-            if not path or path == ":memory:" or path.startswith("file:"):
-                raise ValueError(
-                    "SQLite needs a file path (sqlite:///executor.db for a relative path, "
-                    "sqlite:////var/lib/executor/executor.db for an absolute one)"
-                )
-            return cls(text, "sqlite")
-        if text.startswith(("postgresql://", "postgres://")):
-            return cls(text, "postgres")
-        scheme = text.split("://", 1)[0] if "://" in text else text
-        raise ValueError(f"unknown database URL scheme in {scheme!r}: use sqlite:///PATH or postgresql://...")
 
 
 @dataclass(frozen=True)

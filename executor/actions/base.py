@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from executor.settings import parse_duration
+from executor.durations import parse_duration
 
 
 def json_or_none(text: str) -> Any:

@@ -14,8 +14,8 @@ import httpx
 from executor.actions.base import json_or_none
 from executor.actions.context import Attempt
 from executor.actions.specs import HttpSpec
+from executor.durations import to_seconds
 from executor.engine.outcomes import Failed, Outcome, Succeeded
-from executor.settings import parse_duration
 
 DEFAULT_TIMEOUT = 30.0
 KEEP_BYTES = 1 << 20
@@ -57,7 +57,7 @@ class Http(HttpSpec):
     async def run(attempt: Attempt) -> Outcome:
         params = attempt.params
         timeout = params.get("timeout", DEFAULT_TIMEOUT)
-        seconds = float(timeout) if isinstance(timeout, int | float) else parse_duration(str(timeout))
+        seconds = to_seconds(timeout)
         headers = {str(k): str(v) for k, v in (params.get("headers") or {}).items()}
         headers.setdefault("Idempotency-Key", attempt.idempotency_key)
         method = str(params.get("method") or "GET").upper()

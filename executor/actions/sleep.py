@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 from executor.actions.context import Attempt
 from executor.actions.specs import SleepSpec
+from executor.durations import to_seconds
 from executor.engine.outcomes import Failed, Outcome, Succeeded, Suspend
-from executor.settings import parse_duration
 
 
 def _wake_time(params: dict) -> float:
@@ -20,7 +20,7 @@ def _wake_time(params: dict) -> float:
             raise ValueError(f"until {params['until']!r} has no time zone (e.g. 2026-12-01T09:00:00Z)")
         return moment.timestamp()
     duration = params["duration"]
-    seconds = float(duration) if isinstance(duration, int | float) else parse_duration(str(duration))
+    seconds = to_seconds(duration)
     return time.time() + seconds
 
 

@@ -10,8 +10,8 @@ import time
 
 from executor.actions.context import Attempt
 from executor.actions.specs import WaitSpec
+from executor.durations import format_duration, to_seconds
 from executor.engine.outcomes import Failed, Outcome, Suspend
-from executor.settings import format_duration, parse_duration
 
 
 class Wait(WaitSpec):
@@ -21,12 +21,12 @@ class Wait(WaitSpec):
         timeout = attempt.params.get("timeout")
         wake_at = None
         if timeout is not None:
-            seconds = float(timeout) if isinstance(timeout, int | float) else parse_duration(str(timeout))
+            seconds = to_seconds(timeout)
             wake_at = time.time() + seconds
         return Suspend(state={"signal": name, "timeout_at": wake_at}, wake_at=wake_at, signal=name)
 
     @staticmethod
     async def resume(attempt: Attempt) -> Outcome:
         timeout = attempt.params.get("timeout")
-        seconds = float(timeout) if isinstance(timeout, int | float) else parse_duration(str(timeout))
+        seconds = to_seconds(timeout)
         return Failed(f"no signal {attempt.state['signal']!r} arrived within {format_duration(seconds)}")

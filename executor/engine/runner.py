@@ -12,10 +12,10 @@ from typing import Any
 
 from executor.actions.context import Attempt
 from executor.actions.registry import ACTIONS
+from executor.durations import format_duration
 from executor.engine.logs import LogBuffer
 from executor.engine.outcomes import Failed, Outcome
 from executor.errors import ExecutorError
-from executor.settings import format_duration
 from executor.store import Store
 from executor.store.records import Claimed
 from executor.workflow import Masker, Step, Workflow, build_context, render

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from executor.settings import DatabaseURL
 from executor.store.base import Instance, Store
+from executor.store.url import DatabaseURL
 
 __all__ = ["Instance", "Store", "create_store"]
 

@@ -17,8 +17,8 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from executor.actions import check_action, is_template, names
+from executor.durations import parse_duration
 from executor.errors import WorkflowInvalid
-from executor.settings import parse_duration
 from executor.workflow import expressions, graph
 from executor.workflow.model import BACKOFFS, TRIGGER_RULES, RetryPolicy, Step, Workflow
 from executor.workflow.source import MAX_BYTES, Problem, join, load_yaml, parent

@@ -6,7 +6,7 @@ import pytest
 
 from executor import migrate
 from executor.errors import MigrationError, SchemaError
-from executor.settings import DatabaseURL
+from executor.store.url import DatabaseURL
 
 
 def known() -> list[str]:

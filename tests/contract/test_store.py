@@ -11,9 +11,9 @@ import pytest
 
 from executor import migrate
 from executor.errors import StoreError
-from executor.settings import DatabaseURL
 from executor.store import Instance, Store, create_store
 from executor.store.records import NewRun, NewStep
+from executor.store.url import DatabaseURL
 
 
 @pytest.fixture

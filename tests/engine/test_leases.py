@@ -6,8 +6,8 @@ from __future__ import annotations
 from executor import migrate
 from executor.engine.engine import Engine
 from executor.engine.outcomes import Succeeded
-from executor.settings import DatabaseURL
 from executor.store import create_store
+from executor.store.url import DatabaseURL
 from executor.workflow import parse_workflow
 from tests.support.engine import running_engine
 

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from executor import migrate
-from executor.settings import DatabaseURL
+from executor.store.url import DatabaseURL
 from tests.support.databases import postgres_database
 from tests.support.process import CLI, Server, clean_env, pid_alive, run
 from tests.support.waiting import wait_until

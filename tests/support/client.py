@@ -10,9 +10,9 @@ import asyncio
 from typing import Any
 
 from executor.engine.engine import Engine
-from executor.settings import DatabaseURL
 from executor.store import create_store
 from executor.store.records import RunRecord, StepRow, WorkflowRecord
+from executor.store.url import DatabaseURL
 from executor.workflow import parse_workflow
 
 

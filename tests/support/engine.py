@@ -10,9 +10,9 @@ from typing import Any
 
 from executor import migrate
 from executor.engine.engine import Engine, Event
-from executor.settings import DatabaseURL
 from executor.store import create_store
 from executor.store.records import RUN_FINAL, RunRecord, StepRow
+from executor.store.url import DatabaseURL
 from executor.workflow import parse_workflow
 
 

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import pytest
 
+from executor.durations import format_duration, parse_duration
 from executor.errors import ConfigError
-from executor.settings import DatabaseURL, format_duration, is_loopback, parse_duration, parse_settings
+from executor.settings import is_loopback, parse_settings
+from executor.store.url import DatabaseURL
 
 
 @pytest.mark.parametrize(

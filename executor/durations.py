@@ -1,0 +1,46 @@
+"""Durations as people write them (``500ms``, ``30s``, ``5m``, ``2h``) and as seconds.
+
+One module for settings, the workflow language and actions alike, so that a duration
+means the same thing wherever a user writes one.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """Parse ``500ms``, ``30s``, ``5m``, ``2h`` (or a bare number of seconds) into seconds."""
+    text = str(text)
+    match = _DURATION.match(text)
+    if match:
+        return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not a duration (use a number with ms, s, m or h, e.g. 500ms, 30s, 5m, 2h)"
+        ) from None
+    if not math.isfinite(seconds):
+        raise ValueError(f"{text!r} is not a finite duration")
+    return seconds
+
+
+def to_seconds(value: float | str) -> float:
+    """A workflow's duration value: a number of seconds as it is, a string parsed."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return parse_duration(str(value))
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest exact way to write ``seconds`` (``90`` → ``90s``, ``120`` → ``2m``)."""
+    for unit in ("h", "m", "s"):
+        size = _UNIT_SECONDS[unit]
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{round(seconds * 1000)}ms"
