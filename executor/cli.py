@@ -1,22 +1,25 @@
-"""The `executor` command line: serve (the default), migrate, version.
+"""The `executor` command line: serve (the default), migrate, run, validate, version.
 
-Options arrive as raw strings (from a flag or its ``EXECUTOR_*`` variable) and are parsed
-once, by `executor.settings`, so that a bad value fails with one line naming the setting
-and exit code 2, whichever way it was given.
+The options of settings are built from their declaration in `executor.settings`
+(`settings_options`). They arrive as raw strings (from a flag or its ``EXECUTOR_*``
+variable) and are parsed once, by `executor.settings`, so that a bad value fails with one
+line naming the setting and exit code 2, whichever way it was given.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
 from executor import __version__, frozen, log
 from executor.errors import ConfigError, ExecutorError
-from executor.settings import DEFAULTS, parse_lock_timeout, parse_settings
+from executor.settings import Setting, parse_settings, setting
 
 app = typer.Typer(
     name="executor",
@@ -34,57 +37,44 @@ app = typer.Typer(
 COMMANDS = {"serve", "migrate", "version", "run", "validate"}
 
 
-def _option(flag: str, env: str, help: str, metavar: str | None = None, default_shown: bool = True) -> Any:
-    return typer.Option(flag, envvar=env, help=help, metavar=metavar, show_default=default_shown)
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-Database = Annotated[
-    str,
-    _option(
-        "--database",
-        "EXECUTOR_DATABASE_URL",
-        "Database URL: sqlite:///PATH (relative to the working directory; "
-        "sqlite:////abs/path for an absolute one) or postgresql://USER@HOST:PORT/DB.",
-    ),
-]
-LogLevel = Annotated[
-    str, _option("--log-level", "EXECUTOR_LOG_LEVEL", "trace, debug, info, warning or error.", "LEVEL")
-]
-LogFormat = Annotated[
-    str,
-    _option(
-        "--log-format",
-        "EXECUTOR_LOG_FORMAT",
-        "text, json, or auto (text when stderr is a terminal, json otherwise).",
-        "FORMAT",
-    ),
-]
+def settings_options(command: str, *names: str) -> Callable[[F], F]:
+    """Give ``command`` an option for each named setting, built from its row in
+    `executor.settings` (flag, variable, help, metavar and default, with the command's
+    overrides); the raw values arrive in the command's ``**given``, in this order in --help."""
+
+    def decorate(func: F) -> F:
+        # Evaluated: typer takes this signature as it is, and our annotations are strings.
+        signature = inspect.signature(func, eval_str=True)
+        own = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        options = [_parameter(setting(name, command)) for name in names]
+        func.__signature__ = signature.replace(parameters=[*own, *options])  # type: ignore[attr-defined]
+        return func
+
+    return decorate
 
 
-Concurrency = Annotated[
-    str, _option("--concurrency", "EXECUTOR_CONCURRENCY", "Steps in flight per instance at most.", "N")
-]
-Lease = Annotated[
-    str,
-    _option(
-        "--lease",
-        "EXECUTOR_LEASE",
-        "How long a claimed step stays owned without renewal: steps of an instance that died "
-        "are retried (as a failed attempt) after this long.",
-        "DURATION",
-    ),
-]
-Workflows = Annotated[
-    str | None,
-    _option(
-        "--workflows",
-        "EXECUTOR_WORKFLOWS",
-        "A folder of workflows (*.yaml) to register at start; a changed file becomes a new version, "
-        "an invalid one is reported and skipped.",
-        "DIR",
-        default_shown=False,
-    ),
-]
+def _parameter(option: Setting) -> inspect.Parameter:
+    # Typer takes an `Annotated` option's default from the parameter, not from `typer.Option`.
+    if option.is_switch:
+        info = typer.Option(option.flag, envvar=option.env, help=option.help)
+        annotation: Any = Annotated[bool, info]
+        default: Any = option.read(None)
+    else:
+        info = typer.Option(
+            option.flag,
+            envvar=option.env,
+            metavar=option.metavar,
+            help=option.help,
+            show_default=bool(option.default),
+        )
+        annotation = Annotated[str | None, info]
+        default = option.default or None  # "" is none: no value, nothing shown as the default
+    return inspect.Parameter(
+        option.name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
+    )
 
 
 def _fail(exc: ExecutorError) -> NoReturn:
@@ -111,115 +101,32 @@ def root(
 
 
 @app.command()
-def serve(
-    database: Database = DEFAULTS["database"],
-    host: Annotated[
-        str,
-        _option(
-            "--host",
-            "EXECUTOR_HOST",
-            "Address to listen on. A non-loopback address needs --api-token or --insecure.",
-            "HOST",
-        ),
-    ] = DEFAULTS["host"],
-    port: Annotated[
-        str, _option("--port", "EXECUTOR_PORT", "TCP port to listen on (0: any free port).", "PORT")
-    ] = DEFAULTS["port"],
-    stop_timeout: Annotated[
-        str,
-        _option(
-            "--stop-timeout",
-            "EXECUTOR_STOP_TIMEOUT",
-            "On SIGTERM, how long in-flight steps may take to finish before they are cancelled "
-            "and handed back. Durations: 500ms, 30s, 5m, 2h.",
-            "DURATION",
-        ),
-    ] = DEFAULTS["stop_timeout"],
-    drain_delay: Annotated[
-        str,
-        _option(
-            "--drain-delay",
-            "EXECUTOR_DRAIN_DELAY",
-            "On SIGTERM, keep serving HTTP (with /health/ready answering 503) at least this long, "
-            "so that load balancers stop routing here before the port closes.",
-            "DURATION",
-        ),
-    ] = DEFAULTS["drain_delay"],
-    poll_interval: Annotated[
-        str,
-        _option(
-            "--poll-interval",
-            "EXECUTOR_POLL_INTERVAL",
-            "How often to look for ready work when nothing signalled it.",
-            "DURATION",
-        ),
-    ] = DEFAULTS["poll_interval"],
-    concurrency: Concurrency = DEFAULTS["concurrency"],
-    lease: Lease = DEFAULTS["lease"],
-    workflows: Workflows = None,
-    pool_size: Annotated[
-        str,
-        _option(
-            "--pool-size",
-            "EXECUTOR_POOL_SIZE",
-            "PostgreSQL connections per instance at most (one more listens for work). "
-            "Size the server's max_connections for instances × (pool size + 1).",
-            "N",
-        ),
-    ] = DEFAULTS["pool_size"],
-    max_body: Annotated[
-        str,
-        _option("--max-body", "EXECUTOR_MAX_BODY", "Largest request body accepted (413 above it).", "SIZE"),
-    ] = DEFAULTS["max_body"],
-    api_token: Annotated[
-        str | None,
-        _option(
-            "--api-token",
-            "EXECUTOR_API_TOKEN",
-            "Bearer token(s) the API requires; several, comma-separated, for rotation.",
-            "TOKENS",
-            default_shown=False,
-        ),
-    ] = None,
-    log_level: LogLevel = DEFAULTS["log_level"],
-    log_format: LogFormat = DEFAULTS["log_format"],
-    insecure: Annotated[
-        bool,
-        _option("--insecure", "EXECUTOR_INSECURE", "Allow a non-loopback --host without an API token."),
-    ] = False,
-    skip_migrations: Annotated[
-        bool,
-        _option(
-            "--skip-migrations",
-            "EXECUTOR_SKIP_MIGRATIONS",
-            "Do not migrate at start; refuse to start unless the schema is current "
-            "(fleets: run `executor migrate` once, then start every instance with this flag).",
-        ),
-    ] = False,
-) -> None:
+@settings_options(
+    "serve",
+    "database",
+    "host",
+    "port",
+    "stop_timeout",
+    "drain_delay",
+    "poll_interval",
+    "concurrency",
+    "lease",
+    "workflows",
+    "pool_size",
+    "max_body",
+    "api_token",
+    "log_level",
+    "log_format",
+    "insecure",
+    "skip_migrations",
+)
+def serve(**given: str | bool | None) -> None:
     """Serve the HTTP API and run workflows until SIGTERM or SIGINT (the default command)."""
     from executor import migrate
     from executor.service import Service
 
     try:
-        settings = parse_settings(
-            database=database,
-            host=host,
-            port=port,
-            stop_timeout=stop_timeout,
-            drain_delay=drain_delay,
-            poll_interval=poll_interval,
-            concurrency=concurrency,
-            lease=lease,
-            workflows=workflows,
-            max_body=max_body,
-            pool_size=pool_size,
-            api_token=api_token,
-            log_level=log_level,
-            log_format=log_format,
-            insecure=insecure,
-            skip_migrations=skip_migrations,
-        )
+        settings = parse_settings(stderr_is_tty=sys.stderr.isatty(), **given)
         log.configure(settings.log_level, settings.log_format)
         if settings.skip_migrations:
             migrate.check_schema(settings.database)
@@ -231,8 +138,8 @@ def serve(
 
 
 @app.command(name="migrate")
+@settings_options("migrate", "database", "lock_timeout", "log_level", "log_format")
 def migrate_command(
-    database: Database = DEFAULTS["database"],
     status: Annotated[
         bool,
         typer.Option(
@@ -249,24 +156,13 @@ def migrate_command(
             "Only when no other `executor migrate` is running.",
         ),
     ] = False,
-    lock_timeout: Annotated[
-        str,
-        typer.Option(
-            "--lock-timeout",
-            metavar="DURATION",
-            help="How long to wait for another `executor migrate` to finish before giving up.",
-            show_default=True,
-        ),
-    ] = "2m",
-    log_level: LogLevel = DEFAULTS["log_level"],
-    log_format: LogFormat = DEFAULTS["log_format"],
+    **given: str | bool | None,
 ) -> None:
     """Apply pending migrations and exit. Safe to run from several processes at once."""
     from executor import migrate
 
     try:
-        settings = parse_settings(database=database, log_level=log_level, log_format=log_format)
-        wait = parse_lock_timeout(lock_timeout)
+        settings = parse_settings(stderr_is_tty=sys.stderr.isatty(), **given)
         log.configure(settings.log_level, settings.log_format)
         if status:
             current = migrate.status(settings.database)
@@ -282,7 +178,7 @@ def migrate_command(
             raise typer.Exit(1)
         if break_lock:
             migrate.break_lock(settings.database)
-        applied = migrate.apply(settings.database, lock_timeout=wait)
+        applied = migrate.apply(settings.database, settings.lock_timeout)
     except ExecutorError as exc:
         _fail(exc)
     if applied:
@@ -293,6 +189,9 @@ def migrate_command(
 
 
 @app.command(name="run")
+@settings_options(
+    "run", "database", "workflows", "concurrency", "lease", "stop_timeout", "log_level", "log_format"
+)
 def run_command(
     flow: Annotated[Path, typer.Argument(metavar="FLOW.yaml", help="The workflow to run.")],
     input_json: Annotated[
@@ -307,26 +206,7 @@ def run_command(
             help="Set one input field (repeatable); VALUE is JSON when it parses as JSON, else a string.",
         ),
     ] = None,
-    database: Annotated[
-        str | None,
-        typer.Option(
-            "--database",
-            envvar="EXECUTOR_DATABASE_URL",
-            metavar="URL",
-            help="Keep the run in this database (default: a temporary one, removed afterwards).",
-        ),
-    ] = None,
-    workflows: Workflows = None,
-    concurrency: Concurrency = DEFAULTS["concurrency"],
-    lease: Lease = DEFAULTS["lease"],
-    stop_timeout: Annotated[
-        str,
-        typer.Option(
-            "--stop-timeout", metavar="DURATION", help="On Ctrl-C, how long running steps may finish."
-        ),
-    ] = DEFAULTS["stop_timeout"],
-    log_level: LogLevel = "warning",
-    log_format: LogFormat = "text",
+    **given: str | bool | None,
 ) -> None:
     """Run one workflow to completion here, with live progress; print its outputs as JSON.
 
@@ -337,15 +217,7 @@ def run_command(
     from executor import local
 
     try:
-        settings = parse_settings(
-            database=database or DEFAULTS["database"],
-            concurrency=concurrency,
-            lease=lease,
-            workflows=workflows,
-            stop_timeout=stop_timeout,
-            log_level=log_level,
-            log_format=log_format,
-        )
+        settings = parse_settings(stderr_is_tty=sys.stderr.isatty(), **given)
         log.configure(settings.log_level, settings.log_format)
         try:
             run_input = local.parse_inputs(input_json, inputs or [])
@@ -353,15 +225,7 @@ def run_command(
             raise ConfigError("--input", str(exc)) from None
         if not flow.is_file():
             raise ConfigError("FLOW.yaml", f"{flow} is not a file")
-        code, result = local.run(
-            flow,
-            run_input,
-            settings.database if database else None,
-            workflows=settings.workflows,
-            concurrency=settings.concurrency,
-            stop_timeout=settings.stop_timeout,
-            lease=settings.lease,
-        )
+        code, result = local.run(flow, run_input, settings, keep=given["database"] is not None)
     except ExecutorError as exc:
         _fail(exc)
     typer.echo(json.dumps(result, indent=2, default=str))

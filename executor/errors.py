@@ -9,10 +9,7 @@ Errors from drivers are wrapped with ``raise ... from exc`` so the log keeps the
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from executor.workflow.source import Problem
+from dataclasses import dataclass
 
 
 class ExecutorError(Exception):
@@ -82,6 +79,27 @@ class WorkflowInvalid(ExecutorError):
         count = len(self.problems)
         heading = f"the workflow has {count} problem{'' if count == 1 else 's'}:"
         super().__init__("\n".join([heading, *(f"  {problem}" for problem in self.problems)]))
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a workflow, located by path (``steps[2].retry.delay``) and line."""
+
+    path: str
+    line: int | None
+    message: str
+    file: str | None = None
+
+    def __str__(self) -> str:
+        if self.file and self.line:
+            where = f"{self.file}:{self.line}: "
+        elif self.file:
+            where = f"{self.file}: "
+        elif self.line:
+            where = f"line {self.line}: "
+        else:
+            where = ""
+        return f"{where}{self.path}: {self.message}" if self.path else f"{where}{self.message}"
 
 
 class ExpressionError(ExecutorError):

@@ -18,7 +18,7 @@ import enum
 from executor.errors import LifecycleError
 
 
-class State(enum.Enum):
+class State(enum.StrEnum):
     IDLE = "idle"
     RUNNING = "running"
     DRAINING = "draining"

@@ -15,12 +15,10 @@ from typing import Any
 
 from loguru import logger
 
+from executor import settings
 from executor.durations import format_duration
 from executor.errors import MigrationError, SchemaError
 from executor.store.url import DatabaseURL
-
-# How long a migrating process waits, by default, for another one to finish before giving up.
-LOCK_TIMEOUT = 120.0
 
 
 def migrations_dir(dialect: str) -> Path:
@@ -108,8 +106,11 @@ def _known_migrations(database: DatabaseURL) -> Any:
     return read_migrations(str(migrations_dir(database.dialect)))
 
 
-def apply(database: DatabaseURL, lock_timeout: float = LOCK_TIMEOUT) -> list[str]:
-    """Apply every pending migration; return the ids applied by this call (maybe none)."""
+def apply(database: DatabaseURL, lock_timeout: float = settings.default("lock_timeout")) -> list[str]:
+    """Apply every pending migration; return the ids applied by this call (maybe none).
+
+    ``lock_timeout``: how long to wait for another migrating process to finish.
+    """
     if database.dialect == "sqlite":
         parent = database.sqlite_path.parent
         if not parent.is_dir():

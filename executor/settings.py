@@ -1,9 +1,12 @@
-"""Configuration, parsed once at the edge into one frozen `Settings` object.
+"""Configuration: every setting declared once, in `SETTINGS`, and parsed once at the edge
+into one frozen `Settings` object.
 
-Every setting has a command-line flag and an ``EXECUTOR_*`` environment variable (typer
-reads both and hands us the raw strings); this module turns the strings into typed values
-and rejects bad ones with a `ConfigError` naming the flag and the variable, so a typo
-fails at start with one line instead of somewhere in the middle of a run.
+A setting's row gives its flag, its ``EXECUTOR_*`` environment variable, its default as the
+user would write it, its parser and its help. The command-line options (`executor.cli`), the
+defaults other modules fall back to (`default`) and README's table (``python -m
+executor.settings``) are derived from the rows, so they cannot disagree. A bad value is a
+`ConfigError` naming the flag and the variable: a typo fails at start with one line instead
+of somewhere in the middle of a run.
 """
 
 from __future__ import annotations
@@ -12,122 +15,347 @@ import dataclasses
 import ipaddress
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from executor.durations import format_duration, parse_duration
 from executor.errors import ConfigError
 from executor.store.url import DatabaseURL
 
-LOG_LEVELS = ("trace", "debug", "info", "warning", "error")
-LOG_FORMATS = ("auto", "text", "json")
-
-DEFAULTS = {
-    "database": "sqlite:///executor.db",
-    "host": "127.0.0.1",
-    "port": "8080",
-    "stop_timeout": "30s",
-    "drain_delay": "0s",
-    "poll_interval": "1s",
-    "lease": "30s",
-    "max_body": "1MiB",
-    "pool_size": "10",
-    "concurrency": "16",
-    "log_level": "info",
-    "log_format": "auto",
-}
-
 
 @dataclass(frozen=True)
-class Settings:
-    database: DatabaseURL
-    host: str = "127.0.0.1"
-    port: int = 8080
-    stop_timeout: float = 30.0
-    # After a stop signal, keep HTTP up (ready answering 503) at least this long, so that a
-    # load balancer sees the instance leave before its port closes.
-    drain_delay: float = 0.0
-    poll_interval: float = 1.0
-    concurrency: int = 16
-    # How long a claimed step stays owned without a renewal: an instance that dies loses
-    # its steps to the others (or to its own restart) after this long.
-    lease: float = 30.0
-    workflows: Path | None = None  # a folder of *.yaml workflows to register at start
-    max_body: int = 1 << 20  # request bodies larger than this are refused (413)
-    pool_size: int = 10  # PostgreSQL connections per instance at most (plus one for LISTEN)
-    # Several tokens are accepted at once so that they can be rotated without downtime.
-    api_tokens: tuple[str, ...] = dataclasses.field(default=(), repr=False)
-    log_level: str = "info"
-    log_format: Literal["text", "json"] = "text"
-    insecure: bool = False
-    skip_migrations: bool = False
+class Setting:
+    """One setting as the user names and writes it, and how its text becomes a value."""
+
+    name: str  # the keyword of `parse_settings`, and the `Settings` field unless `field` says otherwise
+    flag: str
+    env: str
+    default: str  # as the user would write it; "" is none, and a switch's is "off"
+    parse: Callable[[str], Any]  # raises ValueError saying what is wrong with the text
+    help: str
+    metavar: str = ""
+    field: str = ""
+
+    @property
+    def named(self) -> str:
+        """How errors name the setting, whichever way it was given."""
+        return f"{self.flag} ({self.env})"
+
+    @property
+    def is_switch(self) -> bool:
+        return self.parse is switch
+
+    def read(self, raw: str | bool | None) -> Any:
+        """The value of ``raw`` (None: the default), or a `ConfigError` naming the setting."""
+        if isinstance(raw, bool):  # a switch, already read by the command line
+            return raw
+        text = self.default if raw is None else raw
+        try:
+            return self.parse(text)
+        except ValueError as exc:
+            raise ConfigError(self.named, str(exc)) from None
 
 
-# (flag, environment variable) of each setting, as the user sees them in errors.
-NAMES = {
-    "database": ("--database", "EXECUTOR_DATABASE_URL"),
-    "host": ("--host", "EXECUTOR_HOST"),
-    "port": ("--port", "EXECUTOR_PORT"),
-    "stop_timeout": ("--stop-timeout", "EXECUTOR_STOP_TIMEOUT"),
-    "drain_delay": ("--drain-delay", "EXECUTOR_DRAIN_DELAY"),
-    "poll_interval": ("--poll-interval", "EXECUTOR_POLL_INTERVAL"),
-    "concurrency": ("--concurrency", "EXECUTOR_CONCURRENCY"),
-    "lease": ("--lease", "EXECUTOR_LEASE"),
-    "workflows": ("--workflows", "EXECUTOR_WORKFLOWS"),
-    "max_body": ("--max-body", "EXECUTOR_MAX_BODY"),
-    "pool_size": ("--pool-size", "EXECUTOR_POOL_SIZE"),
-    "api_token": ("--api-token", "EXECUTOR_API_TOKEN"),
-    "log_level": ("--log-level", "EXECUTOR_LOG_LEVEL"),
-    "log_format": ("--log-format", "EXECUTOR_LOG_FORMAT"),
-    "insecure": ("--insecure", "EXECUTOR_INSECURE"),
-}
+# Parsers: text to value, or ValueError with the reason (`Setting.read` adds the name).
 
 
-def _name(key: str) -> str:
-    flag, env = NAMES[key]
-    return f"{flag} ({env})"
+def whole(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise ValueError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise ValueError(f"{value} is out of range ({low}..{high})")
+        return value
+
+    return parse
 
 
-def _parse_int(key: str, text: str, low: int, high: int) -> int:
-    try:
-        value = int(str(text).strip())
-    except ValueError:
-        raise ConfigError(_name(key), f"{text!r} is not a whole number") from None
-    if not low <= value <= high:
-        raise ConfigError(_name(key), f"{value} is out of range ({low}..{high})")
-    return value
-
-
-def _parse_seconds(key: str, text: str, *, minimum: float) -> float:
-    try:
+def seconds(minimum: float) -> Callable[[str], float]:
+    def parse(text: str) -> float:
         value = parse_duration(text)
-    except ValueError as exc:
-        raise ConfigError(_name(key), str(exc)) from None
-    if value < minimum:
-        raise ConfigError(_name(key), f"{text!r} is shorter than {format_duration(minimum)}")
-    return value
+        if value < minimum:
+            raise ValueError(f"{text!r} is shorter than {format_duration(minimum)}")
+        return value
+
+    return parse
+
+
+def one_of(*choices: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        value = text.strip().lower()
+        if value not in choices:
+            raise ValueError(f"{text!r} is not one of {', '.join(choices)}")
+        return value
+
+    return parse
 
 
 _SIZE = re.compile(r"^\s*(\d+)\s*(B|KiB|MiB|GiB|KB|MB|GB)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"b": 1, "kib": 1024, "mib": 1024**2, "gib": 1024**3, "kb": 1000, "mb": 1000**2, "gb": 1000**3}
 
 
-def _parse_size(key: str, text: str) -> int:
-    match = _SIZE.match(str(text))
+def size(text: str) -> int:
+    match = _SIZE.match(text)
     if not match:
-        raise ConfigError(_name(key), f"{text!r} is not a size (e.g. 1MiB, 512KiB, 100000)")
+        raise ValueError(f"{text!r} is not a size (e.g. 1MiB, 512KiB, 100000)")
     value = int(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()]
     if value < 1024:
-        raise ConfigError(_name(key), f"{text!r} is smaller than 1KiB")
+        raise ValueError(f"{text!r} is smaller than 1KiB")
     return value
 
 
-def _parse_choice(key: str, text: str, choices: tuple[str, ...]) -> str:
-    value = str(text).strip().lower()
-    if value not in choices:
-        raise ConfigError(_name(key), f"{text!r} is not one of {', '.join(choices)}")
-    return value
+def switch(text: str) -> bool:
+    value = text.strip().lower()
+    if value not in ("on", "off", "true", "false", "1", "0"):
+        raise ValueError(f"{text!r} is neither on nor off")
+    return value in ("on", "true", "1")
+
+
+def _host(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be empty")
+    return text.strip()
+
+
+def _folder(text: str) -> Path | None:
+    if not text:
+        return None
+    if not Path(text).is_dir():
+        raise ValueError(f"{text} is not a directory")
+    return Path(text)
+
+
+def _tokens(text: str) -> tuple[str, ...]:
+    return tuple(token.strip() for token in text.split(",") if token.strip())
+
+
+LOG_LEVELS = ("trace", "debug", "info", "warning", "error")
+LOG_FORMATS = ("auto", "text", "json")
+
+SETTINGS = {
+    setting.name: setting
+    for setting in (
+        Setting(
+            "database",
+            "--database",
+            "EXECUTOR_DATABASE_URL",
+            default="sqlite:///executor.db",
+            parse=DatabaseURL.parse,
+            metavar="URL",
+            help="Database: `sqlite:///PATH` (relative to the working directory; `sqlite:////abs/path` "
+            "for an absolute one) or `postgresql://USER:PASSWORD@HOST:PORT/DB`.",
+        ),
+        Setting(
+            "host",
+            "--host",
+            "EXECUTOR_HOST",
+            default="127.0.0.1",
+            parse=_host,
+            metavar="HOST",
+            help="Address to listen on; a non-loopback address needs `--api-token` or `--insecure`.",
+        ),
+        Setting(
+            "port",
+            "--port",
+            "EXECUTOR_PORT",
+            default="8080",
+            parse=whole(0, 65535),
+            metavar="PORT",
+            help="TCP port to listen on (`0` picks a free one and logs it).",
+        ),
+        Setting(
+            "stop_timeout",
+            "--stop-timeout",
+            "EXECUTOR_STOP_TIMEOUT",
+            default="30s",
+            parse=seconds(minimum=0.0),
+            metavar="DURATION",
+            help="On SIGTERM, how long in-flight steps may run before they are cancelled and handed "
+            "back. Durations: `500ms`, `30s`, `5m`, `2h`.",
+        ),
+        Setting(
+            "drain_delay",
+            "--drain-delay",
+            "EXECUTOR_DRAIN_DELAY",
+            default="0s",
+            parse=seconds(minimum=0.0),
+            metavar="DURATION",
+            help="On SIGTERM, keep serving HTTP (with `/health/ready` answering 503) at least this "
+            "long, so that load balancers stop routing here before the port closes.",
+        ),
+        Setting(
+            "poll_interval",
+            "--poll-interval",
+            "EXECUTOR_POLL_INTERVAL",
+            default="1s",
+            parse=seconds(minimum=0.01),
+            metavar="DURATION",
+            help="How often to look for ready work when nothing signalled it.",
+        ),
+        Setting(
+            "concurrency",
+            "--concurrency",
+            "EXECUTOR_CONCURRENCY",
+            default="16",
+            parse=whole(1, 10_000),
+            metavar="N",
+            help="Steps in flight per instance at most.",
+        ),
+        Setting(
+            "lease",
+            "--lease",
+            "EXECUTOR_LEASE",
+            default="30s",
+            parse=seconds(minimum=0.1),
+            metavar="DURATION",
+            help="How long a claimed step stays owned without renewal: the steps of an instance that "
+            "died are retried (as a failed attempt) after this long, at once when it restarts on "
+            "the same host.",
+        ),
+        Setting(
+            "workflows",
+            "--workflows",
+            "EXECUTOR_WORKFLOWS",
+            default="",
+            parse=_folder,
+            metavar="DIR",
+            help="A folder of workflows (`*.yaml`) to register at start; a changed file becomes a new "
+            "version, an invalid one is reported and skipped.",
+        ),
+        Setting(
+            "max_body",
+            "--max-body",
+            "EXECUTOR_MAX_BODY",
+            default="1MiB",
+            parse=size,
+            metavar="SIZE",
+            help="Largest request body accepted (413 above it, refused before it is read whole).",
+        ),
+        Setting(
+            "pool_size",
+            "--pool-size",
+            "EXECUTOR_POOL_SIZE",
+            default="10",
+            parse=whole(2, 1000),
+            metavar="N",
+            help="PostgreSQL connections per instance at most (one more listens for work). Size the "
+            "server's `max_connections` for instances × (pool size + 1).",
+        ),
+        Setting(
+            "api_token",
+            "--api-token",
+            "EXECUTOR_API_TOKEN",
+            default="",
+            parse=_tokens,
+            metavar="TOKENS",
+            field="api_tokens",
+            help="Bearer token(s) the API requires; several, comma-separated, to rotate without "
+            "downtime. Never logged.",
+        ),
+        Setting(
+            "log_level",
+            "--log-level",
+            "EXECUTOR_LOG_LEVEL",
+            default="info",
+            parse=one_of(*LOG_LEVELS),
+            metavar="LEVEL",
+            help=f"One of {', '.join(LOG_LEVELS)}.",
+        ),
+        Setting(
+            "log_format",
+            "--log-format",
+            "EXECUTOR_LOG_FORMAT",
+            default="auto",
+            parse=one_of(*LOG_FORMATS),
+            metavar="FORMAT",
+            help="`text`, `json`, or `auto`: text when stderr is a terminal, JSON lines otherwise.",
+        ),
+        Setting(
+            "insecure",
+            "--insecure",
+            "EXECUTOR_INSECURE",
+            default="off",
+            parse=switch,
+            help="Allow a non-loopback `--host` without an API token.",
+        ),
+        Setting(
+            "skip_migrations",
+            "--skip-migrations",
+            "EXECUTOR_SKIP_MIGRATIONS",
+            default="off",
+            parse=switch,
+            help="Do not migrate at start; refuse to start unless the schema is current (fleets: run "
+            "`executor migrate` once, then start every instance with this flag).",
+        ),
+        Setting(
+            "lock_timeout",
+            "--lock-timeout",
+            "EXECUTOR_LOCK_TIMEOUT",
+            default="2m",
+            parse=seconds(minimum=0.0),
+            metavar="DURATION",
+            help="How long `executor migrate` waits for another one to finish before giving up.",
+        ),
+    )
+}
+
+# Where a command departs from the table (any `Setting` attribute but the name). `executor run`
+# works at a terminal: it logs less, as text, and keeps its run in a temporary database
+# unless it is given one.
+OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
+    "run": {
+        "database": {
+            "default": "",
+            "help": "Keep the run in this database (default: a temporary one, removed afterwards).",
+        },
+        "stop_timeout": {"help": "On Ctrl-C, how long running steps may finish."},
+        "log_level": {"default": "warning"},
+        "log_format": {"default": "text"},
+    },
+}
+
+
+def setting(name: str, command: str | None = None) -> Setting:
+    """Setting ``name`` as ``command`` takes it."""
+    changes = OVERRIDES.get(command or "", {}).get(name, {})
+    return dataclasses.replace(SETTINGS[name], **changes)
+
+
+def default(name: str) -> Any:
+    """The parsed default of setting ``name``, for modules that fall back to it."""
+    return SETTINGS[name].read(None)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting, parsed: one field per row of `SETTINGS` (a test keeps them in step)."""
+
+    database: DatabaseURL
+    host: str
+    port: int
+    stop_timeout: float
+    # After a stop signal, keep HTTP up (ready answering 503) at least this long, so that a
+    # load balancer sees the instance leave before its port closes.
+    drain_delay: float
+    poll_interval: float
+    concurrency: int
+    # How long a claimed step stays owned without a renewal: an instance that dies loses
+    # its steps to the others (or to its own restart) after this long.
+    lease: float
+    workflows: Path | None  # a folder of *.yaml workflows to register at start
+    max_body: int  # request bodies larger than this are refused (413)
+    pool_size: int  # PostgreSQL connections per instance at most (plus one for LISTEN)
+    # Several tokens are accepted at once so that they can be rotated without downtime.
+    api_tokens: tuple[str, ...] = dataclasses.field(repr=False)
+    log_level: str
+    log_format: Literal["text", "json"]
+    insecure: bool
+    skip_migrations: bool
+    lock_timeout: float  # `executor migrate` only
 
 
 def is_loopback(host: str) -> bool:
@@ -139,81 +367,44 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def parse_lock_timeout(text: str) -> float:
-    """`executor migrate --lock-timeout`: a migrate-only setting, so not part of `Settings`."""
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise ConfigError("--lock-timeout", str(exc)) from None
-
-
-def parse_workflows_dir(text: str | None) -> Path | None:
-    if not text:
-        return None
-    path = Path(text)
-    if not path.is_dir():
-        raise ConfigError(_name("workflows"), f"{text} is not a directory")
-    return path
-
-
-def parse_database(text: str) -> DatabaseURL:
-    try:
-        return DatabaseURL.parse(text)
-    except ValueError as exc:
-        raise ConfigError(_name("database"), str(exc)) from None
-
-
-def parse_settings(
-    *,
-    database: str = DEFAULTS["database"],
-    host: str = DEFAULTS["host"],
-    port: str = DEFAULTS["port"],
-    stop_timeout: str = DEFAULTS["stop_timeout"],
-    drain_delay: str = DEFAULTS["drain_delay"],
-    poll_interval: str = DEFAULTS["poll_interval"],
-    concurrency: str = DEFAULTS["concurrency"],
-    lease: str = DEFAULTS["lease"],
-    workflows: str | None = None,
-    max_body: str = DEFAULTS["max_body"],
-    pool_size: str = DEFAULTS["pool_size"],
-    api_token: str | None = None,
-    log_level: str = DEFAULTS["log_level"],
-    log_format: str = DEFAULTS["log_format"],
-    insecure: bool = False,
-    skip_migrations: bool = False,
-    stderr_is_tty: bool | None = None,
-) -> Settings:
-    """Build `Settings` from raw strings, raising `ConfigError` on the first bad value."""
-    host = host.strip()
-    if not host:
-        raise ConfigError(_name("host"), "must not be empty")
-    tokens = tuple(t.strip() for t in (api_token or "").split(",") if t.strip())
-    fmt = _parse_choice("log_format", log_format, LOG_FORMATS)
-    if fmt == "auto":
+def parse_settings(*, stderr_is_tty: bool | None = None, **given: str | bool | None) -> Settings:
+    """Build `Settings` from raw values (text of a flag or a variable, a switch's bool; None or
+    left out: the default), raising `ConfigError` on the first bad one."""
+    unknown = given.keys() - SETTINGS.keys()
+    if unknown:
+        raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
+    values = {s.field or s.name: s.read(given.get(s.name)) for s in SETTINGS.values()}
+    if values["log_format"] == "auto":
         tty = sys.stderr.isatty() if stderr_is_tty is None else stderr_is_tty
-        fmt = "text" if tty else "json"
-    settings = Settings(
-        database=parse_database(database),
-        host=host,
-        port=_parse_int("port", port, 0, 65535),
-        stop_timeout=_parse_seconds("stop_timeout", stop_timeout, minimum=0.0),
-        drain_delay=_parse_seconds("drain_delay", drain_delay, minimum=0.0),
-        poll_interval=_parse_seconds("poll_interval", poll_interval, minimum=0.01),
-        concurrency=_parse_int("concurrency", concurrency, 1, 10_000),
-        lease=_parse_seconds("lease", lease, minimum=0.1),
-        workflows=parse_workflows_dir(workflows),
-        max_body=_parse_size("max_body", max_body),
-        pool_size=_parse_int("pool_size", pool_size, 2, 1000),
-        api_tokens=tokens,
-        log_level=_parse_choice("log_level", log_level, LOG_LEVELS),
-        log_format=fmt,  # type: ignore[arg-type]
-        insecure=insecure,
-        skip_migrations=skip_migrations,
-    )
+        values["log_format"] = "text" if tty else "json"
+    settings = Settings(**values)
     if not is_loopback(settings.host) and not settings.api_tokens and not settings.insecure:
         raise ConfigError(
-            _name("host"),
+            SETTINGS["host"].named,
             f"{settings.host} is not a loopback address and no API token is set; "
-            "set --api-token (EXECUTOR_API_TOKEN) or pass --insecure to serve without one",
+            f"set {SETTINGS['api_token'].named} or pass --insecure to serve without one",
         )
     return settings
+
+
+def settings_table_markdown() -> str:
+    """README's table of settings; ``python -m executor.settings`` prints it."""
+    lines = ["| flag | environment variable | default | meaning |", "|---|---|---|---|"]
+    for s in SETTINGS.values():
+        shown = _shown(s, s.default)
+        for command, changes in OVERRIDES.items():
+            if "default" in changes.get(s.name, {}):
+                shown += f" (`{command}`: {_shown(s, changes[s.name]['default'])})"
+        meaning = s.help.replace("|", "\\|")
+        lines.append(f"| `{s.flag}` | `{s.env}` | {shown} | {meaning} |")
+    return "\n".join(lines) + "\n"
+
+
+def _shown(setting: Setting, default: str) -> str:
+    if setting.is_switch or not default:
+        return default or "none"
+    return f"`{default}`"
+
+
+if __name__ == "__main__":
+    print(settings_table_markdown(), end="")

@@ -1,18 +1,18 @@
-"""What an action is: the parameters it accepts, and how it runs one attempt.
+"""The action protocol: what an action declares (its parameters) and how it runs an attempt.
 
-Parameters are checked when a workflow is loaded (`check`), never halfway through a run.
-A value that holds a template (``{{ ... }}``) can only be checked once rendered, so the
-load-time check accepts any template where a literal of the right type is expected.
+This is the leaf the rest of Executor builds on: the workflow language checks a step's
+``with`` against `Action.params`, and the engine calls `Action.run` and `Action.resume`.
+Actions know nothing of either: they get an `Attempt` and answer with an `Outcome`.
 """
 
 from __future__ import annotations
 
-import abc
 import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from executor.durations import parse_duration
+from executor.actions.context import Attempt
+from executor.actions.outcomes import Failed, Outcome
 
 
 def json_or_none(text: str) -> Any:
@@ -23,64 +23,20 @@ def json_or_none(text: str) -> Any:
         return None
 
 
-def is_template(value: Any) -> bool:
-    return isinstance(value, str) and ("{{" in value or "{%" in value)
-
-
 @dataclass(frozen=True)
 class Param:
     name: str
-    # Literal types accepted; "duration" means a duration string or a number of seconds.
+    # Literal types accepted, by name: string, integer, number, boolean, object, list,
+    # string_list, string_map, any, and "duration" (a duration string or a number of seconds).
+    # The workflow language checks them (`executor.workflow.params`).
     kinds: tuple[str, ...]
     required: bool = False
     doc: str = ""
 
 
-_KIND_CHECKS = {
-    "string": lambda v: isinstance(v, str),
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-    "boolean": lambda v: isinstance(v, bool),
-    "object": lambda v: isinstance(v, dict),
-    "list": lambda v: isinstance(v, list),
-    "string_list": lambda v: isinstance(v, list) and all(isinstance(i, str) for i in v),
-    "string_map": lambda v: (
-        isinstance(v, dict) and all(isinstance(i, str | int | float | bool) for i in v.values())
-    ),
-    "duration": lambda v: _is_duration(v),
-    "any": lambda v: True,
-}
+class Action:
+    """An action as a class of static methods and declarations; never instantiated."""
 
-
-_KIND_NAMES = {
-    "string": "a string",
-    "integer": "an integer",
-    "number": "a number",
-    "boolean": "true or false",
-    "object": "a mapping",
-    "list": "a list",
-    "string_list": "a list of strings",
-    "string_map": "a mapping of names to strings",
-    "duration": "a duration (e.g. 500ms, 30s, 5m, 2h)",
-    "any": "anything",
-}
-
-
-def _is_duration(value: Any) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int | float):
-        return value >= 0
-    if isinstance(value, str):
-        try:
-            parse_duration(value)
-        except ValueError:
-            return False
-        return True
-    return False
-
-
-class Action(abc.ABC):
     name: ClassVar[str]
     params: ClassVar[tuple[Param, ...]]
     # Holds no worker slot while it waits (sleep, wait, workflow): the step is suspended.
@@ -90,33 +46,19 @@ class Action(abc.ABC):
     safe_to_rerun: ClassVar[bool] = False
 
     @classmethod
-    def check(cls, with_: Any) -> list[tuple[str, str]]:
-        """Problems with ``with_`` as ``(key, message)``; an empty list when it is fine."""
-        if with_ is None:
-            with_ = {}
-        if not isinstance(with_, dict):
-            return [("", f"must be a mapping of {cls.name} parameters")]
-        problems: list[tuple[str, str]] = []
-        known = {p.name: p for p in cls.params}
-        for key in with_:
-            if key not in known:
-                problems.append(
-                    (key, f"unknown parameter for {cls.name} (expected one of: {', '.join(known)})")
-                )
-        for param in cls.params:
-            if param.name not in with_:
-                if param.required:
-                    problems.append((param.name, "is required"))
-                continue
-            value = with_[param.name]
-            if is_template(value):
-                continue
-            if not any(_KIND_CHECKS[kind](value) for kind in param.kinds):
-                problems.append((param.name, f"must be {' or '.join(_KIND_NAMES[k] for k in param.kinds)}"))
-        problems += cls.check_more(with_)
-        return problems
-
-    @classmethod
-    def check_more(cls, with_: dict[str, Any]) -> list[tuple[str, str]]:
-        """Checks beyond each parameter's type (e.g. two parameters that exclude each other)."""
+    def check_more(cls, with_: dict[str, Any], templated: frozenset[str]) -> list[tuple[str, str]]:
+        """Problems beyond each parameter's type (two parameters that exclude each other...)
+        as ``(key, message)``. ``templated`` names the keys whose values are templates, known
+        only once rendered: they must not be judged as literals."""
         return []
+
+    @staticmethod
+    async def run(attempt: Attempt) -> Outcome:
+        """Run one attempt with its rendered parameters (``attempt.params``)."""
+        raise NotImplementedError
+
+    @staticmethod
+    async def resume(attempt: Attempt) -> Outcome:
+        """Continue an attempt that suspended (durable actions): its timer fell due.
+        ``attempt.state`` is what the `Suspend` kept."""
+        return Failed("this action cannot be resumed", retryable=False)

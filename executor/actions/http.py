@@ -13,9 +13,9 @@ import httpx
 
 from executor.actions.base import json_or_none
 from executor.actions.context import Attempt
+from executor.actions.outcomes import Failed, Outcome, Succeeded
 from executor.actions.specs import HttpSpec
 from executor.durations import to_seconds
-from executor.engine.outcomes import Failed, Outcome, Succeeded
 
 DEFAULT_TIMEOUT = 30.0
 KEEP_BYTES = 1 << 20

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from executor.actions.context import Attempt
+from executor.actions.outcomes import Outcome, Succeeded
 from executor.actions.specs import NoopSpec
-from executor.engine.outcomes import Outcome, Succeeded
 
 
 class Noop(NoopSpec):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from executor.actions.base import Action
 from executor.actions.http import Http
 from executor.actions.noop import Noop
 from executor.actions.shell import Shell
@@ -9,4 +10,6 @@ from executor.actions.sleep import Sleep
 from executor.actions.wait import Wait
 from executor.actions.workflow import StartWorkflow
 
-ACTIONS = {action.name: action for action in (Shell, Http, Sleep, Wait, StartWorkflow, Noop)}
+ACTIONS: dict[str, type[Action]] = {
+    action.name: action for action in (Shell, Http, Sleep, Wait, StartWorkflow, Noop)
+}

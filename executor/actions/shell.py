@@ -16,8 +16,8 @@ from typing import Any
 
 from executor.actions.base import json_or_none
 from executor.actions.context import Attempt
+from executor.actions.outcomes import Failed, Outcome, Succeeded
 from executor.actions.specs import ShellSpec
-from executor.engine.outcomes import Failed, Outcome, Succeeded
 
 KILL_GRACE = 5.0
 # What the result keeps of each stream; the log keeps every line.

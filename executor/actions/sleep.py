@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from executor.actions.context import Attempt
+from executor.actions.outcomes import Failed, Outcome, Succeeded, Suspend
 from executor.actions.specs import SleepSpec
 from executor.durations import to_seconds
-from executor.engine.outcomes import Failed, Outcome, Succeeded, Suspend
 
 
-def _wake_time(params: dict) -> float:
+def _wake_time(params: dict[str, Any]) -> float:
     if "until" in params:
         text = str(params["until"]).strip().replace("Z", "+00:00")
         moment = datetime.fromisoformat(text)

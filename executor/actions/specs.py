@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from executor.actions.base import Action, Param, is_template
+from executor.actions.base import Action, Param
 
 
 class ShellSpec(Action):
@@ -31,14 +31,14 @@ class HttpSpec(Action):
     )
 
     @classmethod
-    def check_more(cls, with_: dict[str, Any]) -> list[tuple[str, str]]:
+    def check_more(cls, with_: dict[str, Any], templated: frozenset[str]) -> list[tuple[str, str]]:
         problems = []
         if "json" in with_ and "body" in with_:
             problems.append(("body", "give either json or body, not both"))
         method = with_.get("method")
         if (
             isinstance(method, str)
-            and not is_template(method)
+            and "method" not in templated
             and method.upper() not in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
         ):
             problems.append(("method", f"{method!r} is not an HTTP method"))
@@ -55,7 +55,7 @@ class SleepSpec(Action):
     )
 
     @classmethod
-    def check_more(cls, with_: dict[str, Any]) -> list[tuple[str, str]]:
+    def check_more(cls, with_: dict[str, Any], templated: frozenset[str]) -> list[tuple[str, str]]:
         if ("duration" in with_) == ("until" in with_):
             return [("duration", "give exactly one of duration or until")]
         return []

@@ -9,9 +9,9 @@ from __future__ import annotations
 import time
 
 from executor.actions.context import Attempt
+from executor.actions.outcomes import Failed, Outcome, Suspend
 from executor.actions.specs import WaitSpec
 from executor.durations import format_duration, to_seconds
-from executor.engine.outcomes import Failed, Outcome, Suspend
 
 
 class Wait(WaitSpec):
@@ -21,12 +21,11 @@ class Wait(WaitSpec):
         timeout = attempt.params.get("timeout")
         wake_at = None
         if timeout is not None:
-            seconds = to_seconds(timeout)
-            wake_at = time.time() + seconds
+            wake_at = time.time() + to_seconds(timeout)
         return Suspend(state={"signal": name, "timeout_at": wake_at}, wake_at=wake_at, signal=name)
 
     @staticmethod
     async def resume(attempt: Attempt) -> Outcome:
-        timeout = attempt.params.get("timeout")
-        seconds = to_seconds(timeout)
+        # Only a wait with a timeout has a timer that can resume it.
+        seconds = to_seconds(attempt.params["timeout"])
         return Failed(f"no signal {attempt.state['signal']!r} arrived within {format_duration(seconds)}")

@@ -4,8 +4,8 @@ outputs; the child failing fails the step; cancelling the parent cancels the chi
 from __future__ import annotations
 
 from executor.actions.context import Attempt
+from executor.actions.outcomes import ChildRun, Failed, Outcome, Suspend
 from executor.actions.specs import WorkflowSpec
-from executor.engine.outcomes import ChildRun, Failed, Outcome, Suspend
 
 
 class StartWorkflow(WorkflowSpec):

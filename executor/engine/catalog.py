@@ -10,7 +10,7 @@ from pathlib import Path
 
 from loguru import logger
 
-from executor.engine.engine import Engine
+from executor.engine.core import Engine
 from executor.errors import WorkflowInvalid
 from executor.workflow import parse_workflow
 

@@ -23,12 +23,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-from executor.engine.transitions import Env
+from executor.engine.transitions import ChangeScope
 from executor.errors import ExecutorError, StoreConflict, StoreError
 from executor.store.base import Store, Txn
 
 T = TypeVar("T")
-Body = Callable[[Txn, Env], Awaitable[Any]]
+Body = Callable[[Txn, ChangeScope], Awaitable[Any]]
 MAX_GROUP = 512  # changes per transaction: bounds how long one transaction holds locks
 CONFLICT_RETRIES = 5
 
@@ -60,12 +60,12 @@ class GroupCommit:
     def __init__(
         self,
         store: Store,
-        make_env: Callable[[], Env],
-        after: Callable[[Env], None],
+        make_scope: Callable[[], ChangeScope],
+        after: Callable[[ChangeScope], None],
         claimer: Claimer | None = None,
     ) -> None:
         self.store = store
-        self.make_env = make_env
+        self.make_scope = make_scope
         self.after = after
         self.claimer = claimer
         self._queue: list[Change[Any]] = []
@@ -110,8 +110,8 @@ class GroupCommit:
             await asyncio.gather(*(self._alone(change) for change in group if not change.future.done()))
             return
         self.groups += 1
-        for change, env, result in done:
-            self.after(env)  # before the claimed steps start: events keep their order
+        for change, scope, result in done:
+            self.after(scope)  # before the claimed steps start: events keep their order
             _answer(change.future, result)
         if self.claimer is not None:
             if claimed is not None:
@@ -121,8 +121,8 @@ class GroupCommit:
 
     async def _together(
         self, group: list[Change[Any]]
-    ) -> tuple[list[tuple[Change[Any], Env, Any]], _Claimed | None, bool]:
-        done: list[tuple[Change[Any], Env, Any]] = []
+    ) -> tuple[list[tuple[Change[Any], ChangeScope, Any]], GroupClaim | None, bool]:
+        done: list[tuple[Change[Any], ChangeScope, Any]] = []
         queued = False
         async with self.store.transaction() as txn:
             await txn.prefetch(
@@ -131,23 +131,23 @@ class GroupCommit:
                 [(change.key, step) for change in group for step in change.steps],
             )
             for change in group:
-                env = self.make_env()
+                scope = self.make_scope()
                 writes = txn.writes
                 try:
-                    result: Any = await change.body(txn, env)
+                    result: Any = await change.body(txn, scope)
                 except ExecutorError as exc:
                     if txn.writes != writes or isinstance(exc, StoreError):
                         raise
-                    env = self.make_env()  # nothing happened: no events either
+                    scope = self.make_scope()  # nothing happened: no events either
                     result = exc
-                done.append((change, env, result))
-                queued = queued or env.queued
+                done.append((change, scope, result))
+                queued = queued or scope.queued
             claimed = await self._claim(txn, group, queued)
             if queued and (claimed is None or claimed.full):
                 await txn.work_queued()  # others may help with what we could not take
         return done, claimed, queued
 
-    async def _claim(self, txn: Txn, group: list[Change[Any]], queued: bool) -> _Claimed | None:
+    async def _claim(self, txn: Txn, group: list[Change[Any]], queued: bool) -> GroupClaim | None:
         frees = sum(change.frees for change in group)
         if self.claimer is None or not (queued or frees):
             return None
@@ -155,15 +155,15 @@ class GroupCommit:
         if limit <= 0:
             return None
         items = await self.claimer.claim_in(txn, limit)
-        return _Claimed(items, full=len(items) == limit)
+        return GroupClaim(items, full=len(items) == limit)
 
     async def _alone(self, change: Change[Any]) -> None:
         for attempt in range(CONFLICT_RETRIES):
-            env = self.make_env()
+            scope = self.make_scope()
             try:
                 async with self.store.transaction() as txn:
-                    result = await change.body(txn, env)
-                    if env.queued:
+                    result = await change.body(txn, scope)
+                    if scope.queued:
                         await txn.work_queued()
             except StoreConflict as exc:
                 if attempt < CONFLICT_RETRIES - 1:
@@ -173,8 +173,8 @@ class GroupCommit:
             except Exception as exc:
                 _answer(change.future, exc)
                 return
-            self.after(env)
-            if env.queued and self.claimer is not None:
+            self.after(scope)
+            if scope.queued and self.claimer is not None:
                 self.claimer.wake()
             _answer(change.future, result)
             return
@@ -192,6 +192,8 @@ def _answer(future: asyncio.Future[Any], result: Any) -> None:
 
 
 @dataclass
-class _Claimed:
+class GroupClaim:
+    """What the writer leased for the claim loop at the end of a group."""
+
     items: Sequence[Any]
-    full: bool
+    full: bool  # as many as it asked for: there may be more ready

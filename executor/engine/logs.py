@@ -53,7 +53,7 @@ class LogBuffer:
         try:
             await self.store.append_logs(lines)
         except ExecutorError as exc:
-            logger.warning("lost {} log line(s) of step row {}: {}", len(lines), self.step, exc.message)
+            logger.bind(row=self.step).warning("lost {} log line(s) of a step: {}", len(lines), exc.message)
 
     async def close(self) -> None:
         if self._flusher is not None:

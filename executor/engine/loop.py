@@ -147,7 +147,7 @@ class ClaimLoop(Generic[W]):
             raise
         except Exception:
             # One item's failure must never take the loop or the service down.
-            logger.exception("running {} failed", item)
+            logger.bind(item=item).exception("running a claimed item failed")
 
     async def drain(self, timeout: float, abort: asyncio.Event | None = None) -> int:
         """Stop claiming, wait for in-flight work, cancel and hand back the rest.

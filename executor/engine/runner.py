@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from executor.actions.context import Attempt
+from executor.actions import Attempt
+from executor.actions.outcomes import Failed, Outcome
 from executor.actions.registry import ACTIONS
 from executor.durations import format_duration
 from executor.engine.logs import LogBuffer
-from executor.engine.outcomes import Failed, Outcome
 from executor.errors import ExecutorError
 from executor.store import Store
 from executor.store.records import Claimed
@@ -36,7 +36,7 @@ async def run_attempt(
 ) -> Outcome:
     row = claimed.row
     step = workflow.step(row.step_id)
-    action: Any = ACTIONS[step.action]
+    action = ACTIONS[step.action]
     try:
         params = await _params(store, step, claimed, secrets) if step.templated else step.with_
     except ExecutorError as exc:

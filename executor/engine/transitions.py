@@ -18,14 +18,25 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Unpack
 
+from executor.actions.outcomes import ChildRun, Failed, Outcome, Succeeded, Suspend
 from executor.actions.specs import SPECS
 from executor.engine import states
-from executor.engine.outcomes import ChildRun, Failed, Outcome, Succeeded, Suspend
+from executor.engine.events import Event, RetryEvent, RunEvent, StepEvent
 from executor.errors import ExecutorError, RunNotFound, RunStateConflict, WorkflowNotFound
+from executor.statuses import RUN_FINAL, STEP_FINAL, RunStatus, StepStatus
 from executor.store.base import DuplicateRun, Txn
-from executor.store.records import RUN_FINAL, NewRun, NewStep, RunRecord, StepRow
+from executor.store.records import (
+    NewRun,
+    NewStep,
+    RunChanges,
+    RunFields,
+    RunRecord,
+    StepChanges,
+    StepFields,
+    StepRow,
+)
 from executor.workflow import Masker, Workflow, apply_input, build_context, render
 from executor.workflow.expressions import is_true
 
@@ -36,49 +47,48 @@ SMALL_RUN = 50  # steps; see _finish_if_done
 
 
 @dataclass
-class Env:
-    """What decisions need beyond the rows: definitions, secrets, and where events go."""
+class ChangeScope:
+    """One change's surroundings in a group transaction: what its decisions need beyond
+    the rows (definitions, secrets), and what it asks for once committed (events for the
+    listeners, attempts to stop, attempts settled, a wake-up of the claim loop)."""
 
     load_workflow: Callable[[str, int, dict[str, Any]], Workflow]
     cached_workflow: Callable[[str, int], Workflow | None]
     secrets: dict[str, str]
     masker: Masker
-    events: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
     cancelled_rows: set[int] = field(default_factory=set)
     settled_rows: set[int] = field(default_factory=set)  # attempts whose outcome this recorded
     queued: bool = False  # something became claimable: wake the claim loop after commit
-
-    def event(self, kind: str, run_id: str, subject: str, **data: Any) -> None:
-        self.events.append((kind, run_id, subject, data))
 
 
 class RunChange:
     """One run's rows inside a transaction, and the moves allowed on them."""
 
-    def __init__(self, txn: Txn, env: Env, run: RunRecord, workflow: Workflow) -> None:
+    def __init__(self, txn: Txn, scope: ChangeScope, run: RunRecord, workflow: Workflow) -> None:
         self.txn = txn
-        self.env = env
+        self.scope = scope
         self.run = run
         self.workflow = workflow
         # The rows read so far (and as this change wrote them): the transaction holds the
         # run, so they stay true until it ends.
         self.rows: dict[int, StepRow] = {}
-        self.tops: dict[str, StepRow] = {}  # step id → its own row (item_index -1)
+        self.step_level: dict[str, StepRow] = {}  # step id → its step-level row (item_index -1)
         self._all_read = False
         # Steps this change left not final: while there is one, the run is not done.
         self._open: set[str] = set()
 
     @classmethod
-    async def load(cls, txn: Txn, env: Env, run_id: str) -> RunChange:
+    async def load(cls, txn: Txn, scope: ChangeScope, run_id: str) -> RunChange:
         run = await txn.lock_run(run_id)
         if run is None:
             raise RunNotFound(f"no run {run_id}")
-        workflow = env.cached_workflow(run.workflow_name, run.workflow_version)
+        workflow = scope.cached_workflow(run.workflow_name, run.workflow_version)
         if workflow is None:
             record = await txn.get_workflow(run.workflow_name, run.workflow_version)
             assert record is not None, "a run's workflow version is never deleted"
-            workflow = env.load_workflow(record.name, record.version, record.definition)
-        return cls(txn, env, run, workflow)
+            workflow = scope.load_workflow(record.name, record.version, record.definition)
+        return cls(txn, scope, run, workflow)
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -96,20 +106,21 @@ class RunChange:
                 self._keep(row)
         return self.rows.get(row_id)
 
-    async def top(self, step_id: str) -> StepRow:
-        if step_id not in self.tops:
-            await self._read_tops([step_id])
-        return self.tops[step_id]
+    async def step_row(self, step_id: str) -> StepRow:
+        if step_id not in self.step_level:
+            await self._read_step_level([step_id])
+        return self.step_level[step_id]
 
-    async def _read_tops(self, step_ids: list[str]) -> None:
-        missing = [step_id for step_id in step_ids if step_id not in self.tops]
+    async def _read_step_level(self, step_ids: list[str]) -> None:
+        missing = [step_id for step_id in step_ids if step_id not in self.step_level]
         if missing and not self._all_read:
             for row in await self.txn.step_rows(self.run.id, missing):
                 self._keep(row)
 
     async def context(self, **extra: Any) -> dict[str, Any]:
+        results: dict[str, tuple[StepStatus, Any]]
         if self._all_read:
-            results = {row.step_id: (row.status, row.output) for row in self.tops.values()}
+            results = {row.step_id: (row.status, row.output) for row in self.step_level.values()}
         else:
             results = await self.txn.step_results(self.run.id)
         steps = {
@@ -120,65 +131,59 @@ class RunChange:
             steps=steps,
             run_id=self.run.id,
             workflow=self.run.workflow_name,
-            secrets=self.env.secrets,
+            secrets=self.scope.secrets,
             **extra,
         )
 
-    def _effective(self, row: StepRow) -> str | None:
+    def _effective(self, row: StepRow) -> StepStatus | None:
         """A need's state as trigger rules see it (None while not final)."""
         if not row.final:
             return None
-        if row.status == "failed" and self.workflow.step(row.step_id).continue_on_error:
-            return "succeeded"
-        return "skipped" if row.status == "cancelled" else row.status
+        if row.status == StepStatus.FAILED and self.workflow.step(row.step_id).continue_on_error:
+            return StepStatus.SUCCEEDED
+        return StepStatus.SKIPPED if row.status == StepStatus.CANCELLED else row.status
 
     # -- writes --------------------------------------------------------------------------
 
-    async def set_step(self, row: StepRow, status: str, **changes: Any) -> StepRow:
+    async def set_step(self, row: StepRow, status: StepStatus, **fields: Unpack[StepFields]) -> StepRow:
         states.check_step(row.status, status)
-        now = time.time()
-        if status in ("succeeded", "failed", "skipped", "cancelled"):
-            changes.setdefault("finished_at", now)
-        if "error" in changes and changes["error"] is not None:
-            changes["error"] = self.env.masker.mask(changes["error"])
-        await self.txn.update_step(row.id, status=status, **changes)
-        lease: dict[str, Any] = (
-            {}
-            if status == "running"
-            else {"lease_owner": None, "lease_token": None, "lease_expires_at": None}
-        )
-        updated = row.replace(status=status, **lease, **changes)
+        changes: StepChanges = {**fields, "status": status}
+        if status in STEP_FINAL:
+            changes.setdefault("finished_at", time.time())
+        error = changes.get("error")
+        if error is not None:
+            changes["error"] = self.scope.masker.mask(error)
+        await self.txn.update_step(row.id, **changes)
+        if status == StepStatus.RUNNING:
+            updated = row.replace(**changes)
+        else:  # as the store did: leaving `running` ends the lease
+            updated = row.replace(**changes, lease_owner=None, lease_token=None, lease_expires_at=None)
         self._keep(updated)
-        if status == "queued":
-            self.env.queued = True
+        if status == StepStatus.QUEUED:
+            self.scope.queued = True
         if row.item_index == -1:
             if updated.final:
                 self._open.discard(row.step_id)
             else:
                 self._open.add(row.step_id)
-        self.env.event(
-            "step",
-            self.run.id,
-            row.step_id,
-            status=status,
-            item=row.item_index,
-            error=updated.error,
-            attempt=row.attempt,
+        self.scope.events.append(
+            StepEvent(self.run.id, row.step_id, row.item_index, status, row.attempt, updated.error)
         )
         return updated
 
     def _keep(self, row: StepRow) -> None:
         self.rows[row.id] = row
         if row.item_index == -1:
-            self.tops[row.step_id] = row
+            self.step_level[row.step_id] = row
 
-    async def set_run(self, status: str, **changes: Any) -> None:
+    async def set_run(self, status: RunStatus, **fields: Unpack[RunFields]) -> None:
         states.check_run(self.run.status, status)
+        changes: RunChanges = {**fields, "status": status}
         if status in RUN_FINAL:
             changes.setdefault("finished_at", time.time())
-        await self.txn.update_run(self.run.id, status=status, **changes)
-        self.run = dataclasses.replace(self.run, status=status, **changes)
-        self.env.event("run", self.run.id, self.run.workflow_name, status=status, error=self.run.error)
+        await self.txn.update_run(self.run.id, **changes)
+        self.run = dataclasses.replace(self.run, **changes)
+        self.scope.events.append(RunEvent(self.run.id, self.run.workflow_name, status, self.run.error))
 
     # -- creating a run ------------------------------------------------------------------
 
@@ -186,7 +191,7 @@ class RunChange:
     async def create(
         cls,
         txn: Txn,
-        env: Env,
+        scope: ChangeScope,
         workflow_name: str,
         run_input: Any,
         *,
@@ -205,7 +210,7 @@ class RunChange:
         if record is None:
             what = f"{workflow_name} version {version}" if version is not None else workflow_name
             raise WorkflowNotFound(f"no workflow {what}")
-        workflow = env.load_workflow(record.name, record.version, record.definition)
+        workflow = scope.load_workflow(record.name, record.version, record.definition)
         checked_input = apply_input(workflow.inputs, run_input)
         now = time.time()
         new = NewRun(
@@ -228,8 +233,8 @@ class RunChange:
             assert existing is not None
             return existing, False
         rows = await txn.insert_steps(run.id, [NewStep(step_id=step.id) for step in workflow.steps])
-        env.event("run", run.id, run.workflow_name, status="pending", error=None)
-        change = cls(txn, env, run, workflow)
+        scope.events.append(RunEvent(run.id, run.workflow_name, RunStatus.PENDING))
+        change = cls(txn, scope, run, workflow)
         for row in rows:
             change._keep(row)
         change._all_read = True  # a new run's rows are all the ones just inserted
@@ -259,20 +264,20 @@ class RunChange:
             if step_id in seen:
                 continue
             step = self.workflow.step(step_id)
-            await self._read_tops([step_id, *step.needs])
-            row = self.tops[step_id]
-            if row.status != "pending":
+            await self._read_step_level([step_id, *step.needs])
+            row = self.step_level[step_id]
+            if row.status != StepStatus.PENDING:
                 continue
-            needs = [(need, self._effective(self.tops[need])) for need in step.needs]
+            needs = [(need, self._effective(self.step_level[need])) for need in step.needs]
             decision, reason = states.trigger(step.trigger_rule, needs)
             if decision == "wait":
                 continue
             seen.add(step_id)
             if decision == "skip":
-                await self.set_step(row, "skipped", error=reason)
+                await self.set_step(row, StepStatus.SKIPPED, error=reason)
             else:
                 await self._start(row)
-            if self.tops[step_id].final:
+            if self.step_level[step_id].final:
                 candidates.extend(dep.id for dep in self.workflow.dependents(step_id))
         await self._finish_if_done()
 
@@ -280,23 +285,27 @@ class RunChange:
         step = self.workflow.step(row.step_id)
         try:
             if step.when is not None and not is_true(render(step.when, await self.context())):
-                await self.set_step(row, "skipped", error="when was false")
+                await self.set_step(row, StepStatus.SKIPPED, error="when was false")
                 return
             items = None if step.for_each is None else render(step.for_each, await self.context())
         except ExecutorError as exc:
-            await self.set_step(row, "failed", error=exc.message)
+            await self.set_step(row, StepStatus.FAILED, error=exc.message)
             return
         if items is None:
-            await self.set_step(row, "queued", available_at=time.time())
+            await self.set_step(row, StepStatus.QUEUED, available_at=time.time())
             return
         if not isinstance(items, list | tuple):
-            await self.set_step(row, "failed", error=f"for_each must give a list, not {type(items).__name__}")
+            await self.set_step(
+                row, StepStatus.FAILED, error=f"for_each must give a list, not {type(items).__name__}"
+            )
             return
         if len(items) > MAX_ITEMS:
-            await self.set_step(row, "failed", error=f"for_each gave {len(items)} items; at most {MAX_ITEMS}")
+            await self.set_step(
+                row, StepStatus.FAILED, error=f"for_each gave {len(items)} items; at most {MAX_ITEMS}"
+            )
             return
         if not items:
-            await self.set_step(row, "succeeded", output=[], started_at=time.time())
+            await self.set_step(row, StepStatus.SUCCEEDED, output=[], started_at=time.time())
             return
         limit = step.concurrency or len(items)
         now = time.time()
@@ -306,28 +315,28 @@ class RunChange:
                 NewStep(
                     step_id=step.id,
                     item_index=index,
-                    status="queued" if index < limit else "pending",
+                    status=StepStatus.QUEUED if index < limit else StepStatus.PENDING,
                     available_at=now if index < limit else None,
                     state={"item": item},
                 )
                 for index, item in enumerate(items)
             ],
         )
-        self.env.queued = True
+        self.scope.queued = True
         # `next`: the first item not queued yet; `done`: items final. Counted here so that an
         # item's completion costs the same with 5 items or 5,000.
         state = {"items": len(items), "next": min(limit, len(items)), "done": 0}
-        await self.set_step(row, "running", started_at=now, state=state)
+        await self.set_step(row, StepStatus.RUNNING, started_at=now, state=state)
 
     async def _items_moved(self, step_id: str) -> None:
         """After an item became final: queue the next one, or finish the for_each step."""
-        parent = await self.top(step_id)
+        parent = await self.step_row(step_id)
         state = dict(parent.state)
         state["done"] += 1
         if state["next"] < state["items"]:
             item = await self.txn.item(self.run.id, step_id, state["next"])
-            assert item is not None and item.status == "pending", "items are queued in order"
-            await self.set_step(item, "queued", available_at=time.time())
+            assert item is not None and item.status == StepStatus.PENDING, "items are queued in order"
+            await self.set_step(item, StepStatus.QUEUED, available_at=time.time())
             state["next"] += 1
         if state["done"] < state["items"]:
             await self.txn.update_step(parent.id, state=state)
@@ -335,13 +344,15 @@ class RunChange:
             self._open.add(step_id)
             return
         items = await self.txn.items(self.run.id, step_id)
-        failed = [item for item in items if item.status != "succeeded"]
+        failed = [item for item in items if item.status != StepStatus.SUCCEEDED]
         if failed:
             first = failed[0]
             error = f"item {first.item_index} {first.status}: {first.error or ''}".rstrip(": ")
-            await self.set_step(parent, "failed", error=error, state=state)
+            await self.set_step(parent, StepStatus.FAILED, error=error, state=state)
         else:
-            await self.set_step(parent, "succeeded", output=[item.output for item in items], state=state)
+            await self.set_step(
+                parent, StepStatus.SUCCEEDED, output=[item.output for item in items], state=state
+            )
 
     async def _finish_if_done(self) -> None:
         if self.run.status in RUN_FINAL or self._open:
@@ -352,17 +363,18 @@ class RunChange:
         if not (self._all_read or small) and await self.txn.unfinished_steps(self.run.id):
             return
         await self.read_all()
-        top = list(self.tops.values())
-        if not all(row.final for row in top):
+        step_level = list(self.step_level.values())
+        if not all(row.final for row in step_level):
             return
         failed = [
             row
-            for row in top
-            if row.status == "failed" and not self.workflow.step(row.step_id).continue_on_error
+            for row in step_level
+            if row.status == StepStatus.FAILED and not self.workflow.step(row.step_id).continue_on_error
         ]
         if failed:
             await self.finish(
-                "failed", error=f"step {failed[0].step_id} failed: {failed[0].error or ''}".rstrip(": ")
+                RunStatus.FAILED,
+                error=f"step {failed[0].step_id} failed: {failed[0].error or ''}".rstrip(": "),
             )
             return
         try:
@@ -370,22 +382,22 @@ class RunChange:
                 None if self.workflow.outputs is None else render(self.workflow.outputs, await self.context())
             )
         except ExecutorError as exc:
-            await self.finish("failed", error=f"outputs: {exc.message}")
+            await self.finish(RunStatus.FAILED, error=f"outputs: {exc.message}")
             return
-        await self.finish("succeeded", outputs=self.env.masker.mask(outputs))
+        await self.finish(RunStatus.SUCCEEDED, outputs=self.scope.masker.mask(outputs))
 
-    async def finish(self, status: str, *, error: str | None = None, outputs: Any = None) -> None:
+    async def finish(self, status: RunStatus, *, error: str | None = None, outputs: Any = None) -> None:
         """End the run; cancel what is left of it; tell a parent step that waits for it."""
-        if self.run.status == "pending" and status != "cancelled":
-            await self.set_run("running", started_at=time.time())
-        error = None if error is None else self.env.masker.mask(error)
+        if self.run.status == RunStatus.PENDING and status != RunStatus.CANCELLED:
+            await self.set_run(RunStatus.RUNNING, started_at=time.time())
+        error = None if error is None else self.scope.masker.mask(error)
         await self.set_run(status, error=error, outputs=outputs)
         await self._cancel_rest()
         if self.run.parent_run_id is not None and self.run.parent_step is not None:
-            parent = await RunChange.load(self.txn, self.env, self.run.parent_run_id)
+            parent = await RunChange.load(self.txn, self.scope, self.run.parent_run_id)
             row = await parent.row(self.run.parent_step)
-            if row is not None and row.status == "waiting":
-                if status == "succeeded":
+            if row is not None and row.status == StepStatus.WAITING:
+                if status == RunStatus.SUCCEEDED:
                     await parent.complete(row, Succeeded(outputs))
                 else:
                     await parent.complete(
@@ -396,14 +408,14 @@ class RunChange:
         await self.read_all()
         for row in list(self.rows.values()):
             if not row.final:
-                if row.status == "running":
-                    self.env.cancelled_rows.add(row.id)
-                await self.set_step(row, "cancelled")
+                if row.status == StepStatus.RUNNING:
+                    self.scope.cancelled_rows.add(row.id)
+                await self.set_step(row, StepStatus.CANCELLED)
         children = self.workflow.starts_children and await self.txn.child_runs(self.run.id)
         for child in children or ():
             if child.status not in RUN_FINAL:
-                change = await RunChange.load(self.txn, self.env, child.id)
-                await change.set_run("cancelled", error=f"parent run {self.run.id} ended")
+                change = await RunChange.load(self.txn, self.scope, child.id)
+                await change.set_run(RunStatus.CANCELLED, error=f"parent run {self.run.id} ended")
                 await change._cancel_rest()
 
     # -- attempts ------------------------------------------------------------------------
@@ -411,28 +423,32 @@ class RunChange:
     async def holds(self, row_id: int, token: str) -> StepRow | None:
         """The row if this attempt still holds it: a late outcome from a lost lease is fenced."""
         row = await self.row(row_id)
-        if row is None or row.status != "running" or row.lease_token != token:
+        if row is None or row.status != StepStatus.RUNNING or row.lease_token != token:
             return None
         return row
 
     async def complete(self, row: StepRow, outcome: Outcome) -> None:
         """Record an attempt's outcome (or a signal's, or a child run's), then move on."""
-        if self.run.status == "pending":
-            await self.set_run("running", started_at=time.time())
+        if self.run.status == RunStatus.PENDING:
+            await self.set_run(RunStatus.RUNNING, started_at=time.time())
         step = self.workflow.step(row.step_id)
         if isinstance(outcome, Succeeded):
             outcome = await self._shape(row, outcome)
         if isinstance(outcome, Succeeded):
-            await self.set_step(row, "succeeded", output=self.env.masker.mask(outcome.output), error=None)
+            await self.set_step(
+                row, StepStatus.SUCCEEDED, output=self.scope.masker.mask(outcome.output), error=None
+            )
         elif isinstance(outcome, Failed):
             if outcome.retryable and row.attempt < step.retry.max_attempts:
                 delay = step.retry.delay_after(row.attempt)
-                await self.set_step(row, "queued", available_at=time.time() + delay, error=outcome.error)
-                self.env.event(
-                    "retry", self.run.id, row.step_id, attempt=row.attempt, delay=delay, error=outcome.error
+                await self.set_step(
+                    row, StepStatus.QUEUED, available_at=time.time() + delay, error=outcome.error
+                )
+                self.scope.events.append(
+                    RetryEvent(self.run.id, row.step_id, row.item_index, row.attempt, delay, outcome.error)
                 )
                 return
-            await self.set_step(row, "failed", error=outcome.error)
+            await self.set_step(row, StepStatus.FAILED, error=outcome.error)
         else:
             await self.suspend(row, outcome)
             return
@@ -462,7 +478,7 @@ class RunChange:
                 return
         # Merged: a for_each item keeps its `item` while it waits.
         state = {**(row.state or {}), **suspend.state}
-        row = await self.set_step(row, "waiting", available_at=suspend.wake_at, state=state)
+        row = await self.set_step(row, StepStatus.WAITING, available_at=suspend.wake_at, state=state)
         if suspend.child is not None:
             await self._start_child(row, suspend.child)
 
@@ -473,7 +489,12 @@ class RunChange:
             return
         try:
             run, _ = await RunChange.create(
-                self.txn, self.env, child.workflow, child.input, version=child.version, parent=(self.run, row)
+                self.txn,
+                self.scope,
+                child.workflow,
+                child.input,
+                version=child.version,
+                parent=(self.run, row),
             )
         except ExecutorError as exc:
             await self.complete(
@@ -481,7 +502,7 @@ class RunChange:
             )
             return
         current = self.rows[row.id]
-        if current.status == "waiting":
+        if current.status == StepStatus.WAITING:
             state = {**(current.state or {}), "child_run_id": run.id}
             await self.txn.update_step(row.id, state=state)
             self._keep(current.replace(state=state))
@@ -506,7 +527,7 @@ class RunChange:
         await self.txn.insert_signal(self.run.id, name, payload)
         await self.read_all()
         for row in sorted(self.rows.values(), key=lambda r: r.id):
-            if row.status == "waiting" and (row.state or {}).get("signal") == name:
+            if row.status == StepStatus.WAITING and (row.state or {}).get("signal") == name:
                 found, taken = await self.txn.take_signal(self.run.id, name, row.id)
                 if found:
                     await self.complete(row, Succeeded(taken))
@@ -516,35 +537,35 @@ class RunChange:
     async def cancel(self) -> None:
         if self.run.status in RUN_FINAL:
             raise RunStateConflict(f"run {self.run.id} is already {self.run.status}", self.run.status)
-        await self.finish("cancelled", error="cancelled")
+        await self.finish(RunStatus.CANCELLED, error="cancelled")
 
     async def pause(self) -> None:
-        if self.run.status not in ("pending", "running"):
+        if self.run.status not in (RunStatus.PENDING, RunStatus.RUNNING):
             raise RunStateConflict(
                 f"run {self.run.id} is {self.run.status}; only a running run pauses", self.run.status
             )
-        await self.set_run("paused")
+        await self.set_run(RunStatus.PAUSED)
 
     async def resume(self) -> None:
-        if self.run.status != "paused":
+        if self.run.status != RunStatus.PAUSED:
             raise RunStateConflict(f"run {self.run.id} is {self.run.status}, not paused", self.run.status)
-        await self.set_run("running" if self.run.started_at else "pending")
-        self.env.queued = True
+        await self.set_run(RunStatus.RUNNING if self.run.started_at else RunStatus.PENDING)
+        self.scope.queued = True
 
     async def retry(self) -> None:
-        if self.run.status != "failed":
+        if self.run.status != RunStatus.FAILED:
             raise RunStateConflict(
                 f"run {self.run.id} is {self.run.status}; only a failed run is retried", self.run.status
             )
         await self.read_all()
         for row in list(self.rows.values()):
-            if row.item_index >= 0 and self.tops[row.step_id].status != "succeeded":
+            if row.item_index >= 0 and self.step_level[row.step_id].status != StepStatus.SUCCEEDED:
                 del self.rows[row.id]  # deleted below with their step's items
-        for row in [r for r in self.rows.values() if r.item_index == -1 and r.status != "succeeded"]:
+        for row in [r for r in self.rows.values() if r.item_index == -1 and r.status != StepStatus.SUCCEEDED]:
             await self.txn.delete_items(self.run.id, row.step_id)
             await self.set_step(
                 row,
-                "pending",
+                StepStatus.PENDING,
                 attempt=0,
                 error=None,
                 output=None,
@@ -554,26 +575,28 @@ class RunChange:
                 available_at=None,
             )
         deadline = time.time() + self.workflow.timeout if self.workflow.timeout else None
-        await self.set_run("running", error=None, outputs=None, finished_at=None, deadline_at=deadline)
+        await self.set_run(
+            RunStatus.RUNNING, error=None, outputs=None, finished_at=None, deadline_at=deadline
+        )
         await self.advance()
 
     async def time_out(self) -> None:
         if self.run.status in RUN_FINAL:
             return
-        await self.finish("failed", error=f"run timed out (timeout {self.workflow.timeout:g}s)")
+        await self.finish(RunStatus.FAILED, error=f"run timed out (timeout {self.workflow.timeout:g}s)")
 
     async def lease_expired(self, row_id: int, token: str) -> None:
         row = await self.holds(row_id, token)
         if row is None:
             return
-        self.env.cancelled_rows.add(row_id)
+        self.scope.cancelled_rows.add(row_id)
         if self.workflow.step(row.step_id).action in RERUNNABLE:
             # noop, and sleep, wait and workflow before they suspend, do nothing outside
             # the engine's transactions: running one again is safe, so a lost lease costs
             # no attempt.
             if set(row.state or {}) - {"item"}:  # it had suspended before: resume it
-                await self.set_step(row, "waiting", available_at=time.time())
+                await self.set_step(row, StepStatus.WAITING, available_at=time.time())
             else:
-                await self.set_step(row, "queued", attempt=row.attempt - 1, available_at=time.time())
+                await self.set_step(row, StepStatus.QUEUED, attempt=row.attempt - 1, available_at=time.time())
             return
         await self.complete(row, Failed("executor lost: the lease expired before the attempt finished"))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from executor.engine.engine import Engine
+from executor.engine import Engine
 from executor.http.problems import Draining
 from executor.lifecycle import Lifecycle, State
 

@@ -9,14 +9,13 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from executor import __version__
-from executor.engine.engine import Engine
+from executor.engine import Engine
 from executor.http import errors, health, openapi, runs, workflows
 from executor.http.api import Api
 from executor.http.auth import BearerAuth
 from executor.lifecycle import Lifecycle
 
 VERSION_HEADER = (b"x-executor-version", __version__.encode())
-DEFAULT_MAX_BODY = 1 << 20
 
 
 class VersionHeader:
@@ -47,7 +46,7 @@ def create_app(
     engine: Engine | None = None,
     *,
     tokens: tuple[str, ...] = (),
-    max_body: int = DEFAULT_MAX_BODY,
+    max_body: int,  # bytes; `--max-body`
 ) -> ASGIApp:
     routes = [*health.routes, Route("/openapi.json", openapi_document, methods=["GET"])]
     if engine is not None:

@@ -17,7 +17,8 @@ from executor.lifecycle import Lifecycle, State
 
 
 def _lifecycle(request: Request) -> Lifecycle:
-    return request.app.state.lifecycle
+    lifecycle: Lifecycle = request.app.state.lifecycle
+    return lifecycle
 
 
 async def health(request: Request) -> JSONResponse:

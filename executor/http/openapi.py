@@ -148,7 +148,7 @@ def document() -> dict[str, Any]:
                     "summary": "Runs, newest first",
                     "parameters": [
                         _param("workflow", "query"),
-                        _param("status", "query", {"type": "string", "enum": schemas.RUN_STATES}),
+                        _param("status", "query", {"type": "string", "enum": schemas.RUN_STATUSES}),
                         _param(
                             "limit",
                             "query",

@@ -16,7 +16,8 @@ from starlette.routing import Route
 from executor.http import body, schemas, views
 from executor.http.api import api
 from executor.http.problems import InvalidRequest, NotFound
-from executor.store.records import STEP_FINAL, StepRow
+from executor.statuses import STEP_FINAL, RunStatus
+from executor.store.records import StepRow
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
@@ -68,18 +69,25 @@ def _query_int(request: Request, name: str, default: int, low: int, high: int) -
     return value
 
 
+def _run_status(text: str | None) -> RunStatus | None:
+    if text is None:
+        return None
+    try:
+        return RunStatus(text)
+    except ValueError:
+        raise InvalidRequest(
+            f"status must be one of {', '.join(schemas.RUN_STATUSES)}",
+            [{"path": "status", "message": f"{text!r} is not a run state"}],
+        ) from None
+
+
 async def list_runs(request: Request) -> JSONResponse:
     query = request.query_params
     # A larger limit is capped rather than refused: a client asking for "everything" gets pages.
     limit = min(_query_int(request, "limit", DEFAULT_LIMIT, 1, 2**31), MAX_LIMIT)
-    status = query.get("status") or None
-    if status is not None and status not in schemas.RUN_STATES:
-        raise InvalidRequest(
-            f"status must be one of {', '.join(schemas.RUN_STATES)}",
-            [{"path": "status", "message": f"{status!r} is not a run state"}],
-        )
+    status = _run_status(query.get("status") or None)
     before = _cursor(query["cursor"]) if query.get("cursor") else None
-    runs = await api(request).engine.store.list_runs(
+    runs = await api(request).engine.list_runs(
         workflow=query.get("workflow") or None, status=status, before=before, limit=limit + 1
     )
     page, more = runs[:limit], len(runs) > limit
@@ -118,7 +126,7 @@ async def signal(request: Request) -> JSONResponse:
 async def trigger(request: Request) -> JSONResponse:
     current = api(request)
     run, rows = await current.engine.get(request.path_params["id"])
-    current.engine.loop.wake()
+    current.engine.trigger()
     return JSONResponse(views.run(run, rows), 202)
 
 
@@ -136,9 +144,9 @@ async def _step_row(request: Request) -> StepRow:
 async def logs(request: Request) -> Any:
     row = await _step_row(request)
     after = _query_int(request, "after", 0, 0, 2**62)
-    store = api(request).engine.store
+    engine = api(request).engine
     if request.query_params.get("follow", "").lower() not in ("1", "true", "yes"):
-        lines = await store.read_logs(row.id, after=after, limit=1000)
+        lines = await engine.read_logs(row.id, after=after, limit=1000)
         return JSONResponse(
             {"lines": [views.log_line(x) for x in lines], "next": lines[-1].id if lines else after}
         )
@@ -146,17 +154,17 @@ async def logs(request: Request) -> Any:
     async def events() -> AsyncIterator[str]:
         last = after
         while True:
-            lines = await store.read_logs(row.id, after=last, limit=1000)
+            lines = await engine.read_logs(row.id, after=last, limit=1000)
             for line in lines:
                 last = line.id
                 yield f"id: {line.id}\nevent: line\ndata: {json.dumps(views.log_line(line))}\n\n"
             if lines:
                 continue
-            current = await api(request).engine.get(row.run_id)
+            current = await engine.get(row.run_id)
             status = next(r.status for r in current[1] if r.id == row.id)
             if status in STEP_FINAL:
                 # One last read: lines flushed just before the step ended.
-                for line in await store.read_logs(row.id, after=last, limit=1000):
+                for line in await engine.read_logs(row.id, after=last, limit=1000):
                     last = line.id
                     yield f"id: {line.id}\nevent: line\ndata: {json.dumps(views.log_line(line))}\n\n"
                 yield f"event: end\ndata: {json.dumps({'status': status})}\n\n"

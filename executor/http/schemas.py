@@ -8,6 +8,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from executor.http.problems import InvalidRequest
+from executor.statuses import RunStatus, StepStatus
 
 TIME = {"type": ["string", "null"], "format": "date-time"}
 ANY: dict[str, Any] = {}
@@ -85,12 +86,15 @@ WORKFLOW_LIST = {
     "properties": {"workflows": {"type": "array", "items": WORKFLOW}},
 }
 
+RUN_STATUSES = [status.value for status in RunStatus]
+STEP_STATUSES = [status.value for status in StepStatus]
+
 ITEM = {
     "type": "object",
     "required": ["index", "status", "attempts"],
     "properties": {
         "index": {"type": "integer"},
-        "status": {"type": "string"},
+        "status": {"type": "string", "enum": STEP_STATUSES},
         "attempts": {"type": "integer"},
         "started_at": TIME,
         "finished_at": TIME,
@@ -109,8 +113,6 @@ STEP = {
     },
 }
 
-RUN_STATES = ["pending", "running", "paused", "succeeded", "failed", "cancelled"]
-
 RUN = {
     "type": "object",
     "required": ["id", "workflow", "version", "status", "input", "created_at"],
@@ -118,7 +120,7 @@ RUN = {
         "id": {"type": "string"},
         "workflow": {"type": "string"},
         "version": {"type": "integer"},
-        "status": {"type": "string", "enum": RUN_STATES},
+        "status": {"type": "string", "enum": RUN_STATUSES},
         "input": ANY,
         "outputs": ANY,
         "error": {"type": ["string", "null"]},

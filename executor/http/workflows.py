@@ -34,13 +34,13 @@ async def create(request: Request) -> JSONResponse:
 
 
 async def list_latest(request: Request) -> JSONResponse:
-    records = await api(request).engine.store.list_workflows()
+    records = await api(request).engine.list_workflows()
     return JSONResponse({"workflows": [views.workflow(record) for record in records]})
 
 
 async def latest(request: Request) -> JSONResponse:
     name = request.path_params["name"]
-    record = await api(request).engine.store.get_workflow(name)
+    record = await api(request).engine.get_workflow(name)
     if record is None:
         raise NotFound(f"no workflow {name}")
     return JSONResponse(views.workflow(record))
@@ -48,7 +48,7 @@ async def latest(request: Request) -> JSONResponse:
 
 async def version(request: Request) -> JSONResponse:
     name, number = request.path_params["name"], request.path_params["version"]
-    record = await api(request).engine.store.get_workflow(name, number) if number < 2**31 else None
+    record = await api(request).engine.get_workflow(name, number) if number < 2**31 else None
     if record is None:
         raise NotFound(f"no workflow {name} version {number}")
     return JSONResponse(views.workflow(record))

@@ -10,7 +10,17 @@ Contract shared by every method:
   survives a crash of the process (``kill -9``) and, with default settings, a power loss.
 * A method that fails raises `StoreError` (driver errors are wrapped ``from`` the original)
   and leaves no partial change behind.
-* Times are UTC ``datetime`` objects with a time zone.
+* Times are Unix seconds (``float``, UTC), in and out, as in `executor.store.records`,
+  kept to the microsecond. Every "now" a store decides with (a claim's readiness and
+  lease, a renewal, a reaped lease, an overdue deadline, a creation time, a heartbeat) is
+  read from one clock: SQLite's is this host's (its processes share one host), PostgreSQL's
+  the database server's (so the instances of a fleet measure leases on one clock whatever
+  their hosts' clocks say). A store given a `Clock` reads that instead, so tests advance
+  time instead of sleeping.
+* JSON values (inputs, outputs, states, payloads, definitions) read back equal to what was
+  written, but an object's keys not necessarily in their order (PostgreSQL's jsonb keeps its
+  own). What JSON or PostgreSQL cannot hold is kept alike by both stores: NaN and ±Infinity
+  as null; a NUL character, in JSON strings, log lines and errors, as U+FFFD.
 """
 
 from __future__ import annotations
@@ -18,33 +28,27 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
+from executor.statuses import RunStatus, StepStatus
 from executor.store.records import (
     Claimed,
+    Instance,
     LogLine,
     NewRun,
     NewStep,
+    RunChanges,
     RunRecord,
+    StepChanges,
     StepRow,
     StoredLogLine,
     WorkflowRecord,
 )
 
+__all__ = ["Clock", "DuplicateRun", "Instance", "Store", "Txn"]
 
-@dataclass(frozen=True)
-class Instance:
-    """One Executor process as it records itself in the instance registry."""
-
-    id: str
-    host: str
-    pid: int
-    version: str
-    state: str
-    started_at: datetime | None = None
-    heartbeat_at: datetime | None = None
+Clock = Callable[[], float]
+"""Where a store reads "now", in Unix seconds (`time.time` by default)."""
 
 
 class Store(abc.ABC):
@@ -140,7 +144,7 @@ class Store(abc.ABC):
         self,
         *,
         workflow: str | None = None,
-        status: str | None = None,
+        status: RunStatus | None = None,
         before: tuple[float, str] | None = None,
         limit: int = 50,
     ) -> list[RunRecord]:
@@ -148,43 +152,51 @@ class Store(abc.ABC):
         in one status, strictly older than ``before`` = ``(created_at, id)`` when given.
 
         Paging with the last run's ``(created_at, id)`` as the next ``before`` is stable
-        under concurrent inserts: new runs are newer than every page already read.
+        under concurrent inserts: new runs are newer than every page already read. A
+        ``before`` whose id cannot be a run's (not a UUID) lists nothing.
         """
 
     @abc.abstractmethod
-    async def step_results(self, run_id: str) -> dict[str, tuple[str, Any]]:
+    async def step_results(self, run_id: str) -> dict[str, tuple[StepStatus, Any]]:
         """``step_id → (status, output)`` of the run's step-level rows (item_index -1)."""
 
     # -- claiming ------------------------------------------------------------------------
 
     @abc.abstractmethod
     async def renew_leases(self, owner: str, rows: Sequence[tuple[int, str]], lease: float) -> set[int]:
-        """Extend the leases ``(row id, token)`` still held by ``owner``; return the ids renewed.
+        """Extend the leases ``(row id, token)`` still held by ``owner`` to ``lease`` seconds
+        from now; return the ids renewed.
 
-        A row missing from the answer was lost (cancelled, or reclaimed after expiry): its
-        attempt must stop, and its outcome will be rejected.
+        A row missing from the answer was lost (finished, cancelled, or reclaimed after
+        expiry): its attempt must stop, and its outcome will be rejected. A lease that
+        expired is held until it is reaped: renewing it in time keeps it.
         """
 
     @abc.abstractmethod
     async def hand_back(self, claimed: Sequence[Claimed]) -> int:
         """Return rows whose attempt was cancelled by a drain, uncounted, to be claimed again.
 
-        A queued row goes back to `queued` (its attempt number restored); a resumed waiting
-        row goes back to `waiting`. Rows whose lease is no longer held are left alone.
-        Returns how many rows were handed back.
+        A queued row goes back to `queued` (its attempt number restored, `started_at`
+        cleared); a resumed waiting row goes back to `waiting` (its attempt goes on). Either
+        gives up its lease and is due at once (`available_at` now). Rows whose lease is no
+        longer held (another token, or no longer `running`) are left alone. Returns how
+        many rows were handed back.
         """
 
     @abc.abstractmethod
     async def expired_leases(self, limit: int) -> list[tuple[str, int, str]]:
-        """``(run id, row id, token)`` of `running` rows whose lease has expired."""
+        """``(run id, row id, token)`` of at most ``limit`` `running` rows whose lease has
+        expired (its expiry is before now)."""
 
     @abc.abstractmethod
     async def overdue_runs(self, limit: int) -> list[str]:
-        """Ids of unfinished runs whose deadline has passed."""
+        """Ids of at most ``limit`` unfinished (`pending`, `running`, `paused`) runs whose
+        deadline is before now."""
 
     @abc.abstractmethod
     async def next_due(self) -> float | None:
-        """The earliest `available_at` of any queued or waiting row of an unpaused run, or None."""
+        """The earliest `available_at` of any `queued` or `waiting` row of a `pending` or
+        `running` run (the rows a claim could take once due), or None."""
 
     # -- logs ----------------------------------------------------------------------------
 
@@ -235,10 +247,15 @@ class Txn(abc.ABC):
 
         Due rows are `queued` rows whose `available_at` has passed and `waiting` rows whose
         timer (`available_at`) has passed, of runs that are `pending` or `running` (never
-        `paused`). Highest run priority first, then earliest `available_at`. Each claimed
-        row becomes `running` with a new lease token; a claimed `queued` row starts a new
-        attempt (`attempt` + 1, `started_at` now). A `pending` run of a claimed row becomes
-        `running`. No row is ever held by two unexpired leases.
+        `paused`). Highest run priority first, then earliest `available_at`, except that of
+        many due timers a claim considers the ``limit`` earliest whatever their priority
+        (their index has none: a timer is late already). The rows come back in that order.
+        Each claimed row becomes `running` under the claim's new lease token (paired with
+        the row id, it names the lease); a claimed `queued` row starts a new attempt
+        (`attempt` + 1, `started_at` now), a resumed `waiting` row goes on with its attempt.
+        A `pending` run of a claimed row becomes `running`. Rows already `running` are never
+        claimed, even when their lease expired: that lease is reaped (`expired_leases`) and
+        the row put back by the engine. No row is ever held by two unexpired leases.
 
         Inside this transaction: work made ready by its earlier statements is claimable, so
         one commit completes a step and claims the next.
@@ -261,7 +278,7 @@ class Txn(abc.ABC):
         """The step-level rows (item_index -1) of these steps of the run, in no order."""
 
     @abc.abstractmethod
-    async def step_results(self, run_id: str) -> dict[str, tuple[str, Any]]:
+    async def step_results(self, run_id: str) -> dict[str, tuple[StepStatus, Any]]:
         """As `Store.step_results`, inside this transaction."""
 
     @abc.abstractmethod
@@ -285,8 +302,9 @@ class Txn(abc.ABC):
         """The run of ``workflow_name`` created with ``idempotency_key``, if any."""
 
     @abc.abstractmethod
-    async def update_run(self, run_id: str, **changes: Any) -> None:
-        """Set columns of the run (status, outputs, error, started_at, finished_at, deadline_at)."""
+    async def update_run(self, run_id: str, **changes: Unpack[RunChanges]) -> None:
+        """Set columns of the run (status, outputs, error, started_at, finished_at, deadline_at;
+        another raises `ValueError`). No changes: nothing happens."""
 
     @abc.abstractmethod
     async def child_runs(self, run_id: str) -> list[RunRecord]:
@@ -297,8 +315,10 @@ class Txn(abc.ABC):
         """Add step rows to a run; return them (in no particular order)."""
 
     @abc.abstractmethod
-    async def update_step(self, row_id: int, **changes: Any) -> None:
-        """Set columns of a step row. Leaving `running` clears the lease."""
+    async def update_step(self, row_id: int, **changes: Unpack[StepChanges]) -> None:
+        """Set columns of a step row (status, attempt, available_at, state, output, error,
+        started_at, finished_at; another raises `ValueError`). Leaving `running` clears the
+        lease. No changes: nothing happens."""
 
     @abc.abstractmethod
     async def delete_items(self, run_id: str, step_id: str) -> None:

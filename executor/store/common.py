@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from typing import Any
+import math
+import re
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
-from executor.store.records import LogLine, NewRun, NewStep, RunRecord, StepRow, WorkflowRecord
+from executor.statuses import RunStatus, StepStatus
+from executor.store.records import (
+    Claimed,
+    Instance,
+    LogLine,
+    NewRun,
+    NewStep,
+    RunRecord,
+    StepRow,
+    StoredLogLine,
+    WorkflowRecord,
+)
 
 RUN_JSON = frozenset({"input", "outputs"})
 STEP_JSON = frozenset({"state", "output"})
@@ -22,7 +36,13 @@ STEP_UPDATABLE = frozenset(
 
 def log_params(lines: Sequence[LogLine]) -> list[dict[str, Any]]:
     return [
-        {"step": x.step, "attempt": x.attempt, "stream": x.stream, "line": x.line, "created_at": x.created_at}
+        {
+            "step": x.step,
+            "attempt": x.attempt,
+            "stream": x.stream,
+            "line": text(x.line),
+            "created_at": x.created_at,
+        }
         for x in lines
     ]
 
@@ -55,15 +75,60 @@ def step_params(run_id: str, steps: Sequence[NewStep], encode: Callable[[Any], A
     ]
 
 
-def leaving_running(changes: dict[str, Any]) -> dict[str, Any]:
+def leaving_running(changes: Mapping[str, Any]) -> dict[str, Any]:
     """A step that leaves `running` gives up its lease: owner, token and expiry are cleared."""
     if changes.get("status", "running") != "running":
         return {**changes, "lease_owner": None, "lease_token": None, "lease_expires_at": None}
-    return changes
+    return dict(changes)
+
+
+def is_uuid(value: str) -> bool:
+    """Whether ``value`` can be a run id. A run is looked up by id only if it can: PostgreSQL
+    refuses to compare a uuid column with anything else, and SQLite answers as it does."""
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+# The free text columns (besides JSON) that hold what programs say: see `text`.
+FREE_TEXT = frozenset({"error"})
+
+NUL, REPLACEMENT = "\x00", "\ufffd"
+_NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")  # \u0000, not an escaped backslash's
+
+
+def text(value: Any) -> Any:
+    """A string with its NUL characters as U+FFFD: PostgreSQL stores no NUL in text, and
+    both stores keep the same (a program's output may hold one). Other values as they are."""
+    return value.replace(NUL, REPLACEMENT) if isinstance(value, str) else value
+
+
+def json_text(value: Any) -> str:
+    """``value`` as JSON text (None: ``null``), the same for both stores: NaN and ±Infinity,
+    which JSON has not, become null (as JavaScript's ``JSON.stringify`` makes them), and NUL
+    characters in strings U+FFFD (see `text`). The checks cost nothing when neither occurs."""
+    try:
+        out = json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        out = json.dumps(_finite(value), separators=(",", ":"), allow_nan=False)
+    return _NUL_ESCAPE.sub(r"\1\\ufffd", out) if "\\u0000" in out else out
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
 
 
 def dumps(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"))
+    """A nullable JSON column's value: None is SQL NULL, anything else `json_text`."""
+    return None if value is None else json_text(value)
 
 
 def loads(value: Any) -> Any:
@@ -76,7 +141,7 @@ def as_is(value: Any) -> Any:
     return value
 
 
-def check_columns(changes: dict[str, Any], allowed: frozenset[str], table: str) -> None:
+def check_columns(changes: Mapping[str, Any], allowed: frozenset[str], table: str) -> None:
     unknown = set(changes) - allowed
     if unknown:
         raise ValueError(f"cannot update {table} column(s) {', '.join(sorted(unknown))}")
@@ -85,51 +150,107 @@ def check_columns(changes: dict[str, Any], allowed: frozenset[str], table: str) 
 Decode = Callable[[Any], Any]
 
 
-def run_record(row: Sequence[Any], decode: Decode = loads) -> RunRecord:
-    (id_, wf, version, status, input_, outputs, error, key, priority, parent, parent_step,
-     deadline, created, started, finished) = row  # fmt: skip
+class Row(Protocol):
+    """A row read by column name: `sqlite3.Row` (SQLite) or a dict (psycopg's `dict_row`).
+    The queries of both dialects name their columns alike (computed ones with ``AS``), so
+    one decoder reads either."""
+
+    def __getitem__(self, column: str, /) -> Any: ...
+
+
+# Statuses by stored value: a dict lookup costs a twentieth of calling the enum, and these
+# are decoded for every row the hot paths read.
+RUN_STATUS: Mapping[str, RunStatus] = {status.value: status for status in RunStatus}
+STEP_STATUS: Mapping[str, StepStatus] = {status.value: status for status in StepStatus}
+
+
+def run_record(row: Row, decode: Decode = loads) -> RunRecord:
+    parent = row["parent_run_id"]
     return RunRecord(
-        id=str(id_),
-        workflow_name=wf,
-        workflow_version=version,
-        status=status,
-        input=decode(input_),
-        outputs=decode(outputs),
-        error=error,
-        idempotency_key=key,
-        priority=priority,
+        id=str(row["id"]),
+        workflow_name=row["workflow_name"],
+        workflow_version=row["workflow_version"],
+        status=RUN_STATUS[row["status"]],
+        input=decode(row["input"]),
+        outputs=decode(row["outputs"]),
+        error=row["error"],
+        idempotency_key=row["idempotency_key"],
+        priority=row["priority"],
         parent_run_id=None if parent is None else str(parent),
-        parent_step=parent_step,
-        deadline_at=deadline,
-        created_at=created,
-        started_at=started,
-        finished_at=finished,
+        parent_step=row["parent_step"],
+        deadline_at=row["deadline_at"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
     )
 
 
-def step_row(row: Sequence[Any], decode: Decode = loads) -> StepRow:
-    (id_, run_id, step_id, item, status, attempt, available, owner, token, expires, state, output,
-     error, created, started, finished) = row[:16]  # fmt: skip
+def step_row(row: Row, decode: Decode = loads) -> StepRow:
+    token = row["lease_token"]
     return StepRow(
-        id=id_,
-        run_id=str(run_id),
-        step_id=step_id,
-        item_index=item,
-        status=status,
-        attempt=attempt,
-        available_at=available,
-        lease_owner=owner,
+        id=row["id"],
+        run_id=str(row["run_id"]),
+        step_id=row["step_id"],
+        item_index=row["item_index"],
+        status=STEP_STATUS[row["status"]],
+        attempt=row["attempt"],
+        available_at=row["available_at"],
+        lease_owner=row["lease_owner"],
         lease_token=None if token is None else str(token),
-        lease_expires_at=expires,
-        state=decode(state),
-        output=decode(output),
-        error=error,
-        created_at=created,
-        started_at=started,
-        finished_at=finished,
+        lease_expires_at=row["lease_expires_at"],
+        state=decode(row["state"]),
+        output=decode(row["output"]),
+        error=row["error"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
     )
 
 
-def workflow_record(row: Sequence[Any], decode: Decode = loads) -> WorkflowRecord:
-    name, version, digest, source, definition, created = row
-    return WorkflowRecord(name, version, digest, source, decode(definition), created)
+def claimed(row: Row, decode: Decode = loads) -> Claimed:
+    """A claimed step row with the columns the claim adds: its run's ``workflow_name``,
+    ``workflow_version`` and ``run_input``, and ``claimed_from``, the status it left."""
+    return Claimed(
+        row=step_row(row, decode),
+        workflow_name=row["workflow_name"],
+        workflow_version=row["workflow_version"],
+        run_input=decode(row["run_input"]),
+        resumed=row["claimed_from"] == StepStatus.WAITING,
+    )
+
+
+def step_results(rows: Iterable[Row], decode: Decode = loads) -> dict[str, tuple[StepStatus, Any]]:
+    return {row["step_id"]: (STEP_STATUS[row["status"]], decode(row["output"])) for row in rows}
+
+
+def workflow_record(row: Row, decode: Decode = loads) -> WorkflowRecord:
+    return WorkflowRecord(
+        name=row["name"],
+        version=row["version"],
+        digest=row["digest"],
+        source=row["source"],
+        definition=decode(row["definition"]),
+        created_at=row["created_at"],
+    )
+
+
+def instance(row: Row) -> Instance:
+    return Instance(
+        id=row["id"],
+        host=row["host"],
+        pid=row["pid"],
+        version=row["version"],
+        state=row["state"],
+        started_at=row["started_at"],
+        heartbeat_at=row["heartbeat_at"],
+    )
+
+
+def log_line(row: Row) -> StoredLogLine:
+    return StoredLogLine(
+        id=row["id"],
+        attempt=row["attempt"],
+        stream=row["stream"],
+        line=row["line"],
+        created_at=row["created_at"],
+    )

@@ -2,8 +2,9 @@
 
 psycopg is also the driver yoyo migrates with, so one driver serves both. Each operation
 borrows a connection for one transaction; the pool replaces connections that broke.
-Claims use ``FOR UPDATE SKIP LOCKED`` so that instances never wait for each other's rows,
-and leases are measured on the database's clock, so hosts' clocks need not agree.
+Claims use ``FOR UPDATE SKIP LOCKED`` so that instances never wait for each other's rows.
+"Now" is the database's clock, so that the instances of a fleet measure leases on one clock
+whatever their hosts' clocks say; a store given a clock (tests) sends its time instead.
 """
 
 from __future__ import annotations
@@ -12,31 +13,38 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Unpack
 
 import psycopg
 from loguru import logger
 from psycopg import errors as pg_errors
+from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from executor.errors import StoreConflict, StoreError
+from executor.statuses import RunStatus, StepStatus
 from executor.store import common, queries
-from executor.store.base import DuplicateRun, Instance, Store, Txn
+from executor.store.base import Clock, DuplicateRun, Store, Txn
 from executor.store.records import (
     Claimed,
+    Instance,
     LogLine,
     NewRun,
     NewStep,
+    RunChanges,
     RunRecord,
+    StepChanges,
     StepRow,
     StoredLogLine,
     WorkflowRecord,
 )
 
 POOL_MIN = 1
-POOL_MAX = 10
 CONNECT_TIMEOUT = 10.0
+
+# Rows are dicts by column name, read by the decoders `common` shares with SQLite.
+Connection = psycopg.AsyncConnection[DictRow]
 
 
 # The SQL types of the step columns `PostgresTxn.flush` sends as arrays (times as seconds).
@@ -55,30 +63,46 @@ _STEP_TYPES = {
 }
 
 
+def _json(value: Any) -> Jsonb:
+    """A JSON document (None: JSON null), written as `common.json_text` writes it for SQLite."""
+    return Jsonb(value, dumps=common.json_text)
+
+
 def _jsonb(value: Any) -> Jsonb | None:
-    return None if value is None else Jsonb(value)
+    """A nullable JSON column's value (None: SQL NULL)."""
+    return None if value is None else _json(value)
 
 
-def _run(row: Sequence[Any]) -> RunRecord:
+def _run(row: DictRow) -> RunRecord:
     return common.run_record(row, common.as_is)
 
 
-def _step(row: Sequence[Any]) -> StepRow:
+def _step(row: DictRow) -> StepRow:
     return common.step_row(row, common.as_is)
 
 
-def _workflow(row: Sequence[Any]) -> WorkflowRecord:
+def _workflow(row: DictRow) -> WorkflowRecord:
     return common.workflow_record(row, common.as_is)
+
+
+def _now(clock: Clock | None) -> float | None:
+    """The parameter ``now`` of the queries: None lets the database's clock decide."""
+    return None if clock is None else clock()
 
 
 class PostgresStore(Store):
     dialect = "postgres"
 
-    def __init__(self, url: str, *, min_size: int = POOL_MIN, max_size: int = POOL_MAX) -> None:
+    def __init__(
+        self, url: str, *, max_size: int, min_size: int = POOL_MIN, clock: Clock | None = None
+    ) -> None:
         self.url = url
+        self._clock = clock
         self._sql = queries.load("postgres")
         self._pool = AsyncConnectionPool(
             url,
+            connection_class=Connection,
+            kwargs={"row_factory": dict_row},
             min_size=min_size,
             max_size=max_size,
             timeout=CONNECT_TIMEOUT,
@@ -99,7 +123,7 @@ class PostgresStore(Store):
             await self._pool.close()
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[psycopg.AsyncConnection]:
+    async def _transaction(self) -> AsyncIterator[Connection]:
         """One transaction on a pooled connection: committed at the end, rolled back on error."""
         try:
             async with self._pool.connection() as conn:
@@ -109,10 +133,10 @@ class PostgresStore(Store):
         except (PoolTimeout, psycopg.Error) as exc:
             raise StoreError(f"database error: {exc}") from exc
 
-    async def _all(self, name: str, params: dict[str, Any] | None = None) -> list[Any]:
+    async def _all(self, name: str, params: dict[str, Any] | None = None) -> list[DictRow]:
         async with self._transaction() as conn:
             cursor = await conn.execute(self._sql[name], params or {})
-            return list(await cursor.fetchall())
+            return await cursor.fetchall()
 
     async def ping(self) -> None:
         await self._all("ping")
@@ -158,27 +182,32 @@ class PostgresStore(Store):
                     "pid": instance.pid,
                     "version": instance.version,
                     "state": instance.state,
+                    "now": _now(self._clock),
                 },
             )
 
     async def heartbeat(self, instance_id: str, state: str) -> None:
         async with self._transaction() as conn:
-            cursor = await conn.execute(self._sql["heartbeat"], {"id": instance_id, "state": state})
+            cursor = await conn.execute(
+                self._sql["heartbeat"], {"id": instance_id, "state": state, "now": _now(self._clock)}
+            )
             if cursor.rowcount != 1:
                 raise StoreError(f"instance {instance_id} is not registered")
 
     async def list_instances(self) -> list[Instance]:
-        return [Instance(*row) for row in await self._all("list_instances")]
+        return [common.instance(row) for row in await self._all("list_instances")]
 
     async def release_instance(self, instance_id: str) -> int:
         async with self._transaction() as conn:
             await conn.execute(self._sql["stop_instance"], {"id": instance_id})
-            cursor = await conn.execute(self._sql["expire_owner_leases"], {"owner": instance_id})
+            cursor = await conn.execute(
+                self._sql["expire_owner_leases"], {"owner": instance_id, "now": _now(self._clock)}
+            )
             return cursor.rowcount
 
     async def dead_local_instances(self, host: str, alive: Sequence[int]) -> list[Instance]:
         rows = await self._all("dead_local_instances", {"host": host})
-        return [Instance(*row) for row in rows if row[2] not in alive]
+        return [common.instance(row) for row in rows if row["pid"] not in alive]
 
     # -- workflows -----------------------------------------------------------------------
 
@@ -193,7 +222,7 @@ class PostgresStore(Store):
             existing = await (await conn.execute(self._sql["workflow_by_digest"], params)).fetchone()
             if existing is not None:
                 return _workflow(existing), False
-            params.update(source=source, definition=Jsonb(definition))
+            params.update(source=source, definition=_json(definition), now=_now(self._clock))
             row = await (await conn.execute(self._sql["insert_workflow"], params)).fetchone()
             assert row is not None
             return _workflow(row), True
@@ -216,12 +245,12 @@ class PostgresStore(Store):
         # waiting for its answer; a read waits for everything before it. A transaction then
         # costs a round trip per read, not per statement.
         async with self._transaction() as conn, conn.pipeline():
-            txn = PostgresTxn(conn, self._sql)
+            txn = PostgresTxn(conn, self._sql, self._clock)
             yield txn
             await txn.flush()
 
     async def get_run(self, run_id: str) -> tuple[RunRecord, list[StepRow]] | None:
-        if not _is_uuid(run_id):
+        if not common.is_uuid(run_id):
             return None
         async with self._transaction() as conn:
             run = await (await conn.execute(self._sql["get_run"], {"id": run_id})).fetchone()
@@ -234,11 +263,11 @@ class PostgresStore(Store):
         self,
         *,
         workflow: str | None = None,
-        status: str | None = None,
+        status: RunStatus | None = None,
         before: tuple[float, str] | None = None,
         limit: int = 50,
     ) -> list[RunRecord]:
-        if before is not None and not _is_uuid(before[1]):
+        if before is not None and not common.is_uuid(before[1]):
             return []
         params = {
             "workflow": workflow,
@@ -249,9 +278,8 @@ class PostgresStore(Store):
         }
         return [_run(row) for row in await self._all("list_runs", params)]
 
-    async def step_results(self, run_id: str) -> dict[str, tuple[str, Any]]:
-        rows = await self._all("step_results", {"run_id": run_id})
-        return {step_id: (status, output) for step_id, status, output in rows}
+    async def step_results(self, run_id: str) -> dict[str, tuple[StepStatus, Any]]:
+        return common.step_results(await self._all("step_results", {"run_id": run_id}), common.as_is)
 
     # -- claiming ------------------------------------------------------------------------
 
@@ -260,11 +288,12 @@ class PostgresStore(Store):
             return set()
         params = {
             "owner": owner,
+            "now": _now(self._clock),
             "lease": lease,
             "ids": [row_id for row_id, _ in rows],
             "tokens": [token for _, token in rows],
         }
-        return {row[0] for row in await self._all("renew_leases", params)}
+        return {row["id"] for row in await self._all("renew_leases", params)}
 
     async def hand_back(self, claimed: Sequence[Claimed]) -> int:
         if not claimed:
@@ -276,20 +305,22 @@ class PostgresStore(Store):
                     "ids": [c.row.id for c in claimed],
                     "tokens": [c.token for c in claimed],
                     "resumed": [c.resumed for c in claimed],
+                    "now": _now(self._clock),
                 },
             )
             return cursor.rowcount
 
     async def expired_leases(self, limit: int) -> list[tuple[str, int, str]]:
-        rows = await self._all("expired_leases", {"limit": limit})
-        return [(str(run_id), row_id, str(token)) for run_id, row_id, token in rows]
+        rows = await self._all("expired_leases", {"now": _now(self._clock), "limit": limit})
+        return [(str(row["run_id"]), row["id"], str(row["lease_token"])) for row in rows]
 
     async def overdue_runs(self, limit: int) -> list[str]:
-        return [str(row[0]) for row in await self._all("overdue_runs", {"limit": limit})]
+        rows = await self._all("overdue_runs", {"now": _now(self._clock), "limit": limit})
+        return [str(row["id"]) for row in rows]
 
     async def next_due(self) -> float | None:
         rows = await self._all("next_due")
-        return rows[0][0] if rows else None
+        return rows[0]["due"] if rows else None
 
     # -- logs ----------------------------------------------------------------------------
 
@@ -301,7 +332,7 @@ class PostgresStore(Store):
 
     async def read_logs(self, step: int, after: int = 0, limit: int = 1000) -> list[StoredLogLine]:
         rows = await self._all("read_logs", {"step": step, "after": after, "limit": limit})
-        return [StoredLogLine(*row) for row in rows]
+        return [common.log_line(row) for row in rows]
 
 
 def _first_line(exc: BaseException) -> str:
@@ -309,20 +340,13 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
-
-
 class PostgresTxn(Txn):
     """A `Txn` on one pooled connection; `lock_run` takes the run's row lock (FOR UPDATE)."""
 
-    def __init__(self, conn: psycopg.AsyncConnection, sql: dict[str, str]) -> None:
+    def __init__(self, conn: Connection, sql: dict[str, str], clock: Clock | None) -> None:
         self.conn = conn
         self.sql = sql
+        self.clock = clock
         self._writes = 0
         # What `prefetch` read, until written: runs (locked) and step rows, by id and by
         # (run id, step id) for step-level rows.
@@ -338,8 +362,8 @@ class PostgresTxn(Txn):
     async def prefetch(
         self, runs: Sequence[str], rows: Sequence[int], steps: Sequence[tuple[str, str]]
     ) -> None:
-        run_ids = sorted({run_id for run_id in runs if _is_uuid(run_id)})
-        steps = [(run_id, step_id) for run_id, step_id in steps if _is_uuid(run_id)]
+        run_ids = sorted({run_id for run_id in runs if common.is_uuid(run_id)})
+        steps = [(run_id, step_id) for run_id, step_id in steps if common.is_uuid(run_id)]
         # Pipelined: both statements go out before either answer is awaited.
         await self.flush()
         locked = await self.conn.execute(self.sql["lock_runs"], {"ids": run_ids}) if run_ids else None
@@ -373,25 +397,31 @@ class PostgresTxn(Txn):
     def writes(self) -> int:
         return self._writes
 
-    async def _write(self, query: str, params: dict[str, Any]) -> psycopg.AsyncCursor[Any]:
+    async def _write(self, query: str, params: dict[str, Any]) -> psycopg.AsyncCursor[DictRow]:
         # Counts statements, not rows: in pipeline mode the row counts arrive later.
         self._writes += 1
         await self.flush()
         return await self.conn.execute(query, params)
 
-    async def _one(self, name: str, params: dict[str, Any]) -> Any:
+    async def _one(self, name: str, params: dict[str, Any]) -> DictRow | None:
         await self.flush()
         return await (await self.conn.execute(self.sql[name], params)).fetchone()
 
-    async def _all(self, name: str, params: dict[str, Any]) -> list[Any]:
+    async def _all(self, name: str, params: dict[str, Any]) -> list[DictRow]:
         await self.flush()
-        return list(await (await self.conn.execute(self.sql[name], params)).fetchall())
+        return await (await self.conn.execute(self.sql[name], params)).fetchall()
 
     async def claim(self, owner: str, limit: int, lease: float) -> list[Claimed]:
         self._runs.clear()  # the claim changes rows and runs behind the caches' back
         self._rows.clear()
         self._tops.clear()
-        params = {"owner": owner, "token": str(uuid.uuid4()), "lease": lease, "limit": limit}
+        params = {
+            "owner": owner,
+            "token": str(uuid.uuid4()),
+            "now": _now(self.clock),
+            "lease": lease,
+            "limit": limit,
+        }
         # After a burst of new runs the planner's statistics lag (until autovacuum analyzes),
         # and it reads and sorts every due step instead of walking the partial index in its
         # order up to the limit: 2.6 ms instead of 0.26 ms per claim with 1,000 queued steps.
@@ -399,17 +429,7 @@ class PostgresTxn(Txn):
         await self.conn.execute("SET LOCAL enable_bitmapscan = off")
         cursor = await self._write(self.sql["claim"], params)
         await self.conn.execute("SET LOCAL enable_bitmapscan = on")
-        rows = await cursor.fetchall()
-        return [
-            Claimed(
-                row=_step(row),
-                workflow_name=row[17],
-                workflow_version=row[18],
-                run_input=row[19],
-                resumed=row[16] == "waiting",
-            )
-            for row in rows
-        ]
+        return [common.claimed(row, common.as_is) for row in await cursor.fetchall()]
 
     async def work_queued(self) -> None:
         await self.flush()
@@ -418,7 +438,7 @@ class PostgresTxn(Txn):
     async def lock_run(self, run_id: str) -> RunRecord | None:
         if run_id in self._runs:
             return self._runs[run_id]
-        if not _is_uuid(run_id):
+        if not common.is_uuid(run_id):
             return None
         row = await self._one("lock_run", {"id": run_id})
         return None if row is None else _run(row)
@@ -440,12 +460,13 @@ class PostgresTxn(Txn):
             found += [_step(row) for row in rows]
         return found
 
-    async def step_results(self, run_id: str) -> dict[str, tuple[str, Any]]:
-        rows = await self._all("step_results", {"run_id": run_id})
-        return {step_id: (status, output) for step_id, status, output in rows}
+    async def step_results(self, run_id: str) -> dict[str, tuple[StepStatus, Any]]:
+        return common.step_results(await self._all("step_results", {"run_id": run_id}), common.as_is)
 
     async def unfinished_steps(self, run_id: str) -> int:
-        return int((await self._one("unfinished_steps", {"run_id": run_id}))[0])
+        row = await self._one("unfinished_steps", {"run_id": run_id})
+        assert row is not None  # an aggregate without GROUP BY gives one row
+        return int(row["unfinished"])
 
     async def items(self, run_id: str, step_id: str) -> list[StepRow]:
         rows = await self._all("items", {"run_id": run_id, "step_id": step_id})
@@ -456,7 +477,8 @@ class PostgresTxn(Txn):
         return None if row is None else _step(row)
 
     async def insert_run(self, run: NewRun) -> RunRecord:
-        row = await (await self._write(self.sql["insert_run"], common.run_params(run, Jsonb))).fetchone()
+        params = {**common.run_params(run, _json), "now": _now(self.clock)}
+        row = await (await self._write(self.sql["insert_run"], params)).fetchone()
         if row is None:
             raise DuplicateRun(run.idempotency_key)
         return _run(row)
@@ -465,7 +487,7 @@ class PostgresTxn(Txn):
         row = await self._one("find_run", {"workflow_name": workflow_name, "key": idempotency_key})
         return None if row is None else _run(row)
 
-    async def update_run(self, run_id: str, **changes: Any) -> None:
+    async def update_run(self, run_id: str, **changes: Unpack[RunChanges]) -> None:
         common.check_columns(changes, common.RUN_UPDATABLE, "runs")
         self._runs.pop(run_id, None)
         if not changes:
@@ -474,7 +496,10 @@ class PostgresTxn(Txn):
         assignments = ", ".join(
             f"{c} = to_timestamp(%({c})s)" if c in common.RUN_TIMES else f"{c} = %({c})s" for c in changes
         )
-        params = {c: _jsonb(v) if c in common.RUN_JSON else v for c, v in changes.items()}
+        params = {
+            c: _jsonb(v) if c in common.RUN_JSON else common.text(v) if c in common.FREE_TEXT else v
+            for c, v in changes.items()
+        }
         await self._write(f"UPDATE runs SET {assignments} WHERE id = %(_key)s", {**params, "_key": run_id})
 
     async def child_runs(self, run_id: str) -> list[RunRecord]:
@@ -488,17 +513,20 @@ class PostgresTxn(Txn):
             "statuses": [step.status for step in steps],
             "available_ats": [step.available_at for step in steps],
             "states": [_jsonb(step.state) for step in steps],
+            "now": _now(self.clock),
         }
         rows = await (await self._write(self.sql["insert_steps"], params)).fetchall()
         return [_step(row) for row in rows]
 
-    async def update_step(self, row_id: int, **changes: Any) -> None:
+    async def update_step(self, row_id: int, **changes: Unpack[StepChanges]) -> None:
         common.check_columns(changes, common.STEP_UPDATABLE, "steps")
         self._forget(row_id)
-        changes = common.leaving_running(changes)
+        columns = common.leaving_running(changes)
+        if not columns:
+            return  # an UPDATE must set something (SQLite's `_update` also does nothing)
         if row_id in self._pending_ids:
             await self.flush()  # one statement may set a row once: keep the order of writes
-        self._pending.setdefault(tuple(changes), []).append((row_id, changes))
+        self._pending.setdefault(tuple(columns), []).append((row_id, columns))
         self._pending_ids.add(row_id)
         self._writes += 1
 
@@ -516,7 +544,11 @@ class PostgresTxn(Txn):
                     assignments.append(f"{column} = NULL")
                     continue
                 kind = _STEP_TYPES[column]
-                params[column] = [_jsonb(v) for v in values] if kind == "jsonb" else values
+                if kind == "jsonb":
+                    values = [_jsonb(v) for v in values]
+                elif column in common.FREE_TEXT:
+                    values = [common.text(v) for v in values]
+                params[column] = values
                 sources.append(f"%({column})s::{kind}[]")
                 value = f"to_timestamp(v.{column})" if column in common.STEP_TIMES else f"v.{column}"
                 assignments.append(f"{column} = {value}")
@@ -546,12 +578,12 @@ class PostgresTxn(Txn):
         return self._workflows[key]
 
     async def insert_signal(self, run_id: str, name: str, payload: Any) -> int:
-        params = {"run_id": run_id, "name": name, "payload": _jsonb(payload)}
+        params = {"run_id": run_id, "name": name, "payload": _jsonb(payload), "now": _now(self.clock)}
         row = await (await self._write(self.sql["insert_signal"], params)).fetchone()
         assert row is not None
-        return int(row[0])
+        return int(row["id"])
 
     async def take_signal(self, run_id: str, name: str, step: int) -> tuple[bool, Any]:
-        params = {"run_id": run_id, "name": name, "step": step}
+        params = {"run_id": run_id, "name": name, "step": step, "now": _now(self.clock)}
         row = await (await self._write(self.sql["take_signal"], params)).fetchone()
-        return (False, None) if row is None else (True, row[0])
+        return (False, None) if row is None else (True, row["payload"])

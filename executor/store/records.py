@@ -1,14 +1,26 @@
-"""Rows as the engine sees them. Times are Unix seconds (float, UTC) throughout."""
+"""Rows as the engine sees them. Times are Unix seconds (float, UTC) throughout: what the
+store's clock (`time.time` unless a test injects another) returns."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
-RUN_STATES = ("pending", "running", "paused", "succeeded", "failed", "cancelled")
-RUN_FINAL = frozenset({"succeeded", "failed", "cancelled"})
-STEP_STATES = ("pending", "queued", "running", "waiting", "succeeded", "failed", "skipped", "cancelled")
-STEP_FINAL = frozenset({"succeeded", "failed", "skipped", "cancelled"})
+from executor.statuses import STEP_FINAL, RunStatus, StepStatus
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One Executor process as it records itself in the instance registry (the times are
+    set by the store: leave them None when registering)."""
+
+    id: str
+    host: str
+    pid: int
+    version: str
+    state: str
+    started_at: float | None = None
+    heartbeat_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -26,7 +38,7 @@ class RunRecord:
     id: str
     workflow_name: str
     workflow_version: int
-    status: str
+    status: RunStatus
     input: Any
     outputs: Any
     error: str | None
@@ -46,7 +58,7 @@ class StepRow:
     run_id: str
     step_id: str
     item_index: int  # -1: the step itself; >= 0: one item of its for_each
-    status: str
+    status: StepStatus
     attempt: int
     available_at: float | None
     lease_owner: str | None
@@ -75,11 +87,46 @@ class StepRow:
         return copy
 
 
+class StepFields(TypedDict, total=False):
+    """Columns of a step row that a transaction may set besides its status (the lease
+    columns are the claim's and renewal's; leaving `running` clears them)."""
+
+    attempt: int
+    available_at: float | None
+    state: Any
+    output: Any
+    error: str | None
+    started_at: float | None
+    finished_at: float | None
+
+
+class StepChanges(StepFields, total=False):
+    """Columns of a step row that `Txn.update_step` sets (leaving `running` clears the lease)."""
+
+    status: StepStatus
+
+
+class RunFields(TypedDict, total=False):
+    """Columns of a run that a transaction may set besides its status."""
+
+    outputs: Any
+    error: str | None
+    started_at: float | None
+    finished_at: float | None
+    deadline_at: float | None
+
+
+class RunChanges(RunFields, total=False):
+    """Columns of a run that `Txn.update_run` sets."""
+
+    status: RunStatus
+
+
 @dataclass(frozen=True)
 class NewStep:
     step_id: str
     item_index: int = -1
-    status: str = "pending"
+    status: StepStatus = StepStatus.PENDING
     available_at: float | None = None
     state: Any = None
 

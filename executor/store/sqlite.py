@@ -23,19 +23,22 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from executor.errors import StoreError
+from executor.statuses import RunStatus, StepStatus
 from executor.store import common, queries
-from executor.store.base import DuplicateRun, Instance, Store, Txn
+from executor.store.base import Clock, DuplicateRun, Store, Txn
 from executor.store.records import (
     Claimed,
+    Instance,
     LogLine,
     NewRun,
     NewStep,
+    RunChanges,
     RunRecord,
+    StepChanges,
     StepRow,
     StoredLogLine,
     WorkflowRecord,
@@ -51,27 +54,12 @@ _PRAGMAS = (
 )
 
 
-def _time(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, UTC)
-
-
-def _instance(row: Sequence[Any]) -> Instance:
-    return Instance(
-        id=row[0],
-        host=row[1],
-        pid=row[2],
-        version=row[3],
-        state=row[4],
-        started_at=_time(row[5]),
-        heartbeat_at=_time(row[6]),
-    )
-
-
 class SQLiteStore(Store):
     dialect = "sqlite"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, clock: Clock = time.time) -> None:
         self.path = path
+        self._clock = clock
         self._sql = queries.load("sqlite")
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
@@ -92,6 +80,7 @@ class SQLiteStore(Store):
         # check_same_thread=False: `_begin` may wait for the lock in a worker thread; the
         # write lock guarantees that one thread at a time uses the connection.
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.row_factory = sqlite3.Row  # rows read by column name (`common`), made in C
         for pragma in _PRAGMAS:
             db.execute(pragma)
         db.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
@@ -149,7 +138,7 @@ class SQLiteStore(Store):
                 _rollback(db)
                 raise StoreError(f"database error: {exc}") from exc
 
-    async def _read(self, name: str, params: dict[str, Any] | None = None) -> list[Any]:
+    async def _read(self, name: str, params: dict[str, Any] | None = None) -> list[sqlite3.Row]:
         try:
             return self._connection(self._reader).execute(self._sql[name], params or {}).fetchall()
         except sqlite3.Error as exc:
@@ -170,30 +159,32 @@ class SQLiteStore(Store):
                     "pid": instance.pid,
                     "version": instance.version,
                     "state": instance.state,
-                    "now": time.time(),
+                    "now": self._clock(),
                 },
             )
 
     async def heartbeat(self, instance_id: str, state: str) -> None:
         async with self._write() as db:
             cursor = db.execute(
-                self._sql["heartbeat"], {"id": instance_id, "state": state, "now": time.time()}
+                self._sql["heartbeat"], {"id": instance_id, "state": state, "now": self._clock()}
             )
             if cursor.rowcount != 1:
                 raise StoreError(f"instance {instance_id} is not registered")
 
     async def list_instances(self) -> list[Instance]:
-        return [_instance(row) for row in await self._read("list_instances")]
+        return [common.instance(row) for row in await self._read("list_instances")]
 
     async def release_instance(self, instance_id: str) -> int:
         async with self._write() as db:
             db.execute(self._sql["stop_instance"], {"id": instance_id})
-            cursor = db.execute(self._sql["expire_owner_leases"], {"owner": instance_id, "now": time.time()})
+            cursor = db.execute(
+                self._sql["expire_owner_leases"], {"owner": instance_id, "now": self._clock()}
+            )
             return cursor.rowcount
 
     async def dead_local_instances(self, host: str, alive: Sequence[int]) -> list[Instance]:
         rows = await self._read("dead_local_instances", {"host": host})
-        return [_instance(row) for row in rows if row[2] not in alive]
+        return [common.instance(row) for row in rows if row["pid"] not in alive]
 
     # -- workflows -----------------------------------------------------------------------
 
@@ -205,7 +196,7 @@ class SQLiteStore(Store):
             existing = db.execute(self._sql["workflow_by_digest"], params).fetchone()
             if existing is not None:
                 return common.workflow_record(existing), False
-            params.update(source=source, definition=common.dumps(definition), now=time.time())
+            params.update(source=source, definition=common.dumps(definition), now=self._clock())
             row = db.execute(self._sql["insert_workflow"], params).fetchone()
             assert row is not None
             return common.workflow_record(row), True
@@ -225,7 +216,7 @@ class SQLiteStore(Store):
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Txn]:
         async with self._write() as db:
-            yield SQLiteTxn(db, self._sql)
+            yield SQLiteTxn(db, self._sql, self._clock)
 
     async def get_run(self, run_id: str) -> tuple[RunRecord, list[StepRow]] | None:
         runs = await self._read("get_run", {"id": run_id})
@@ -238,10 +229,12 @@ class SQLiteStore(Store):
         self,
         *,
         workflow: str | None = None,
-        status: str | None = None,
+        status: RunStatus | None = None,
         before: tuple[float, str] | None = None,
         limit: int = 50,
     ) -> list[RunRecord]:
+        if before is not None and not common.is_uuid(before[1]):
+            return []  # no run is older than a run that cannot be (as on PostgreSQL)
         params = {
             "workflow": workflow,
             "status": status,
@@ -251,9 +244,8 @@ class SQLiteStore(Store):
         }
         return [common.run_record(row) for row in await self._read("list_runs", params)]
 
-    async def step_results(self, run_id: str) -> dict[str, tuple[str, Any]]:
-        rows = await self._read("step_results", {"run_id": run_id})
-        return {step_id: (status, common.loads(output)) for step_id, status, output in rows}
+    async def step_results(self, run_id: str) -> dict[str, tuple[StepStatus, Any]]:
+        return common.step_results(await self._read("step_results", {"run_id": run_id}))
 
     # -- claiming ------------------------------------------------------------------------
 
@@ -261,7 +253,7 @@ class SQLiteStore(Store):
         if not rows:
             return set()
         renewed = set()
-        expires = time.time() + lease
+        expires = self._clock() + lease
         async with self._write() as db:
             for row_id, token in rows:
                 cursor = db.execute(
@@ -274,7 +266,7 @@ class SQLiteStore(Store):
 
     async def hand_back(self, claimed: Sequence[Claimed]) -> int:
         count = 0
-        now = time.time()
+        now = self._clock()
         async with self._write() as db:
             for item in claimed:
                 cursor = db.execute(
@@ -291,15 +283,15 @@ class SQLiteStore(Store):
         return count
 
     async def expired_leases(self, limit: int) -> list[tuple[str, int, str]]:
-        rows = await self._read("expired_leases", {"now": time.time(), "limit": limit})
-        return [(run_id, row_id, token) for run_id, row_id, token in rows]
+        rows = await self._read("expired_leases", {"now": self._clock(), "limit": limit})
+        return [(row["run_id"], row["id"], row["lease_token"]) for row in rows]
 
     async def overdue_runs(self, limit: int) -> list[str]:
-        return [row[0] for row in await self._read("overdue_runs", {"now": time.time(), "limit": limit})]
+        return [row["id"] for row in await self._read("overdue_runs", {"now": self._clock(), "limit": limit})]
 
     async def next_due(self) -> float | None:
         rows = await self._read("next_due")
-        return rows[0][0] if rows else None
+        return rows[0]["due"] if rows else None
 
     # -- logs ----------------------------------------------------------------------------
 
@@ -311,48 +303,42 @@ class SQLiteStore(Store):
 
     async def read_logs(self, step: int, after: int = 0, limit: int = 1000) -> list[StoredLogLine]:
         rows = await self._read("read_logs", {"step": step, "after": after, "limit": limit})
-        return [StoredLogLine(*row) for row in rows]
+        return [common.log_line(row) for row in rows]
 
 
 class SQLiteTxn(Txn):
     """A `Txn` inside the writer's ``BEGIN IMMEDIATE``: the whole database is locked for
     writes, so `lock_run` needs no row lock of its own."""
 
-    def __init__(self, db: sqlite3.Connection, sql: dict[str, str]) -> None:
+    def __init__(self, db: sqlite3.Connection, sql: dict[str, str], clock: Clock) -> None:
         self.db = db
         self.sql = sql
+        self.clock = clock
 
     @property
     def writes(self) -> int:
         return self.db.total_changes
 
-    async def _one(self, name: str, params: dict[str, Any]) -> Any:
-        return self.db.execute(self.sql[name], params).fetchone()
+    async def _one(self, name: str, params: dict[str, Any]) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self.db.execute(self.sql[name], params).fetchone()
+        return row
 
-    async def _all(self, name: str, params: dict[str, Any]) -> list[Any]:
+    async def _all(self, name: str, params: dict[str, Any]) -> list[sqlite3.Row]:
         return self.db.execute(self.sql[name], params).fetchall()
 
     async def claim(self, owner: str, limit: int, lease: float) -> list[Claimed]:
-        now = time.time()
+        now = self.clock()
         due = self.db.execute(self.sql["due_steps"], {"now": now, "limit": limit}).fetchall()
         if not due:
             return []
-        waiting = {row_id for row_id, status in due if status == "waiting"}
+        ids = json.dumps([row["id"] for row in due])
+        waiting = json.dumps([row["id"] for row in due if row["status"] == StepStatus.WAITING])
         token = uuid.uuid4().hex
-        ids = json.dumps([row[0] for row in due])
         params = {"owner": owner, "token": token, "now": now, "expires": now + lease, "ids": ids}
         self.db.execute(self.sql["claim_rows"], params)
         self.db.execute(self.sql["start_runs"], {"ids": ids, "now": now})
-        return [
-            Claimed(
-                row=common.step_row(row),
-                workflow_name=row[16],
-                workflow_version=row[17],
-                run_input=common.loads(row[18]),
-                resumed=row[0] in waiting,
-            )
-            for row in self.db.execute(self.sql["claimed"], {"ids": ids})
-        ]
+        claimed = self.db.execute(self.sql["claimed"], {"ids": ids, "waiting": waiting})
+        return [common.claimed(row) for row in claimed]
 
     async def lock_run(self, run_id: str) -> RunRecord | None:
         row = await self._one("get_run", {"id": run_id})
@@ -369,12 +355,13 @@ class SQLiteTxn(Txn):
         rows = await self._all("step_rows", {"run_id": run_id, "ids": json.dumps(list(step_ids))})
         return [common.step_row(row) for row in rows]
 
-    async def step_results(self, run_id: str) -> dict[str, tuple[str, Any]]:
-        rows = await self._all("step_results", {"run_id": run_id})
-        return {step_id: (status, common.loads(output)) for step_id, status, output in rows}
+    async def step_results(self, run_id: str) -> dict[str, tuple[StepStatus, Any]]:
+        return common.step_results(await self._all("step_results", {"run_id": run_id}))
 
     async def unfinished_steps(self, run_id: str) -> int:
-        return int((await self._one("unfinished_steps", {"run_id": run_id}))[0])
+        row = await self._one("unfinished_steps", {"run_id": run_id})
+        assert row is not None  # an aggregate without GROUP BY gives one row
+        return int(row["unfinished"])
 
     async def items(self, run_id: str, step_id: str) -> list[StepRow]:
         rows = await self._all("items", {"run_id": run_id, "step_id": step_id})
@@ -385,7 +372,7 @@ class SQLiteTxn(Txn):
         return None if row is None else common.step_row(row)
 
     async def insert_run(self, run: NewRun) -> RunRecord:
-        row = await self._one("insert_run", {**common.run_params(run, common.dumps), "now": time.time()})
+        row = await self._one("insert_run", {**common.run_params(run, common.json_text), "now": self.clock()})
         if row is None:
             raise DuplicateRun(run.idempotency_key)
         return common.run_record(row)
@@ -394,22 +381,22 @@ class SQLiteTxn(Txn):
         row = await self._one("find_run", {"workflow_name": workflow_name, "key": idempotency_key})
         return None if row is None else common.run_record(row)
 
-    async def update_run(self, run_id: str, **changes: Any) -> None:
+    async def update_run(self, run_id: str, **changes: Unpack[RunChanges]) -> None:
         common.check_columns(changes, common.RUN_UPDATABLE, "runs")
-        await self._update("runs", run_id, changes, common.RUN_JSON)
+        await self._update("runs", run_id, dict(changes), common.RUN_JSON)
 
     async def child_runs(self, run_id: str) -> list[RunRecord]:
         return [common.run_record(row) for row in await self._all("child_runs", {"run_id": run_id})]
 
     async def insert_steps(self, run_id: str, steps: Sequence[NewStep]) -> list[StepRow]:
-        now = time.time()
+        now = self.clock()
         query = self.sql["insert_step"]
         return [
             common.step_row(self.db.execute(query, {**params, "now": now}).fetchone())
             for params in common.step_params(run_id, steps, common.dumps)
         ]
 
-    async def update_step(self, row_id: int, **changes: Any) -> None:
+    async def update_step(self, row_id: int, **changes: Unpack[StepChanges]) -> None:
         common.check_columns(changes, common.STEP_UPDATABLE, "steps")
         await self._update("steps", row_id, common.leaving_running(changes), common.STEP_JSON)
 
@@ -420,7 +407,10 @@ class SQLiteTxn(Txn):
             return
         # Column names come from the allow-lists in `common`, never from callers' data.
         assignments = ", ".join(f"{column} = :{column}" for column in changes)
-        params = {c: common.dumps(v) if c in json_columns else v for c, v in changes.items()}
+        params = {
+            c: common.dumps(v) if c in json_columns else common.text(v) if c in common.FREE_TEXT else v
+            for c, v in changes.items()
+        }
         self.db.execute(f"UPDATE {table} SET {assignments} WHERE id = :_key", {**params, "_key": key})
 
     async def delete_items(self, run_id: str, step_id: str) -> None:
@@ -436,16 +426,16 @@ class SQLiteTxn(Txn):
     async def insert_signal(self, run_id: str, name: str, payload: Any) -> int:
         cursor = self.db.execute(
             self.sql["insert_signal"],
-            {"run_id": run_id, "name": name, "payload": common.dumps(payload), "now": time.time()},
+            {"run_id": run_id, "name": name, "payload": common.dumps(payload), "now": self.clock()},
         )
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
     async def take_signal(self, run_id: str, name: str, step: int) -> tuple[bool, Any]:
         row = await self._one(
-            "take_signal", {"run_id": run_id, "name": name, "step": step, "now": time.time()}
+            "take_signal", {"run_id": run_id, "name": name, "step": step, "now": self.clock()}
         )
-        return (False, None) if row is None else (True, common.loads(row[0]))
+        return (False, None) if row is None else (True, common.loads(row["payload"]))
 
 
 def _begin_waiting(db: sqlite3.Connection) -> None:

@@ -23,7 +23,6 @@ import jinja2
 from jinja2 import meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from executor.actions import is_template
 from executor.errors import ExpressionError
 
 env = ImmutableSandboxedEnvironment(
@@ -47,6 +46,11 @@ _SEQUENCES: tuple[type[Iterable[Any]], ...] = (
     type({}.values()),
 )
 _SCALARS = (str, int, float, bool, type(None))
+
+
+def is_template(value: Any) -> bool:
+    """Whether ``value`` is a string holding a template, to be rendered at run time."""
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
 class _Missing(enum.Enum):

@@ -16,12 +16,13 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from executor.actions import check_action, is_template, names
 from executor.durations import parse_duration
-from executor.errors import WorkflowInvalid
+from executor.errors import Problem, WorkflowInvalid
 from executor.workflow import expressions, graph
+from executor.workflow.expressions import is_template
 from executor.workflow.model import BACKOFFS, TRIGGER_RULES, RetryPolicy, Step, Workflow
-from executor.workflow.source import MAX_BYTES, Problem, join, load_yaml, parent
+from executor.workflow.params import action_names, check_action
+from executor.workflow.source import MAX_BYTES, join, load_yaml, parent
 
 __all__ = ["Problem", "load_workflow_file", "parse_definition", "parse_workflow"]
 
@@ -216,13 +217,13 @@ class _Checker:
         action = raw.get("action")
         with_ = raw.get("with")
         if action is None:
-            self.add(f"{base}.action", f"is required (one of: {', '.join(names())})")
+            self.add(f"{base}.action", f"is required (one of: {', '.join(action_names())})")
         elif not isinstance(action, str):
             self.add(f"{base}.action", "must be the name of an action")
         else:
             issues = check_action(action, with_)
             if issues is None:
-                self.add(f"{base}.action", f"unknown action {action!r} (known: {', '.join(names())})")
+                self.add(f"{base}.action", f"unknown action {action!r} (known: {', '.join(action_names())})")
             for key, message in issues or ():
                 self.add(join(f"{base}.with", key) if key else f"{base}.with", message)
         for_each = raw.get("for_each")

@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from executor.errors import Problem
+
 MAX_BYTES = 1024 * 1024
 # Aliases let a small document expand into a huge one ("billion laughs"); counting values
 # as they are converted stops that long before memory runs out.
@@ -23,27 +25,6 @@ MAX_VALUES = 100_000
 _JSON_SCALARS = (str, int, float, bool, type(None))
 _MAP_TAGS = ("tag:yaml.org,2002:map",)
 _SEQ_TAGS = ("tag:yaml.org,2002:seq",)
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a workflow, located by path (``steps[2].retry.delay``) and line."""
-
-    path: str
-    line: int | None
-    message: str
-    file: str | None = None
-
-    def __str__(self) -> str:
-        if self.file and self.line:
-            where = f"{self.file}:{self.line}: "
-        elif self.file:
-            where = f"{self.file}: "
-        elif self.line:
-            where = f"line {self.line}: "
-        else:
-            where = ""
-        return f"{where}{self.path}: {self.message}" if self.path else f"{where}{self.message}"
 
 
 def join(path: str, key: str) -> str:

@@ -15,13 +15,13 @@ from tests.support.databases import postgres_database
 from tests.support.process import clean_env, run
 
 
-def test_version(executor, workdir) -> None:
+def test_version(executor: list[str], workdir: Path) -> None:
     for args in (["--version"], ["version"]):
         result = run(executor, *args, cwd=workdir)
         assert result.returncode == 0 and result.stdout.strip() == f"executor {__version__}"
 
 
-def test_help_lists_every_setting_with_its_variable(executor, workdir) -> None:
+def test_help_lists_every_setting_with_its_variable(executor: list[str], workdir: Path) -> None:
     result = run(executor, "serve", "--help", cwd=workdir, env=clean_env(COLUMNS="200"))
     assert result.returncode == 0
     for flag, env in [
@@ -55,7 +55,9 @@ def test_help_lists_every_setting_with_its_variable(executor, workdir) -> None:
         (["--host", "0.0.0.0"], {}, "--host"),
     ],
 )
-def test_invalid_settings_exit_2_naming_the_setting(executor, workdir, args, env, named) -> None:
+def test_invalid_settings_exit_2_naming_the_setting(
+    executor: list[str], workdir: Path, args: list[str], env: dict[str, str], named: str
+) -> None:
     result = run(executor, *args, cwd=workdir, env=clean_env(**env))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
@@ -63,7 +65,7 @@ def test_invalid_settings_exit_2_naming_the_setting(executor, workdir, args, env
     assert not (workdir / "executor.db").exists(), "a bad setting must change nothing"
 
 
-def test_migrate_is_idempotent_and_status_tells(executor, workdir) -> None:
+def test_migrate_is_idempotent_and_status_tells(executor: list[str], workdir: Path) -> None:
     status = run(executor, "migrate", "--status", cwd=workdir)
     assert status.returncode == 1 and re.search(r"^pending\s+0001\.", status.stdout, re.M)
     first = run(executor, "migrate", cwd=workdir)
@@ -75,15 +77,18 @@ def test_migrate_is_idempotent_and_status_tells(executor, workdir) -> None:
     assert "pending" not in status.stdout
 
 
-def test_migrate_on_postgres(executor, workdir) -> None:
+def test_migrate_on_postgres(executor: list[str], workdir: Path) -> None:
     with postgres_database() as url:
         assert run(executor, "migrate", "--database", url, cwd=workdir).returncode == 0
         result = run(executor, "migrate", "--status", cwd=workdir, env=clean_env(EXECUTOR_DATABASE_URL=url))
         assert result.returncode == 0 and "schema is current" in result.stdout
 
 
+@pytest.mark.slow  # ten processes start at once
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def test_ten_concurrent_migrates_apply_each_migration_once(executor, workdir: Path, backend: str) -> None:
+def test_ten_concurrent_migrates_apply_each_migration_once(
+    executor: list[str], workdir: Path, backend: str
+) -> None:
     if backend == "sqlite":
         _concurrent_migrate(executor, workdir, f"sqlite:///{workdir / 'shared.db'}")
         import sqlite3
@@ -134,7 +139,9 @@ with backend.lock():
 """
 
 
-def test_a_lock_left_by_a_killed_migrate_is_reported_and_can_be_broken(executor, workdir) -> None:
+def test_a_lock_left_by_a_killed_migrate_is_reported_and_can_be_broken(
+    executor: list[str], workdir: Path
+) -> None:
     url = f"sqlite:///{workdir / 'locked.db'}"
     holder = subprocess.Popen(
         [sys.executable, "-c", _HOLD_LOCK, url], stdout=subprocess.PIPE, text=True, env=clean_env()
@@ -151,13 +158,9 @@ def test_a_lock_left_by_a_killed_migrate_is_reported_and_can_be_broken(executor,
     assert freed.returncode == 0 and re.search(r"^applied\s+0001\.", freed.stdout, re.M)
 
 
-def test_binary_runs_without_any_python_environment(workdir) -> None:
-    from tests.support.process import BINARY
-
-    if not BINARY.is_file():
-        pytest.skip(f"no binary at {BINARY}")
+def test_binary_runs_without_any_python_environment(workdir: Path, frozen_binary: Path) -> None:
     result = subprocess.run(
-        [str(BINARY), "migrate", "--database", f"sqlite:///{workdir / 'x.db'}"],
+        [str(frozen_binary), "migrate", "--database", f"sqlite:///{workdir / 'x.db'}"],
         cwd=workdir,
         env={"PYTHONPATH": "/nonexistent", "PYTHONHOME": "/nonexistent", "PATH": "/nonexistent"},
         capture_output=True,

@@ -6,9 +6,14 @@ import os
 import signal
 from pathlib import Path
 
+import pytest
+
 from tests.support import client
 from tests.support.process import Server, clean_env, pid_alive, run
 from tests.support.waiting import wait_until
+
+# Each test kills or drains a service and starts it again, several times: seconds apiece.
+pytestmark = pytest.mark.slow
 
 FLOW = """
 name: crashy
@@ -43,7 +48,9 @@ def kill_hard(server: Server) -> None:
     server.wait_exit(10)
 
 
-def test_runs_survive_sigkill_during_steps_and_sleeps(executor, workdir: Path, servers) -> None:
+def test_runs_survive_sigkill_during_steps_and_sleeps(
+    executor: list[str], workdir: Path, servers: list[Server]
+) -> None:
     marks = workdir / "marks"
     marks.mkdir()
     url = f"sqlite:///{workdir / 'executor.db'}"
@@ -86,7 +93,7 @@ def test_runs_survive_sigkill_during_steps_and_sleeps(executor, workdir: Path, s
 
 
 def test_sigterm_finishes_what_fits_in_the_stop_timeout_and_hands_back_the_rest(
-    executor, workdir: Path, servers
+    executor: list[str], workdir: Path, servers: list[Server]
 ) -> None:
     flag, pids = workdir / "flag", workdir / "pids"
     pids.mkdir()
@@ -121,7 +128,11 @@ steps:
         assert record.status == "running"
     for n in (2, 3):
         shell = int((pids / str(n)).read_text())
-        wait_until(lambda s=shell: not pid_alive(s), what="the cancelled command to be killed")
+
+        def killed(pid: int = shell) -> bool:
+            return not pid_alive(pid)
+
+        wait_until(killed, what="the cancelled command to be killed")
     flag.touch()
     servers.append(
         server := Server(executor, workdir, ["--poll-interval", "100ms", "--skip-migrations"], clean_env())

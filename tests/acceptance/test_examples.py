@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
+import subprocess
 
 from tests.support.engine import running_engine
 from tests.support.http_server import RecordingServer
@@ -13,12 +13,12 @@ from tests.support.process import ROOT, run
 EXAMPLES = ROOT / "examples"
 
 
-def outputs_of(result) -> object:
+def outputs_of(result: subprocess.CompletedProcess[str]) -> object:
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
 
-def test_every_example_validates(executor) -> None:
+def test_every_example_validates(executor: list[str]) -> None:
     files = sorted(str(path.relative_to(ROOT)) for path in EXAMPLES.glob("*.yaml"))
     assert len(files) >= 6
     result = run(executor, "validate", *files, cwd=ROOT)
@@ -35,7 +35,7 @@ def test_every_example_says_how_to_run_it() -> None:
         assert f"executor run examples/{path.name}" in text, path.name
 
 
-def test_fan_out_runs_every_item_two_at_a_time(executor) -> None:
+def test_fan_out_runs_every_item_two_at_a_time(executor: list[str]) -> None:
     result = run(executor, "run", "examples/fan-out.yaml", "-i", "count=5", cwd=ROOT)
     assert outputs_of(result) == {
         "squares": [0, 1, 4, 9, 16],
@@ -54,7 +54,7 @@ def test_fan_out_runs_every_item_two_at_a_time(executor) -> None:
     assert len(re.findall(r"^✓ square\[\d\]", result.stderr, re.M)) == 5
 
 
-def test_retry_backoff_succeeds_on_the_third_attempt(executor) -> None:
+def test_retry_backoff_succeeds_on_the_third_attempt(executor: list[str]) -> None:
     result = run(executor, "run", "examples/retry-backoff.yaml", cwd=ROOT)
     assert outputs_of(result) == {"succeeded_on_attempt": 3}
     assert "attempt 1 failed, retry in 200ms" in result.stderr
@@ -62,7 +62,7 @@ def test_retry_backoff_succeeds_on_the_third_attempt(executor) -> None:
     assert "attempt 3 failed" not in result.stderr
 
 
-def test_child_workflow_uses_the_childs_outputs(executor) -> None:
+def test_child_workflow_uses_the_childs_outputs(executor: list[str]) -> None:
     result = run(
         executor, "run", "examples/child-workflow.yaml", "--workflows", "examples", "-i", "who=Ada", cwd=ROOT
     )
@@ -70,14 +70,14 @@ def test_child_workflow_uses_the_childs_outputs(executor) -> None:
     assert "child-greet/greet" in result.stderr
 
 
-def test_child_workflow_needs_the_child_registered(executor) -> None:
+def test_child_workflow_needs_the_child_registered(executor: list[str]) -> None:
     result = run(executor, "run", "examples/child-workflow.yaml", cwd=ROOT)
     assert result.returncode == 1
     assert json.loads(result.stdout)["status"] == "failed"
     assert "child-greet" in result.stdout
 
 
-def test_http_call_posts_json_and_reads_the_answer(executor) -> None:
+def test_http_call_posts_json_and_reads_the_answer(executor: list[str]) -> None:
     with RecordingServer() as server:
         url = f"url={server.url}/hooks/build"
         result = run(executor, "run", "examples/http-call.yaml", "-i", url, "-i", "message=shipped", cwd=ROOT)
@@ -91,7 +91,7 @@ def test_http_call_posts_json_and_reads_the_answer(executor) -> None:
     assert outputs == {"status": 200, "answer": {"path": "/hooks/build", "body": sent}}
 
 
-def test_http_call_fails_on_an_unexpected_status(executor) -> None:
+def test_http_call_fails_on_an_unexpected_status(executor: list[str]) -> None:
     with RecordingServer(status=500) as server:
         result = run(executor, "run", "examples/http-call.yaml", "-i", f"url={server.url}/x", cwd=ROOT)
         assert len(server.requests) == 3, "retried up to max_attempts"
@@ -100,16 +100,16 @@ def test_http_call_fails_on_an_unexpected_status(executor) -> None:
     assert failure["status"] == "failed" and "call" in failure["error"] and "500" in failure["error"]
 
 
-def test_http_call_requires_a_url(executor) -> None:
+def test_http_call_requires_a_url(executor: list[str]) -> None:
     result = run(executor, "run", "examples/http-call.yaml", cwd=ROOT)
     assert result.returncode != 0
     assert "'url' is a required property" in result.stderr
     assert "Traceback" not in result.stderr
 
 
-async def test_approval_releases_once_approved(tmp_path: Path) -> None:
+async def test_approval_releases_once_approved(sqlite_url: str) -> None:
     source = (EXAMPLES / "approval.yaml").read_text()
-    async with running_engine(f"sqlite:///{tmp_path / 'executor.db'}") as harness:
+    async with running_engine(sqlite_url) as harness:
         run_id = await harness.submit(source)
         await harness.wait_step(run_id, "approve", "waiting")
         run, _ = await harness.engine.get(run_id)
@@ -121,9 +121,9 @@ async def test_approval_releases_once_approved(tmp_path: Path) -> None:
     assert steps["release"].output == {"message": "released 1.4.2, approved by ana"}
 
 
-async def test_approval_skips_the_release_when_refused(tmp_path: Path) -> None:
+async def test_approval_skips_the_release_when_refused(sqlite_url: str) -> None:
     source = (EXAMPLES / "approval.yaml").read_text()
-    async with running_engine(f"sqlite:///{tmp_path / 'executor.db'}") as harness:
+    async with running_engine(sqlite_url) as harness:
         run_id = await harness.submit(source)
         await harness.wait_step(run_id, "approve", "waiting")
         await harness.engine.signal(run_id, "approve", {"approved": False, "by": "bob"})

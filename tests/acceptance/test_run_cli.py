@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import client
+from tests.support.checks import not_none
 from tests.support.process import Server, clean_env, pid_alive, run
 from tests.support.waiting import wait_until
 
@@ -54,7 +55,9 @@ def write(folder: Path, name: str, text: str) -> Path:
     return path
 
 
-def test_a_run_prints_its_outputs_as_json_and_its_progress_on_stderr(executor, workdir) -> None:
+def test_a_run_prints_its_outputs_as_json_and_its_progress_on_stderr(
+    executor: list[str], workdir: Path
+) -> None:
     write(workdir, "greet.yaml", GREET)
     result = run(executor, "run", "greet.yaml", cwd=workdir)
     assert result.returncode == 0, result.stderr
@@ -67,7 +70,7 @@ def test_a_run_prints_its_outputs_as_json_and_its_progress_on_stderr(executor, w
     assert not (workdir / "executor.db").exists(), "without --database the run is not kept"
 
 
-def test_a_failing_step_exits_1_and_names_the_step(executor, workdir) -> None:
+def test_a_failing_step_exits_1_and_names_the_step(executor: list[str], workdir: Path) -> None:
     write(
         workdir,
         "failing.yaml",
@@ -113,7 +116,7 @@ outputs:
 """
 
 
-def test_input_and_set_values_reach_the_steps(executor, workdir) -> None:
+def test_input_and_set_values_reach_the_steps(executor: list[str], workdir: Path) -> None:
     write(workdir, "inputs.yaml", INPUTS)
     result = run(
         executor, "run", "inputs.yaml", "--input", '{"a": 1}', "-i", "b=2", "-i", "c=text", cwd=workdir
@@ -122,7 +125,7 @@ def test_input_and_set_values_reach_the_steps(executor, workdir) -> None:
     assert json.loads(result.stdout) == {"input": {"a": 1, "b": 2, "c": "text"}, "printed": "3 text"}
 
 
-def test_set_overrides_input(executor, workdir) -> None:
+def test_set_overrides_input(executor: list[str], workdir: Path) -> None:
     write(workdir, "inputs.yaml", INPUTS)
     result = run(
         executor, "run", "inputs.yaml", "--input", '{"a": 1, "b": 5, "c": "x"}', "-i", "a=10", cwd=workdir
@@ -131,7 +134,9 @@ def test_set_overrides_input(executor, workdir) -> None:
     assert json.loads(result.stdout)["printed"] == "15 x"
 
 
-def test_an_input_that_breaks_the_schema_is_refused_naming_its_path(executor, workdir) -> None:
+def test_an_input_that_breaks_the_schema_is_refused_naming_its_path(
+    executor: list[str], workdir: Path
+) -> None:
     write(workdir, "inputs.yaml", INPUTS)
     result = run(executor, "run", "inputs.yaml", "--input", '{"a": "one"}', "-i", "b=2", cwd=workdir)
     assert result.returncode != 0
@@ -143,7 +148,9 @@ def test_an_input_that_breaks_the_schema_is_refused_naming_its_path(executor, wo
 
 
 @pytest.mark.parametrize("value", ["{a: 1}", "not json", "[1, 2]"])
-def test_input_that_is_not_a_json_object_exits_2_naming_input(executor, workdir, value) -> None:
+def test_input_that_is_not_a_json_object_exits_2_naming_input(
+    executor: list[str], workdir: Path, value: str
+) -> None:
     write(workdir, "greet.yaml", GREET)
     result = run(executor, "run", "greet.yaml", "--input", value, cwd=workdir)
     assert result.returncode == 2
@@ -152,7 +159,7 @@ def test_input_that_is_not_a_json_object_exits_2_naming_input(executor, workdir,
     assert result.stdout == ""
 
 
-def test_an_invalid_workflow_lists_every_problem_with_its_line(executor, workdir) -> None:
+def test_an_invalid_workflow_lists_every_problem_with_its_line(executor: list[str], workdir: Path) -> None:
     write(workdir, "broken.yaml", INVALID)
     result = run(executor, "run", "broken.yaml", cwd=workdir)
     assert result.returncode == 1
@@ -167,14 +174,14 @@ def test_an_invalid_workflow_lists_every_problem_with_its_line(executor, workdir
     assert "unknown action 'shel'" in result.stderr and "unknown step 'missing'" in result.stderr
 
 
-def test_a_missing_file_exits_2_naming_flow_yaml(executor, workdir) -> None:
+def test_a_missing_file_exits_2_naming_flow_yaml(executor: list[str], workdir: Path) -> None:
     result = run(executor, "run", "nowhere.yaml", cwd=workdir)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "FLOW.yaml" in lines[0] and "nowhere.yaml" in lines[0], result.stderr
 
 
-def test_database_keeps_the_run(executor, workdir) -> None:
+def test_database_keeps_the_run(executor: list[str], workdir: Path) -> None:
     write(workdir, "greet.yaml", GREET)
     url = f"sqlite:///{workdir / 'keep.db'}"
     result = run(executor, "run", "greet.yaml", "--database", url, cwd=workdir)
@@ -182,13 +189,13 @@ def test_database_keeps_the_run(executor, workdir) -> None:
     assert (workdir / "keep.db").is_file()
     status = run(executor, "migrate", "--status", "--database", url, cwd=workdir)
     assert status.returncode == 0 and "schema is current" in status.stdout, status.stdout + status.stderr
-    run_id = re.search(r"^run (\S+) of greet", result.stderr, re.M).group(1)
+    run_id = not_none(re.search(r"^run (\S+) of greet", result.stderr, re.M)).group(1)
     [(kept, steps)] = client.runs(url, [run_id])
     assert kept.status == "succeeded" and kept.outputs == json.loads(result.stdout)
     assert sorted((s.step_id, s.status) for s in steps) == [("hello", "succeeded"), ("shout", "succeeded")]
 
 
-def test_workflows_folder_lets_a_step_call_another_workflow(executor, workdir) -> None:
+def test_workflows_folder_lets_a_step_call_another_workflow(executor: list[str], workdir: Path) -> None:
     library = workdir / "library"
     library.mkdir()
     write(
@@ -224,7 +231,7 @@ outputs: {answer: "{{ steps.child.output.doubled }}"}
     assert json.loads(alone.stdout)["status"] == "failed" and "double" in alone.stdout
 
 
-def test_validate_reports_each_problem_on_its_own_line(executor, workdir) -> None:
+def test_validate_reports_each_problem_on_its_own_line(executor: list[str], workdir: Path) -> None:
     write(workdir, "good.yaml", GREET)
     write(workdir, "bad.yaml", INVALID)
     result = run(executor, "validate", "good.yaml", "bad.yaml", cwd=workdir)
@@ -238,7 +245,7 @@ def test_validate_reports_each_problem_on_its_own_line(executor, workdir) -> Non
     assert "Traceback" not in result.stderr
 
 
-def test_validate_exits_0_when_all_are_valid(executor, workdir) -> None:
+def test_validate_exits_0_when_all_are_valid(executor: list[str], workdir: Path) -> None:
     write(workdir, "one.yaml", GREET)
     write(workdir, "two.yaml", INPUTS)
     result = run(executor, "validate", "one.yaml", "two.yaml", cwd=workdir)
@@ -250,7 +257,7 @@ def test_validate_exits_0_when_all_are_valid(executor, workdir) -> None:
     assert result.stderr == ""
 
 
-def test_validate_reports_a_missing_file(executor, workdir) -> None:
+def test_validate_reports_a_missing_file(executor: list[str], workdir: Path) -> None:
     write(workdir, "one.yaml", GREET)
     result = run(executor, "validate", "one.yaml", "ghost.yaml", cwd=workdir)
     assert result.returncode == 1
@@ -273,7 +280,9 @@ def _started(executor: list[str], workdir: Path, *args: str) -> tuple[subprocess
     return process, stderr
 
 
-def test_ctrl_c_exits_130_and_the_run_continues_later(executor, workdir, servers) -> None:
+def test_ctrl_c_exits_130_and_the_run_continues_later(
+    executor: list[str], workdir: Path, servers: list[Server]
+) -> None:
     flag, pid_file = workdir / "flag", workdir / "pid"
     write(
         workdir,
@@ -324,7 +333,7 @@ outputs: {{said: "{{{{ steps.nap.output.said }}}}"}}
     assert server.wait_exit(30) == 0
 
 
-def test_one_ctrl_c_lets_the_running_step_finish(executor, workdir) -> None:
+def test_one_ctrl_c_lets_the_running_step_finish(executor: list[str], workdir: Path) -> None:
     """A terminal's Ctrl-C sends SIGINT to the whole foreground process group, once."""
     started = workdir / "started"
     write(
@@ -354,7 +363,7 @@ outputs: {{said: "{{{{ steps.work.output.said }}}}"}}
     assert json.loads(out) == {"said": "finished"}
 
 
-def test_progress_names_a_first_for_each_step_by_its_id(executor, workdir) -> None:
+def test_progress_names_a_first_for_each_step_by_its_id(executor: list[str], workdir: Path) -> None:
     write(
         workdir,
         "fanny.yaml",
@@ -373,7 +382,7 @@ steps:
     assert re.search(r"^▶ each\s*$", result.stderr, re.M), result.stderr
 
 
-def test_progress_never_shows_a_negative_duration(executor, workdir) -> None:
+def test_progress_never_shows_a_negative_duration(executor: list[str], workdir: Path) -> None:
     library = workdir / "library"
     library.mkdir()
     write(

@@ -21,7 +21,9 @@ def start(servers: list[Server], executor: list[str], cwd: Path, *args: str, **e
     return server.start().wait_running()
 
 
-def test_serves_health_on_its_embedded_default(executor, workdir, servers) -> None:
+def test_serves_health_on_its_embedded_default(
+    executor: list[str], workdir: Path, servers: list[Server]
+) -> None:
     server = start(servers, executor, workdir)
     assert (workdir / "executor.db").is_file(), "the default database is ./executor.db"
     health = server.get("/health")
@@ -31,7 +33,9 @@ def test_serves_health_on_its_embedded_default(executor, workdir, servers) -> No
     assert server.get("/health/ready").json() == {"state": "running"}
 
 
-def test_unknown_routes_answer_404_in_the_error_shape(executor, workdir, servers) -> None:
+def test_unknown_routes_answer_404_in_the_error_shape(
+    executor: list[str], workdir: Path, servers: list[Server]
+) -> None:
     server = start(servers, executor, workdir)
     missing = server.get("/no/such/route")
     assert missing.status_code == 404
@@ -43,7 +47,9 @@ def test_unknown_routes_answer_404_in_the_error_shape(executor, workdir, servers
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_drains_and_ready_goes_503_before_the_port_closes(executor, workdir, servers, sig) -> None:
+def test_a_signal_drains_and_ready_goes_503_before_the_port_closes(
+    executor: list[str], workdir: Path, servers: list[Server], sig: signal.Signals
+) -> None:
     server = start(servers, executor, workdir, "--drain-delay", "2s")
     server.signal(sig)
     seen = wait_until(lambda: _ready_status(server) == 503, what="/health/ready to answer 503")
@@ -57,7 +63,7 @@ def test_a_signal_drains_and_ready_goes_503_before_the_port_closes(executor, wor
     assert any("draining" in m for m in messages) and messages[-1] == "stopped"
 
 
-def test_a_second_signal_stops_at_once(executor, workdir, servers) -> None:
+def test_a_second_signal_stops_at_once(executor: list[str], workdir: Path, servers: list[Server]) -> None:
     server = start(servers, executor, workdir, "--drain-delay", "1h")
     server.signal()
     wait_until(lambda: _ready_status(server) == 503, what="the drain to start")
@@ -66,7 +72,9 @@ def test_a_second_signal_stops_at_once(executor, workdir, servers) -> None:
     assert any("again" in line["message"] for line in server.log_lines())
 
 
-def test_instance_registry_follows_the_lifecycle(executor, workdir, servers) -> None:
+def test_instance_registry_follows_the_lifecycle(
+    executor: list[str], workdir: Path, servers: list[Server]
+) -> None:
     server = start(servers, executor, workdir)
     db = workdir / "executor.db"
     assert _instance_states(db) == ["running"]
@@ -75,7 +83,7 @@ def test_instance_registry_follows_the_lifecycle(executor, workdir, servers) -> 
     assert _instance_states(db) == ["stopped"]
 
 
-def test_skip_migrations_refuses_an_unmigrated_database(executor, workdir) -> None:
+def test_skip_migrations_refuses_an_unmigrated_database(executor: list[str], workdir: Path) -> None:
     result = run(executor, "--skip-migrations", "--port", "0", cwd=workdir)
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
@@ -84,13 +92,15 @@ def test_skip_migrations_refuses_an_unmigrated_database(executor, workdir) -> No
     assert not (workdir / "executor.db").exists(), "checking the schema must not create the database"
 
 
-def test_skip_migrations_starts_on_a_migrated_database(executor, workdir, servers) -> None:
+def test_skip_migrations_starts_on_a_migrated_database(
+    executor: list[str], workdir: Path, servers: list[Server]
+) -> None:
     assert run(executor, "migrate", cwd=workdir).returncode == 0
     server = start(servers, executor, workdir, "--skip-migrations")
     assert server.get("/health").status_code == 200
 
 
-def test_a_taken_port_fails_the_start_with_one_line(executor, workdir) -> None:
+def test_a_taken_port_fails_the_start_with_one_line(executor: list[str], workdir: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -101,7 +111,7 @@ def test_a_taken_port_fails_the_start_with_one_line(executor, workdir) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_systemd_notify_ready_and_stopping(executor, workdir, servers) -> None:
+def test_systemd_notify_ready_and_stopping(executor: list[str], workdir: Path, servers: list[Server]) -> None:
     address = str(workdir / "notify.sock")
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
         notify.bind(address)
@@ -113,7 +123,7 @@ def test_systemd_notify_ready_and_stopping(executor, workdir, servers) -> None:
         assert server.wait_exit(30) == 0
 
 
-def test_text_logs_when_asked(executor, workdir) -> None:
+def test_text_logs_when_asked(executor: list[str], workdir: Path) -> None:
     result = run(executor, "migrate", "--log-format", "text", cwd=workdir)
     assert result.returncode == 0
     assert "INFO" in result.stderr and "applying migration" in result.stderr
@@ -131,7 +141,7 @@ def _instance_states(db: Path) -> list[str]:
         return [row[0] for row in conn.execute("SELECT state FROM instances")]
 
 
-def test_api_tokens_never_reach_the_log(executor, workdir, servers) -> None:
+def test_api_tokens_never_reach_the_log(executor: list[str], workdir: Path, servers: list[Server]) -> None:
     server = start(
         servers,
         executor,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from executor.store.records import RunRecord, StepRow
 from tests.support import client
 from tests.support.process import Server, clean_env
 from tests.support.waiting import wait_until
@@ -69,7 +70,9 @@ def versions(workdir: Path) -> dict[str, int]:
     return {record.name: record.version for record in client.workflows(database(workdir))}
 
 
-def test_the_valid_workflow_is_registered_and_the_invalid_one_reported(executor, workdir, servers) -> None:
+def test_the_valid_workflow_is_registered_and_the_invalid_one_reported(
+    executor: list[str], workdir: Path, servers: list[Server]
+) -> None:
     folder(workdir)
     server = serve(executor, workdir, servers)
     assert server.get("/health").json() == {"state": "running"}
@@ -91,7 +94,7 @@ def test_the_valid_workflow_is_registered_and_the_invalid_one_reported(executor,
 
 
 def test_a_changed_file_becomes_a_new_version_and_an_unchanged_one_registers_nothing(
-    executor, workdir, servers
+    executor: list[str], workdir: Path, servers: list[Server]
 ) -> None:
     flows = folder(workdir)
     stop(serve(executor, workdir, servers))
@@ -112,14 +115,16 @@ def test_a_changed_file_becomes_a_new_version_and_an_unchanged_one_registers_not
     assert (again.version, again.created_at) == (2, second.created_at)
 
 
-def test_the_service_runs_a_submitted_run_of_a_registered_workflow(executor, workdir, servers) -> None:
+def test_the_service_runs_a_submitted_run_of_a_registered_workflow(
+    executor: list[str], workdir: Path, servers: list[Server]
+) -> None:
     flows = folder(workdir)
     server = serve(executor, workdir, servers)
     url = database(workdir)
     run_ids = client.submit(url, (flows / "hello.yaml").read_text(), [{"who": "Ada"}, {}])
     assert versions(workdir) == {"hello": 1}, "the same definition is the same version"
 
-    def finished() -> list[tuple]:
+    def finished() -> list[tuple[RunRecord, list[StepRow]]]:
         found = client.runs(url, run_ids)
         return found if all(run.status in ("succeeded", "failed", "cancelled") for run, _ in found) else []
 

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 import pytest
 
-from executor import migrate
 from executor.lifecycle import State
 from executor.service import Service
 from executor.settings import parse_settings
@@ -22,8 +21,11 @@ class Running:
 
 
 async def start_service(database_url: str, **settings: str) -> tuple[Service, asyncio.Task[None]]:
-    parsed = parse_settings(database=database_url, port="0", poll_interval="100ms", **settings)
-    migrate.apply(parsed.database)
+    """The service in this process on ``database_url``, which must be migrated already."""
+    # stderr_is_tty named (its default): to mypy, a `**dict[str, str]` might hold it otherwise.
+    parsed = parse_settings(
+        database=database_url, port="0", poll_interval="100ms", stderr_is_tty=None, **settings
+    )
     service = Service(parsed)
     task = asyncio.create_task(service.run())
     waiter = asyncio.create_task(service.lifecycle.wait_for(State.RUNNING))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -53,13 +54,13 @@ run_bodies = st.one_of(
 )
 # Path segments are sent percent-encoded, as a client would send them.
 ids = st.one_of(st.uuids().map(str), st.text(max_size=40).map(lambda t: quote(t, safe="")), st.just("RUN"))
-names = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12).map(
+names = st.text(st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=12).map(
     lambda t: quote(t, safe="")
 )
 
 
 @st.composite
-def requests(draw: Any) -> tuple[str, str, dict[str, Any]]:
+def requests(draw: st.DrawFn) -> tuple[str, str, dict[str, Any]]:
     kind = draw(st.sampled_from(["run", "list", "get", "action", "signal", "logs", "workflow", "workflows"]))
     content_type = draw(st.sampled_from(["application/json", "text/plain", "application/yaml", None]))
     headers = {"content-type": content_type} if content_type else {}
@@ -106,8 +107,12 @@ def requests(draw: Any) -> tuple[str, str, dict[str, Any]]:
     )
 
 
+# The serving process, a client of it, the id of a run it has, and its working folder.
+Fuzzed = tuple[Server, httpx.Client, str, Path]
+
+
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
     workdir = tmp_path_factory.mktemp("fuzz")
     server = Server(CLI, workdir, ["--poll-interval", "100ms"], clean_env()).start().wait_running()
     client = httpx.Client(base_url=server.url, timeout=30)
@@ -122,10 +127,11 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Any:
     server.stop()
 
 
+@pytest.mark.slow  # thousands of requests
 @settings(max_examples=2500, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(request=requests(), use_real_run=st.booleans())
 def test_no_request_gets_a_5xx(
-    service: Any, request: tuple[str, str, dict[str, Any]], use_real_run: bool
+    service: Fuzzed, request: tuple[str, str, dict[str, Any]], use_real_run: bool
 ) -> None:
     server, client, real_run, _ = service
     method, path, kwargs = request
@@ -144,7 +150,7 @@ def test_no_request_gets_a_5xx(
         assert set(response.json()["error"]) >= {"code", "message"}
 
 
-def test_the_database_is_consistent_afterwards(service: Any) -> None:
+def test_the_database_is_consistent_afterwards(service: Fuzzed) -> None:
     _, client, _, workdir = service
     db = sqlite3.connect(Path(workdir) / "executor.db")
     orphans = db.execute("SELECT count(*) FROM steps WHERE run_id NOT IN (SELECT id FROM runs)").fetchone()[0]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
+from typing import Any
 
 from tests.api.conftest import Running
 from tests.support.waiting import async_wait_until
@@ -25,17 +27,20 @@ async def register(api: Running, text: str = WAITER) -> None:
     assert response.status_code in (200, 201), response.text
 
 
-async def start(api: Running, **body: object) -> dict:
+async def start(api: Running, **body: object) -> dict[str, Any]:
     response = await api.client.post("/runs", json={"workflow": "waiter", **body})
     assert response.status_code == 201, response.text
-    return response.json()
+    run: dict[str, Any] = response.json()
+    return run
 
 
 async def status(api: Running, run_id: str, step: str | None = None) -> str:
     run = (await api.client.get(f"/runs/{run_id}")).json()
     if step is None:
-        return run["status"]
-    return next(s["status"] for s in run["steps"] if s["id"] == step)
+        of_run: str = run["status"]
+        return of_run
+    of_step: str = next(s["status"] for s in run["steps"] if s["id"] == step)
+    return of_step
 
 
 async def test_start_signal_finish(api: Running) -> None:
@@ -116,7 +121,7 @@ async def test_cancel_pause_resume_retry_and_409s(api: Running) -> None:
     assert late.status_code == 409
 
 
-async def test_retry_a_failed_run(api: Running, tmp_path) -> None:
+async def test_retry_a_failed_run(api: Running, tmp_path: Path) -> None:
     flag = tmp_path / "fixed"
     await register(
         api, f"name: fragile\nsteps:\n  - {{id: a, action: shell, with: {{command: 'test -e {flag}'}}}}\n"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from executor import migrate
@@ -21,8 +23,8 @@ def test_both_dialects_have_the_same_migrations() -> None:
     assert sqlite == postgres and sqlite
 
 
-def test_apply_then_nothing_to_apply(database_url: str) -> None:
-    database = DatabaseURL.parse(database_url)
+def test_apply_then_nothing_to_apply(empty_database_url: str) -> None:
+    database = DatabaseURL.parse(empty_database_url)
     assert migrate.status(database).pending == known()
     with pytest.raises(SchemaError, match="executor migrate"):
         migrate.check_schema(database)
@@ -33,7 +35,7 @@ def test_apply_then_nothing_to_apply(database_url: str) -> None:
     migrate.check_schema(database)
 
 
-def test_status_of_a_missing_sqlite_file_does_not_create_it(tmp_path) -> None:
+def test_status_of_a_missing_sqlite_file_does_not_create_it(tmp_path: Path) -> None:
     path = tmp_path / "absent.db"
     status = migrate.status(DatabaseURL.parse(f"sqlite:///{path}"))
     assert status.pending == known() and not path.exists()
@@ -56,6 +58,6 @@ def test_a_schema_newer_than_the_binary_is_refused(database_url: str) -> None:
         migrate.check_schema(database)
 
 
-def test_missing_directory_is_a_clear_error(tmp_path) -> None:
+def test_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(MigrationError, match="not a directory"):
         migrate.apply(DatabaseURL.parse(f"sqlite:///{tmp_path / 'no' / 'such.db'}"))

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from executor.errors import InputInvalid, RunStateConflict, WorkflowNotFound
+from tests.support.checks import not_none
 from tests.support.engine import Harness
 
 
@@ -112,5 +113,5 @@ steps:
   - {id: forever, action: wait, with: {signal: never}}
 """)
     run, steps = await harness.wait(run_id)
-    assert run.status == "failed" and "timed out" in run.error
+    assert run.status == "failed" and "timed out" in not_none(run.error)
     assert steps["forever"].status == "cancelled"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.checks import not_none
 from tests.support.engine import Harness
 
 DIAMOND = """
@@ -24,9 +25,11 @@ async def test_a_diamond_runs_in_dependency_order(harness: Harness) -> None:
     assert run.status == "succeeded"
     assert run.outputs == {"sum": 5}
     assert steps["d"].output == [2, 3]
-    assert steps["b"].started_at >= steps["a"].finished_at
-    assert steps["c"].started_at >= steps["a"].finished_at
-    assert steps["d"].started_at >= max(steps["b"].finished_at, steps["c"].finished_at)
+    assert not_none(steps["b"].started_at) >= not_none(steps["a"].finished_at)
+    assert not_none(steps["c"].started_at) >= not_none(steps["a"].finished_at)
+    assert not_none(steps["d"].started_at) >= max(
+        not_none(steps["b"].finished_at), not_none(steps["c"].finished_at)
+    )
     assert all(row.attempt == 1 for row in steps.values())
 
 
@@ -66,7 +69,7 @@ async def test_trigger_rules(harness: Harness, rule: str, needs: str, expected: 
     run, steps = await harness.wait(run_id)
     assert steps["subject"].status == expected, steps["subject"].error
     if expected == "skipped":
-        assert "trigger rule" in steps["subject"].error
+        assert "trigger rule" in not_none(steps["subject"].error)
     assert steps["bad"].status == "failed"
     assert run.status == "failed", "a step that failed for good fails the run"
 
@@ -95,7 +98,7 @@ steps:
   - {id: next, action: noop, needs: [flaky], with: {output: "{{ steps.flaky.status }}"}}
 """)
     run, steps = await harness.wait(run_id)
-    assert steps["flaky"].status == "failed" and "nope" in steps["flaky"].error
+    assert steps["flaky"].status == "failed" and "nope" in not_none(steps["flaky"].error)
     assert steps["next"].status == "succeeded" and steps["next"].output == "failed"
     assert run.status == "succeeded"
 
@@ -124,8 +127,8 @@ steps:
 """)
     run, steps = await harness.wait(run_id)
     assert steps["a"].status == "failed" and steps["a"].attempt == 1
-    assert "missing" in steps["a"].error
-    assert run.status == "failed" and "step a failed" in run.error
+    assert "missing" in not_none(steps["a"].error)
+    assert run.status == "failed" and "step a failed" in not_none(run.error)
 
 
 async def test_input_defaults_reach_the_steps(harness: Harness) -> None:

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from tests.support.checks import not_none
 from tests.support.engine import Harness, running_engine
 
 SLEEPER = """
@@ -35,7 +36,7 @@ async def test_a_sleep_holds_no_slot_and_survives_a_restart(database_url: str) -
     async with running_engine(database_url, migrated=True) as second:
         run, steps = await second.wait(run_id)
     assert run.status == "succeeded"
-    assert steps["nap"].finished_at - started >= 1.0
+    assert not_none(steps["nap"].finished_at) - started >= 1.0
     assert steps["after"].output == "awake"
 
 
@@ -94,9 +95,8 @@ steps:
   - {id: approve, action: wait, with: {signal: go, timeout: 300ms}}
 """)
     run, steps = await harness.wait(run_id)
-    assert (
-        steps["approve"].status == "failed"
-        and "no signal 'go' arrived within 300ms" in steps["approve"].error
+    assert steps["approve"].status == "failed" and "no signal 'go' arrived within 300ms" in not_none(
+        steps["approve"].error
     )
 
 
@@ -137,7 +137,7 @@ async def test_a_failed_child_fails_the_step(harness: Harness) -> None:
     await harness.register(PARENT)
     run_id = await harness.submit("parent", {"n": 13})
     run, steps = await harness.wait(run_id)
-    assert steps["call"].status == "failed" and "child run" in steps["call"].error
+    assert steps["call"].status == "failed" and "child run" in not_none(steps["call"].error)
     assert run.status == "failed"
 
 

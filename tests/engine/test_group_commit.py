@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import gc
 import uuid
+from typing import Any
 
 import pytest
 
-from executor.engine.engine import Event
-from executor.engine.transitions import Env
+from executor.engine import Event
+from executor.engine.events import StepEvent
+from executor.engine.transitions import ChangeScope
 from executor.errors import ExecutorError, WorkflowNotFound
 from executor.store.base import Txn
 from executor.store.records import NewRun
+from tests.support.checks import not_none, not_raised
 from tests.support.engine import Harness, running_engine
 
 ONE = """
@@ -51,7 +54,7 @@ async def test_a_change_that_fails_before_writing_fails_alone(harness: Harness) 
         return_exceptions=True,
     )
     assert isinstance(results[5], WorkflowNotFound)
-    good = [result[0] for i, result in enumerate(results) if i != 5]
+    good = [not_raised(result)[0] for i, result in enumerate(results) if i != 5]
     for run in good:
         finished, _ = await harness.wait(run.id)
         assert finished.status == "succeeded"
@@ -63,7 +66,7 @@ async def test_a_change_that_fails_after_writing_leaves_nothing_and_spares_the_o
     await harness.register(ONE)
     doomed = str(uuid.uuid4())
 
-    async def half_written(txn: Txn, env: Env) -> None:
+    async def half_written(txn: Txn, scope: ChangeScope) -> None:
         await txn.insert_run(NewRun(id=doomed, workflow_name="one", workflow_version=1, input={}))
         raise ExecutorError("failed after writing")
 
@@ -90,8 +93,8 @@ async def test_a_chain_claims_each_next_step_in_the_transaction_that_completes_t
     run, _ = await harness.engine.submit("chain", {})
     finished, steps = await harness.wait(run.id)
     assert finished.status == "succeeded"
-    assert steps["b"].started_at >= steps["a"].finished_at
-    assert steps["c"].started_at >= steps["b"].finished_at
+    assert not_none(steps["b"].started_at) >= not_none(steps["a"].finished_at)
+    assert not_none(steps["c"].started_at) >= not_none(steps["b"].finished_at)
     # submit+claim a, complete a+claim b, complete b+claim c, complete c: four commits; the
     # claim loop's own claims (one at start, perhaps a wake finding nothing) come on top,
     # and it never had to claim a, b or c itself.
@@ -110,11 +113,10 @@ async def test_claims_made_for_the_loop_respect_its_concurrency(database_url: st
 
         def watch(event: Event) -> None:
             nonlocal most
-            kind, run_id, _, data = event
-            if kind == "step" and data["status"] == "running":
-                running.add(run_id)
-            elif kind == "step":
-                running.discard(run_id)
+            if isinstance(event, StepEvent) and event.status == "running":
+                running.add(event.run_id)
+            elif isinstance(event, StepEvent):
+                running.discard(event.run_id)
             most = max(most, len(running))
 
         harness.engine.listeners.append(watch)
@@ -129,10 +131,10 @@ async def test_a_caller_cancelled_while_its_change_is_replayed_does_not_stop_the
     harness: Harness,
 ) -> None:
     await harness.register(ONE)
-    troubles: list[dict] = []
+    troubles: list[dict[str, Any]] = []
     asyncio.get_running_loop().set_exception_handler(lambda _, context: troubles.append(context))
 
-    async def half_written(txn: Txn, env: Env) -> None:
+    async def half_written(txn: Txn, scope: ChangeScope) -> None:
         await txn.insert_run(NewRun(id=str(uuid.uuid4()), workflow_name="one", workflow_version=1, input={}))
         raise ExecutorError("failed after writing")
 

@@ -4,11 +4,13 @@ outcome of the attempt that lost its lease is rejected, so a completion is recor
 from __future__ import annotations
 
 from executor import migrate
-from executor.engine.engine import Engine
-from executor.engine.outcomes import Succeeded
+from executor.actions import Succeeded
+from executor.engine import Engine
+from executor.engine.events import RetryEvent
 from executor.store import create_store
 from executor.store.url import DatabaseURL
 from executor.workflow import parse_workflow
+from tests.support.databases import POOL_SIZE
 from tests.support.engine import running_engine
 
 FLOW = """
@@ -25,12 +27,14 @@ steps:
 async def test_a_lost_lease_is_retried_and_the_late_outcome_rejected(database_url: str) -> None:
     database = DatabaseURL.parse(database_url)
     migrate.apply(database)
-    store = create_store(database)
+    store = create_store(database, pool_size=POOL_SIZE)
     await store.open()
     try:
         # An engine claims the step and then stalls: it never runs it and never renews its
         # lease, like an instance that froze. No other engine runs yet.
-        stalled = Engine(store, instance_id="stalled", lease=0.3, secrets={})
+        stalled = Engine(
+            store, instance_id="stalled", concurrency=16, poll_interval=1.0, lease=0.3, secrets={}
+        )
         workflow = parse_workflow(FLOW)
         await stalled.register(workflow, FLOW)
         run, _ = await stalled.submit("leased")
@@ -40,8 +44,8 @@ async def test_a_lost_lease_is_retried_and_the_late_outcome_rejected(database_ur
             assert run.status == "succeeded"
             assert steps["work"].attempt == 2
             assert steps["work"].output == {"said": "attempt 2"}
-            lost = [e for e in live.events if e[0] == "retry"]
-            assert lost and "executor lost" in lost[0][3]["error"]
+            lost = [e for e in live.events if isinstance(e, RetryEvent)]
+            assert lost and "executor lost" in lost[0].error
             # The stalled engine wakes up and reports: rejected, nothing changes.
             await stalled._record(claimed, Succeeded("late"))
             _, rows = await live.engine.get(run.id)
@@ -67,10 +71,12 @@ steps:
 async def test_a_lost_lease_of_a_noop_costs_no_attempt(database_url: str) -> None:
     database = DatabaseURL.parse(database_url)
     migrate.apply(database)
-    store = create_store(database)
+    store = create_store(database, pool_size=POOL_SIZE)
     await store.open()
     try:
-        stalled = Engine(store, instance_id="stalled", lease=0.3, secrets={})
+        stalled = Engine(
+            store, instance_id="stalled", concurrency=16, poll_interval=1.0, lease=0.3, secrets={}
+        )
         text = "name: pure\nsteps:\n  - {id: a, action: noop, with: {output: ok}}\n"
         await stalled.register(parse_workflow(text), text)
         run, _ = await stalled.submit("pure")

@@ -13,7 +13,7 @@ from tests.support.process import CLI, Server, clean_env, run
 from tests.support.proxy import Proxy
 from tests.support.waiting import wait_until
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 FLOW = "name: tiny\nsteps:\n  - {id: a, action: noop, with: {output: done}}\n  - {id: b, action: noop, needs: [a]}\n"
 

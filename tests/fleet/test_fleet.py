@@ -6,7 +6,9 @@ import asyncio
 import random
 import signal
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -14,11 +16,12 @@ import pytest
 
 from executor import migrate
 from executor.store.url import DatabaseURL
+from tests.support.checks import not_none
 from tests.support.databases import postgres_database
 from tests.support.process import CLI, Server, clean_env, pid_alive, run
 from tests.support.waiting import wait_until
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 FLOW = """
 name: small_dag
@@ -94,15 +97,19 @@ async def submit(fleet: Fleet, count: int) -> list[str]:
 
 def finished(url: str) -> tuple[int, int]:
     with psycopg.connect(url) as conn:
-        done, total = conn.execute(
-            "SELECT count(*) FILTER (WHERE status IN ('succeeded', 'failed', 'cancelled')), count(*) FROM runs"
-        ).fetchone()
+        done, total = not_none(
+            conn.execute(
+                "SELECT count(*) FILTER (WHERE status IN ('succeeded', 'failed', 'cancelled')), count(*) FROM runs"
+            ).fetchone()
+        )
     return done, total
 
 
 def check_outcome(url: str, runs: int) -> Counter[str]:
     with psycopg.connect(url) as conn:
-        statuses = dict(conn.execute("SELECT status, count(*) FROM runs GROUP BY status").fetchall())
+        statuses: dict[str, int] = dict(
+            conn.execute("SELECT status, count(*) FROM runs GROUP BY status").fetchall()
+        )
         errors = conn.execute(
             "SELECT step_id, status, attempt, error FROM steps WHERE status <> 'succeeded' LIMIT 5"
         ).fetchall()
@@ -118,7 +125,7 @@ def check_outcome(url: str, runs: int) -> Counter[str]:
 
 
 @pytest.fixture
-def database(tmp_path: Path):
+def database(tmp_path: Path) -> Iterator[str]:
     with postgres_database() as url:
         assert run(CLI, "migrate", "--database", url, cwd=tmp_path).returncode == 0
         migrate.check_schema(DatabaseURL.parse(url))
@@ -143,7 +150,7 @@ def test_three_instances_share_a_thousand_runs(database: str, tmp_path: Path) ->
         instances = check_outcome(database, 1000)
         assert len(instances) == 3, f"work spread over all three instances: {instances}"
         with psycopg.connect(database) as conn:
-            retried = conn.execute("SELECT count(*) FROM steps WHERE attempt > 1").fetchone()[0]
+            retried = not_none(conn.execute("SELECT count(*) FROM steps WHERE attempt > 1").fetchone())[0]
         assert retried == 0, "a healthy fleet never claims a step twice"
     finally:
         fleet.stop()
@@ -229,7 +236,7 @@ def test_signals_and_timers_work_across_instances(database: str, tmp_path: Path)
         )
         run_id = httpx.post(f"{first.url}/runs", json={"workflow": "cross"}).json()["id"]
 
-        def step(name: str) -> dict:
+        def step(name: str) -> dict[str, Any]:
             return next(
                 s for s in httpx.get(f"{second.url}/runs/{run_id}").json()["steps"] if s["id"] == name
             )
@@ -283,4 +290,7 @@ def test_a_cancel_sent_to_one_instance_stops_the_step_running_on_another(
 
 
 def _instance_id(server: Server) -> str:
-    return next(line["instance"] for line in server.log_lines() if "running on" in line.get("message", ""))
+    instance: str = next(
+        line["instance"] for line in server.log_lines() if "running on" in line.get("message", "")
+    )
+    return instance

@@ -11,7 +11,7 @@ from jsonschema import Draft202012Validator
 
 from executor.http.openapi import COMPONENTS, document
 
-_TEMPLATES = [
+_TEMPLATES: list[tuple[re.Pattern[str], str]] = [
     (re.compile("^" + re.sub(r"\{[^}]+\}", r"[^/]+", path) + "$"), path) for path in document()["paths"]
 ]
 

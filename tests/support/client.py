@@ -7,20 +7,27 @@ process on the same database, as a fleet member that only submits would be.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
-from executor.engine.engine import Engine
+from executor.engine import Engine
 from executor.store import create_store
 from executor.store.records import RunRecord, StepRow, WorkflowRecord
 from executor.store.url import DatabaseURL
 from executor.workflow import parse_workflow
+from tests.support.databases import POOL_SIZE
+
+T = TypeVar("T")
 
 
-async def _with_engine(url: str, work: Any) -> Any:
-    store = create_store(DatabaseURL.parse(url))
+async def _with_engine(url: str, work: Callable[[Engine], Awaitable[T]]) -> T:
+    store = create_store(DatabaseURL.parse(url), pool_size=POOL_SIZE)
     await store.open()
     try:
-        return await work(Engine(store, instance_id="test-client", secrets={}))
+        engine = Engine(
+            store, instance_id="test-client", concurrency=1, poll_interval=1.0, lease=30.0, secrets={}
+        )
+        return await work(engine)
     finally:
         await store.close()
 

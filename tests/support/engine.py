@@ -6,14 +6,24 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from executor import migrate
-from executor.engine.engine import Engine, Event
+from executor.engine import Engine, Event
+from executor.statuses import RUN_FINAL
 from executor.store import create_store
-from executor.store.records import RUN_FINAL, RunRecord, StepRow
+from executor.store.records import RunRecord, StepRow
 from executor.store.url import DatabaseURL
 from executor.workflow import parse_workflow
+from tests.support.databases import POOL_SIZE
+
+
+class SubmitOptions(TypedDict, total=False):
+    """The keywords of `Engine.submit`, passed on as given (its defaults stay its own)."""
+
+    version: int | None
+    idempotency_key: str | None
+    priority: int
 
 
 class Harness:
@@ -27,7 +37,7 @@ class Harness:
         await self.engine.register(workflow, text)
         return workflow.name
 
-    async def submit(self, text_or_name: str, run_input: Any = None, **kwargs: Any) -> str:
+    async def submit(self, text_or_name: str, run_input: Any = None, **kwargs: Unpack[SubmitOptions]) -> str:
         name = await self.register(text_or_name) if "\n" in text_or_name else text_or_name
         run, _ = await self.engine.submit(name, run_input, **kwargs)
         return run.id
@@ -65,20 +75,22 @@ class Harness:
 @asynccontextmanager
 async def running_engine(
     database_url: str, *, concurrency: int = 16, lease: float = 5.0, secrets: dict[str, str] | None = None,
-    migrated: bool = False,
+    migrated: bool = True,
 ) -> AsyncIterator[Harness]:  # fmt: skip
-    """An engine with its claim loop and lease upkeep running; drained on exit."""
+    """An engine with its claim loop and lease upkeep running; drained on exit.
+
+    The database fixtures give migrated databases; ``migrated=False`` migrates one first."""
     database = DatabaseURL.parse(database_url)
     if not migrated:
         migrate.apply(database)
-    store = create_store(database)
+    store = create_store(database, pool_size=POOL_SIZE)
     await store.open()
     engine = Engine(
         store, instance_id=f"test-{id(store)}", concurrency=concurrency, poll_interval=0.2, lease=lease,
         secrets=secrets or {},
     )  # fmt: skip
     claims = asyncio.create_task(engine.loop.run())
-    upkeep = asyncio.create_task(engine.maintain())
+    upkeep = asyncio.create_task(engine.leases.maintain())
     try:
         yield Harness(engine)
     finally:

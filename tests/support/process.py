@@ -10,6 +10,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -77,9 +78,9 @@ class Server:
         self._log_start = self.log_path.stat().st_size
         return self
 
-    def log_lines(self) -> list[dict]:
+    def log_lines(self) -> list[dict[str, Any]]:
         """This start's log lines (a restarted server appends to the same file)."""
-        lines = []
+        lines: list[dict[str, Any]] = []
         with self.log_path.open("rb") as log:
             log.seek(getattr(self, "_log_start", 0))
             text = log.read().decode(errors="replace")

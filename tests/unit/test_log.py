@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+from collections.abc import Iterator
 
 import pytest
 from loguru import logger
@@ -11,7 +12,7 @@ from executor import log
 
 
 @pytest.fixture(autouse=True)
-def restore_logging():
+def restore_logging() -> Iterator[None]:
     yield
     log.configure()
 

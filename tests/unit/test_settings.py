@@ -1,10 +1,17 @@
 from __future__ import annotations
 
-import pytest
+import dataclasses
+import inspect
 
+import pytest
+import typer.main
+
+from executor import migrate
+from executor.cli import app
 from executor.durations import format_duration, parse_duration
 from executor.errors import ConfigError
-from executor.settings import is_loopback, parse_settings
+from executor.settings import OVERRIDES, SETTINGS, Settings, is_loopback, parse_settings, setting
+from executor.store import create_store
 from executor.store.url import DatabaseURL
 
 
@@ -48,6 +55,8 @@ def test_defaults() -> None:
     assert settings.concurrency == 16
     assert settings.api_tokens == ()
     assert settings.log_format == "text"
+    assert (settings.workflows, settings.insecure, settings.skip_migrations) == (None, False, False)
+    assert (settings.max_body, settings.pool_size, settings.lock_timeout) == (1 << 20, 10, 120)
 
 
 def test_log_format_auto_follows_the_terminal() -> None:
@@ -71,11 +80,18 @@ def test_log_format_auto_follows_the_terminal() -> None:
         ("log_level", "loud", "--log-level (EXECUTOR_LOG_LEVEL)"),
         ("log_format", "xml", "--log-format (EXECUTOR_LOG_FORMAT)"),
         ("host", " ", "--host (EXECUTOR_HOST)"),
+        ("lease", "50ms", "--lease (EXECUTOR_LEASE)"),
+        ("max_body", "512", "--max-body (EXECUTOR_MAX_BODY)"),
+        ("max_body", "lots", "--max-body (EXECUTOR_MAX_BODY)"),
+        ("pool_size", "1", "--pool-size (EXECUTOR_POOL_SIZE)"),
+        ("workflows", "/no/such/folder", "--workflows (EXECUTOR_WORKFLOWS)"),
+        ("insecure", "maybe", "--insecure (EXECUTOR_INSECURE)"),
+        ("lock_timeout", "soon", "--lock-timeout (EXECUTOR_LOCK_TIMEOUT)"),
     ],
 )
 def test_invalid_values_name_the_setting(field: str, value: str, named: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        parse_settings(**{field: value})
+        parse_settings(stderr_is_tty=None, **{field: value})  # named: see tests/api/conftest.py
     assert caught.value.setting == named
     assert caught.value.message.startswith(f"invalid {named}: ")
     assert caught.value.exit_code == 2
@@ -118,3 +134,42 @@ def test_several_tokens_for_rotation_and_never_in_repr() -> None:
 )
 def test_loopback_detection(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
+
+
+def test_unknown_settings_are_refused() -> None:
+    with pytest.raises(TypeError, match="pool"):
+        parse_settings(pool="3")
+
+
+def test_settings_has_a_field_for_each_declared_setting() -> None:
+    declared = {s.field or s.name for s in SETTINGS.values()}
+    assert {field.name for field in dataclasses.fields(Settings)} == declared
+
+
+def test_defaults_elsewhere_come_from_the_table() -> None:
+    assert inspect.signature(migrate.apply).parameters["lock_timeout"].default == 120
+    # The store takes its pool size from the caller (the settings), never a default of its own.
+    assert inspect.signature(create_store).parameters["pool_size"].default is inspect.Parameter.empty
+
+
+@pytest.mark.parametrize("command", ["serve", "migrate", "run"])
+def test_command_line_options_are_built_from_the_table(command: str) -> None:
+    click_command = typer.main.get_command(app).commands[command]  # type: ignore[attr-defined]
+    options = [p for p in click_command.params if p.envvar]
+    assert options, command
+    for option in options:
+        declared = setting(option.name, command)
+        assert (option.opts, option.envvar, option.help) == ([declared.flag], declared.env, declared.help)
+        if declared.is_switch:
+            assert option.default is False
+        else:
+            assert option.default == (declared.default or None)
+            assert option.metavar == declared.metavar
+
+
+def test_run_has_its_own_defaults() -> None:
+    assert setting("log_level", "run").default == "warning"
+    assert setting("log_format", "run").default == "text"
+    assert setting("database", "run").default == ""  # a temporary database
+    assert setting("log_level").default == "info"
+    assert all(name in SETTINGS for changes in OVERRIDES.values() for name in changes)

@@ -1,19 +1,27 @@
--- Named queries of the PostgreSQL store. Times come from the database's clock (now()),
--- so that every instance of a fleet measures leases and heartbeats against one clock.
+-- Named queries of the PostgreSQL store. Times cross the boundary as Unix seconds: read
+-- with extract(epoch ...), written with to_timestamp(...). "Now" is the database's clock,
+-- clock_timestamp() (so that every instance of a fleet measures leases on one clock), unless
+-- the store was given a clock (tests move it): then the parameter now, which is NULL otherwise.
+-- Rows are read by column name (`common`): a computed column is named (AS) after the record
+-- field it fills, and an ORDER BY names the table's column (runs.created_at), which an index
+-- serves, not the computed one of the same name.
 
 -- name: register_instance
 INSERT INTO instances (id, host, pid, version, state, started_at, heartbeat_at)
-VALUES (%(id)s, %(host)s, %(pid)s, %(version)s, %(state)s, now(), now())
+VALUES (%(id)s, %(host)s, %(pid)s, %(version)s, %(state)s, COALESCE(to_timestamp(%(now)s), clock_timestamp()), COALESCE(to_timestamp(%(now)s), clock_timestamp()))
 ON CONFLICT (id) DO UPDATE SET
     host = excluded.host, pid = excluded.pid, version = excluded.version,
     state = excluded.state, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at
 
 -- name: heartbeat
-UPDATE instances SET state = %(state)s, heartbeat_at = now() WHERE id = %(id)s
+UPDATE instances SET state = %(state)s, heartbeat_at = COALESCE(to_timestamp(%(now)s), clock_timestamp()) WHERE id = %(id)s
+
+-- name: _instance_columns
+id, host, pid, version, state, extract(epoch FROM started_at)::float8 AS started_at,
+extract(epoch FROM heartbeat_at)::float8 AS heartbeat_at
 
 -- name: list_instances
-SELECT id, host, pid, version, state, started_at, heartbeat_at
-FROM instances ORDER BY started_at, id
+SELECT {instance_columns} FROM instances ORDER BY instances.started_at, instances.id
 
 -- name: ping
 SELECT 1
@@ -25,22 +33,18 @@ LISTEN executor_work
 -- Delivered when the transaction commits; several in one transaction arrive once.
 NOTIFY executor_work
 
--- Times cross the boundary as Unix seconds: read with extract(epoch ...), written with
--- to_timestamp(...). Leases and claims use the database's clock, now().
-
 -- name: expire_owner_leases
-UPDATE steps SET lease_expires_at = now() - interval '1 second'
+UPDATE steps SET lease_expires_at = COALESCE(to_timestamp(%(now)s), clock_timestamp()) - interval '1 second'
 WHERE lease_owner = %(owner)s AND status = 'running'
 
 -- name: stop_instance
 UPDATE instances SET state = 'stopped' WHERE id = %(id)s
 
 -- name: dead_local_instances
-SELECT id, host, pid, version, state, started_at, heartbeat_at
-FROM instances WHERE host = %(host)s AND state != 'stopped'
+SELECT {instance_columns} FROM instances WHERE host = %(host)s AND state != 'stopped'
 
 -- name: _workflow_columns
-name, version, digest, source, definition, extract(epoch FROM created_at)::float8
+name, version, digest, source, definition, extract(epoch FROM created_at)::float8 AS created_at
 
 -- name: workflow_by_digest
 SELECT {workflow_columns} FROM workflows WHERE name = %(name)s AND digest = %(digest)s
@@ -49,8 +53,9 @@ SELECT {workflow_columns} FROM workflows WHERE name = %(name)s AND digest = %(di
 SELECT pg_advisory_xact_lock(hashtext('executor.workflow:' || %(name)s))
 
 -- name: insert_workflow
-INSERT INTO workflows (name, version, digest, source, definition)
-SELECT %(name)s, coalesce(max(version), 0) + 1, %(digest)s, %(source)s, %(definition)s
+INSERT INTO workflows (name, version, digest, source, definition, created_at)
+SELECT %(name)s, coalesce(max(version), 0) + 1, %(digest)s, %(source)s, %(definition)s,
+       COALESCE(to_timestamp(%(now)s), clock_timestamp())
 FROM workflows WHERE name = %(name)s
 RETURNING {workflow_columns}
 
@@ -65,16 +70,18 @@ SELECT DISTINCT ON (name) {workflow_columns} FROM workflows ORDER BY name, versi
 
 -- name: _run_columns
 id, workflow_name, workflow_version, status, input, outputs, error, idempotency_key, priority,
-parent_run_id, parent_step, extract(epoch FROM deadline_at)::float8,
-extract(epoch FROM created_at)::float8, extract(epoch FROM started_at)::float8,
-extract(epoch FROM finished_at)::float8
+parent_run_id, parent_step, extract(epoch FROM deadline_at)::float8 AS deadline_at,
+extract(epoch FROM created_at)::float8 AS created_at,
+extract(epoch FROM started_at)::float8 AS started_at,
+extract(epoch FROM finished_at)::float8 AS finished_at
 
 -- name: _step_columns
 s.id, s.run_id, s.step_id, s.item_index, s.status, s.attempt,
-extract(epoch FROM s.available_at)::float8, s.lease_owner, s.lease_token,
-extract(epoch FROM s.lease_expires_at)::float8, s.state, s.output, s.error,
-extract(epoch FROM s.created_at)::float8, extract(epoch FROM s.started_at)::float8,
-extract(epoch FROM s.finished_at)::float8
+extract(epoch FROM s.available_at)::float8 AS available_at, s.lease_owner, s.lease_token,
+extract(epoch FROM s.lease_expires_at)::float8 AS lease_expires_at, s.state, s.output, s.error,
+extract(epoch FROM s.created_at)::float8 AS created_at,
+extract(epoch FROM s.started_at)::float8 AS started_at,
+extract(epoch FROM s.finished_at)::float8 AS finished_at
 
 -- name: get_run
 SELECT {run_columns} FROM runs WHERE id = %(id)s
@@ -98,7 +105,7 @@ WHERE (%(workflow)s::text IS NULL OR workflow_name = %(workflow)s)
   AND (%(status)s::text IS NULL OR status = %(status)s)
   AND (%(before_at)s::float8 IS NULL
        OR (created_at, id) < (to_timestamp(%(before_at)s), %(before_id)s::uuid))
-ORDER BY created_at DESC, id DESC
+ORDER BY runs.created_at DESC, runs.id DESC
 LIMIT %(limit)s
 
 -- name: run_steps
@@ -123,14 +130,15 @@ SELECT {step_columns} FROM steps s
 WHERE s.run_id = %(run_id)s AND s.step_id = %(step_id)s AND s.item_index = %(index)s
 
 -- name: unfinished_steps
-SELECT count(*) FROM steps
+SELECT count(*) AS unfinished FROM steps
 WHERE run_id = %(run_id)s AND item_index = -1 AND status IN ('pending', 'queued', 'running', 'waiting')
 
 -- name: insert_run
 INSERT INTO runs (id, workflow_name, workflow_version, status, input, idempotency_key, priority,
-                  parent_run_id, parent_step, deadline_at)
+                  parent_run_id, parent_step, deadline_at, created_at)
 VALUES (%(id)s, %(workflow_name)s, %(workflow_version)s, 'pending', %(input)s, %(idempotency_key)s,
-        %(priority)s, %(parent_run_id)s, %(parent_step)s, to_timestamp(%(deadline_at)s))
+        %(priority)s, %(parent_run_id)s, %(parent_step)s, to_timestamp(%(deadline_at)s),
+        COALESCE(to_timestamp(%(now)s), clock_timestamp()))
 ON CONFLICT (workflow_name, idempotency_key) DO NOTHING
 RETURNING {run_columns}
 
@@ -138,13 +146,15 @@ RETURNING {run_columns}
 SELECT {run_columns} FROM runs WHERE workflow_name = %(workflow_name)s AND idempotency_key = %(key)s
 
 -- name: child_runs
-SELECT {run_columns} FROM runs WHERE parent_run_id = %(run_id)s ORDER BY created_at, id
+SELECT {run_columns} FROM runs WHERE parent_run_id = %(run_id)s ORDER BY runs.created_at, runs.id
 
 -- name: insert_steps
 -- All rows in one statement (a 5,000-item for_each is one round trip, not 5,000).
-INSERT INTO steps AS s (run_id, step_id, item_index, status, priority, available_at, state)
+INSERT INTO steps AS s (run_id, step_id, item_index, status, priority, available_at, state,
+                        created_at)
 SELECT %(run_id)s, v.step_id, v.item_index, v.status,
-       (SELECT priority FROM runs WHERE id = %(run_id)s), to_timestamp(v.available_at), v.state
+       (SELECT priority FROM runs WHERE id = %(run_id)s), to_timestamp(v.available_at), v.state,
+       COALESCE(to_timestamp(%(now)s), clock_timestamp())
 FROM unnest(%(step_ids)s::text[], %(item_indexes)s::int[], %(statuses)s::text[],
             %(available_ats)s::float8[], %(states)s::jsonb[])
      WITH ORDINALITY AS v(step_id, item_index, status, available_at, state, n)
@@ -155,10 +165,11 @@ RETURNING {step_columns}
 DELETE FROM steps WHERE run_id = %(run_id)s AND step_id = %(step_id)s AND item_index >= 0
 
 -- name: insert_signal
-INSERT INTO signals (run_id, name, payload) VALUES (%(run_id)s, %(name)s, %(payload)s) RETURNING id
+INSERT INTO signals (run_id, name, payload, created_at)
+VALUES (%(run_id)s, %(name)s, %(payload)s, COALESCE(to_timestamp(%(now)s), clock_timestamp())) RETURNING id
 
 -- name: take_signal
-UPDATE signals SET consumed_by = %(step)s, consumed_at = now()
+UPDATE signals SET consumed_by = %(step)s, consumed_at = COALESCE(to_timestamp(%(now)s), clock_timestamp())
 WHERE id = (SELECT id FROM signals
             WHERE run_id = %(run_id)s AND name = %(name)s AND consumed_by IS NULL
             ORDER BY id LIMIT 1 FOR UPDATE)
@@ -167,9 +178,9 @@ RETURNING payload
 -- name: claim
 -- One statement: lease the due rows, start their pending runs, return the rows with what
 -- the runner needs of their runs.
--- clock_timestamp(), not now(): now() is when the transaction began, and a claim at the end
--- of a transaction must see the steps that transaction made ready a moment later (and
--- start them after they became ready).
+-- clock_timestamp() (and the parameter now) is read when the claim is made, not when its
+-- transaction began (as now() would be): a claim at the end of a transaction must see the
+-- steps that transaction made ready a moment before (and start them after they became ready).
 -- SKIP LOCKED on runs: a run held by another transaction is left pending; the engine marks
 -- it running when that step completes. Waiting for the lock could deadlock with a cancel.
 WITH due AS (
@@ -179,14 +190,14 @@ WITH due AS (
     -- and reads every step of every unfinished run. An arm may lock rows the final LIMIT
     -- drops; they are free again when this transaction ends, a moment later.
     (SELECT s.id, s.status, s.priority, s.available_at FROM steps s
-     WHERE s.status = 'queued' AND s.available_at <= clock_timestamp()
+     WHERE s.status = 'queued' AND s.available_at <= COALESCE(to_timestamp(%(now)s), clock_timestamp())
        AND (SELECT r.status FROM runs r WHERE r.id = s.run_id) IN ('pending', 'running')
      ORDER BY s.priority DESC, s.available_at
      LIMIT %(limit)s
      FOR UPDATE OF s SKIP LOCKED)
 ), timers AS (
     (SELECT s.id, s.status, s.priority, s.available_at FROM steps s
-     WHERE s.status = 'waiting' AND s.available_at <= clock_timestamp()
+     WHERE s.status = 'waiting' AND s.available_at <= COALESCE(to_timestamp(%(now)s), clock_timestamp())
        AND (SELECT r.status FROM runs r WHERE r.id = s.run_id) IN ('pending', 'running')
      ORDER BY s.available_at
      LIMIT %(limit)s
@@ -200,21 +211,22 @@ WITH due AS (
     UPDATE steps s SET
         status = 'running',
         attempt = s.attempt + CASE WHEN due.status = 'queued' THEN 1 ELSE 0 END,
-        started_at = CASE WHEN due.status = 'queued' THEN clock_timestamp() ELSE s.started_at END,
-        lease_owner = %(owner)s, lease_token = %(token)s,
-        lease_expires_at = clock_timestamp() + make_interval(secs => %(lease)s)
+        started_at = CASE WHEN due.status = 'queued' THEN COALESCE(to_timestamp(%(now)s), clock_timestamp()) ELSE s.started_at END,
+        lease_owner = %(owner)s, lease_token = %(token)s, lease_expires_at = COALESCE(to_timestamp(%(now)s), clock_timestamp()) + make_interval(secs => %(lease)s)
     FROM picked AS due WHERE s.id = due.id
     RETURNING {step_columns}, due.status
 ), started AS (
-    UPDATE runs SET status = 'running', started_at = clock_timestamp()
+    UPDATE runs SET status = 'running', started_at = COALESCE(to_timestamp(%(now)s), clock_timestamp())
     WHERE id IN (SELECT id FROM runs WHERE id IN (SELECT run_id FROM claimed) AND status || '' = 'pending'
                  FOR UPDATE SKIP LOCKED)
 )
-SELECT c.*, r.workflow_name, r.workflow_version, r.input
-FROM claimed c JOIN runs r ON r.id = c.run_id ORDER BY c.id
+-- In the order of the pick (as SQLite returns them): a step's priority is its run's.
+SELECT c.*, r.workflow_name AS workflow_name, r.workflow_version AS workflow_version,
+       r.input AS run_input
+FROM claimed c JOIN runs r ON r.id = c.run_id ORDER BY r.priority DESC, c.available_at, c.id
 
 -- name: renew_leases
-UPDATE steps SET lease_expires_at = now() + make_interval(secs => %(lease)s)
+UPDATE steps SET lease_expires_at = COALESCE(to_timestamp(%(now)s), clock_timestamp()) + make_interval(secs => %(lease)s)
 WHERE status = 'running' AND lease_owner = %(owner)s
   AND (id, lease_token) IN (SELECT * FROM unnest(%(ids)s::bigint[], %(tokens)s::uuid[]))
 RETURNING id
@@ -224,25 +236,25 @@ UPDATE steps SET
     status = CASE WHEN h.resumed THEN 'waiting' ELSE 'queued' END,
     attempt = attempt - CASE WHEN h.resumed THEN 0 ELSE 1 END,
     started_at = CASE WHEN h.resumed THEN started_at ELSE NULL END,
-    available_at = now(),
+    available_at = COALESCE(to_timestamp(%(now)s), clock_timestamp()),
     lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
 FROM unnest(%(ids)s::bigint[], %(tokens)s::uuid[], %(resumed)s::bool[]) AS h(id, token, resumed)
 WHERE steps.id = h.id AND steps.lease_token = h.token AND steps.status = 'running'
 
 -- name: expired_leases
 SELECT run_id, id, lease_token FROM steps
-WHERE status = 'running' AND lease_expires_at < now()
+WHERE status = 'running' AND lease_expires_at < COALESCE(to_timestamp(%(now)s), clock_timestamp())
 ORDER BY lease_expires_at LIMIT %(limit)s
 
 -- name: overdue_runs
 SELECT id FROM runs
-WHERE deadline_at < now() AND status IN ('pending', 'running', 'paused')
+WHERE deadline_at < COALESCE(to_timestamp(%(now)s), clock_timestamp()) AND status IN ('pending', 'running', 'paused')
 ORDER BY deadline_at LIMIT %(limit)s
 
 -- name: next_due
 -- The claim's condition without the time: paused runs wake nobody.
 -- (One arm per partial index, the run's status as a subquery: see claim.)
-SELECT extract(epoch FROM min(due))::float8 FROM (
+SELECT extract(epoch FROM min(due))::float8 AS due FROM (
     SELECT min(s.available_at) AS due FROM steps s
     WHERE s.status = 'queued' AND (SELECT r.status FROM runs r WHERE r.id = s.run_id) IN ('pending', 'running')
     UNION ALL
@@ -255,5 +267,5 @@ INSERT INTO step_logs (step, attempt, stream, line, created_at)
 VALUES (%(step)s, %(attempt)s, %(stream)s, %(line)s, to_timestamp(%(created_at)s))
 
 -- name: read_logs
-SELECT id, attempt, stream, line, extract(epoch FROM created_at)::float8 FROM step_logs
+SELECT id, attempt, stream, line, extract(epoch FROM created_at)::float8 AS created_at FROM step_logs
 WHERE step = %(step)s AND id > %(after)s ORDER BY id LIMIT %(limit)s

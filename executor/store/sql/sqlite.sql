@@ -92,7 +92,7 @@ SELECT {step_columns} FROM steps
 WHERE run_id = :run_id AND step_id = :step_id AND item_index = :index
 
 -- name: unfinished_steps
-SELECT count(*) FROM steps
+SELECT count(*) AS unfinished FROM steps
 WHERE run_id = :run_id AND item_index = -1 AND status IN ('pending', 'queued', 'running', 'waiting')
 
 -- name: insert_run
@@ -159,9 +159,18 @@ UPDATE steps SET
 WHERE id IN (SELECT value FROM json_each(:ids))
 
 -- name: claimed
-SELECT s.id, s.run_id, s.step_id, s.item_index, s.status, s.attempt, s.available_at, s.lease_owner,
-       s.lease_token, s.lease_expires_at, s.state, s.output, s.error, s.created_at, s.started_at,
-       s.finished_at, r.workflow_name, r.workflow_version, r.input
+-- The columns of PostgreSQL's claim: the step row, what the runner needs of its run, and
+-- claimed_from, the status the row left (:waiting lists the rows that were waiting).
+-- Explicit aliases: SQLite leaves the name of a column without AS unspecified.
+SELECT s.id AS id, s.run_id AS run_id, s.step_id AS step_id, s.item_index AS item_index,
+       s.status AS status, s.attempt AS attempt, s.available_at AS available_at,
+       s.lease_owner AS lease_owner, s.lease_token AS lease_token,
+       s.lease_expires_at AS lease_expires_at, s.state AS state, s.output AS output,
+       s.error AS error, s.created_at AS created_at, s.started_at AS started_at,
+       s.finished_at AS finished_at, r.workflow_name AS workflow_name, r.workflow_version AS workflow_version,
+       r.input AS run_input,
+       CASE WHEN s.id IN (SELECT value FROM json_each(:waiting)) THEN 'waiting' ELSE 'queued' END
+           AS claimed_from
 FROM steps s JOIN runs r ON r.id = s.run_id
 WHERE s.id IN (SELECT value FROM json_each(:ids)) ORDER BY s.priority DESC, s.available_at, s.id
 
@@ -191,7 +200,7 @@ ORDER BY deadline_at LIMIT :limit
 -- name: next_due
 -- The claim's condition without the time: paused runs wake nobody. (CROSS JOIN: as in
 -- due_steps.)
-SELECT min(due) FROM (
+SELECT min(due) AS due FROM (
     SELECT min(s.available_at) AS due FROM steps s CROSS JOIN runs r ON r.id = s.run_id
     WHERE s.status = 'queued' AND r.status IN ('pending', 'running')
     UNION ALL

@@ -1,6 +1,5 @@
-"""The engine: the durable-execution API (register, submit, signal, cancel, ...), and the
-work source of the claim loop (claim, run, hand back), with leases kept alive and the
-leases and runs that outlived their time reaped.
+"""The engine: the durable-execution API (register, submit, signal, cancel, read), and the
+work source of the claim loop (claim, run, hand back). Lease upkeep is `leases.Leases`.
 
 Guarantee: a step runs at least once, and its completion is recorded exactly once. An
 attempt holds a lease (a token); the lease is renewed while the attempt runs; an outcome
@@ -13,28 +12,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from loguru import logger
 
+from executor.actions.outcomes import Failed, Outcome
 from executor.engine.commit import GroupCommit
+from executor.engine.events import Event, StepEvent
+from executor.engine.leases import Leases
 from executor.engine.loop import ClaimLoop
-from executor.engine.outcomes import Failed, Outcome
 from executor.engine.runner import run_attempt
-from executor.engine.transitions import Env, RunChange
+from executor.engine.transitions import ChangeScope, RunChange
 from executor.errors import ExecutorError, RunNotFound, StoreConflict, StoreError
+from executor.statuses import RunStatus, StepStatus
 from executor.store import Store
 from executor.store.base import Txn
-from executor.store.records import Claimed, RunRecord, StepRow, WorkflowRecord
+from executor.store.records import Claimed, RunRecord, StepRow, StoredLogLine, WorkflowRecord
 from executor.workflow import Masker, Workflow
 from executor.workflow.expressions import secrets_from_environ
 
 T = TypeVar("T")
-Event = tuple[str, str, str, dict[str, Any]]
 
 
 class Engine:
@@ -43,9 +42,9 @@ class Engine:
         store: Store,
         *,
         instance_id: str,
-        concurrency: int = 16,
-        poll_interval: float = 1.0,
-        lease: float = 30.0,
+        concurrency: int,
+        poll_interval: float,
+        lease: float,
         secrets: dict[str, str] | None = None,
     ) -> None:
         self.store = store
@@ -56,11 +55,21 @@ class Engine:
         self.loop: ClaimLoop[Claimed] = ClaimLoop(self, concurrency=concurrency, poll_interval=poll_interval)
         self.listeners: list[Callable[[Event], None]] = []
         self._workflows: dict[tuple[str, int], Workflow] = {}
-        self._held: dict[int, Claimed] = {}
-        # False while the database does not answer: /health/ready says so.
-        self.database_ok = True
         self._tasks: dict[int, asyncio.Task[Any]] = {}
-        self.commits = GroupCommit(store, self._env, self._after, claimer=self)
+        self.leases = Leases(
+            store,
+            owner=instance_id,
+            lease=lease,
+            lost=self._stop_attempt,
+            expire=self._expire_lease,
+            time_out=self._time_out,
+        )
+        self.commits = GroupCommit(store, self._scope, self._after, claimer=self)
+
+    @property
+    def database_ok(self) -> bool:
+        """False while the database does not answer (lease upkeep finds out)."""
+        return self.leases.database_ok
 
     # -- definitions ---------------------------------------------------------------------
 
@@ -87,7 +96,7 @@ class Engine:
 
     async def change(
         self,
-        body: Callable[[Txn, Env], Awaitable[T]],
+        body: Callable[[Txn, ChangeScope], Awaitable[T]],
         *,
         key: str = "",
         frees: int = 0,
@@ -101,20 +110,20 @@ class Engine:
         result: T = await self.commits.run(body, key=key, frees=frees, rows=rows, steps=steps)
         return result
 
-    def _env(self) -> Env:
-        return Env(self.load_workflow, self._cached_workflow, self.secrets, self.masker)
+    def _scope(self) -> ChangeScope:
+        return ChangeScope(self.load_workflow, self._cached_workflow, self.secrets, self.masker)
 
-    def _after(self, env: Env) -> None:
+    def _after(self, scope: ChangeScope) -> None:
         """What a committed change asks for: stop attempts it cancelled, tell listeners."""
-        for row_id in env.settled_rows:
+        for row_id in scope.settled_rows:
             # No longer ours to renew: released now, not when the attempt's task resumes
             # (a renewal in between would take the finished attempt for a lost lease).
-            self._held.pop(row_id, None)
-        for row_id in env.cancelled_rows:
+            self.leases.release(row_id)
+        for row_id in scope.cancelled_rows:
             task = self._tasks.get(row_id)
             if task is not None and task is not asyncio.current_task():
                 task.cancel()
-        for event in env.events:
+        for event in scope.events:
             for listener in self.listeners:
                 listener(event)
 
@@ -124,8 +133,8 @@ class Engine:
         act: Callable[[RunChange], Awaitable[T]],
         **hints: Any,
     ) -> T:
-        async def body(txn: Txn, env: Env) -> T:
-            return await act(await RunChange.load(txn, env, run_id))
+        async def body(txn: Txn, scope: ChangeScope) -> T:
+            return await act(await RunChange.load(txn, scope, run_id))
 
         return await self.change(body, key=run_id, **hints)
 
@@ -143,9 +152,9 @@ class Engine:
         """Start a run (committed before this returns); with a used idempotency key, return
         the run it started (False)."""
 
-        async def body(txn: Txn, env: Env) -> tuple[RunRecord, bool]:
+        async def body(txn: Txn, scope: ChangeScope) -> tuple[RunRecord, bool]:
             return await RunChange.create(
-                txn, env, workflow, {} if run_input is None else run_input,
+                txn, scope, workflow, {} if run_input is None else run_input,
                 version=version, idempotency_key=idempotency_key, priority=priority,
             )  # fmt: skip
 
@@ -166,16 +175,46 @@ class Engine:
     async def retry(self, run_id: str) -> None:
         await self._on_run(run_id, lambda change: change.retry())
 
+    def trigger(self) -> None:
+        """Look for due work now instead of at the next poll (a timer moved, a row changed
+        by hand)."""
+        self.loop.wake()
+
+    # -- reads (outside any transaction) -------------------------------------------------
+
     async def get(self, run_id: str) -> tuple[RunRecord, list[StepRow]]:
         found = await self.store.get_run(run_id)
         if found is None:
             raise RunNotFound(f"no run {run_id}")
         return found
 
+    async def list_runs(
+        self,
+        *,
+        workflow: str | None = None,
+        status: RunStatus | None = None,
+        before: tuple[float, str] | None = None,
+        limit: int = 50,
+    ) -> list[RunRecord]:
+        """Runs newest first, as `Store.list_runs` pages them."""
+        return await self.store.list_runs(workflow=workflow, status=status, before=before, limit=limit)
+
+    async def get_workflow(self, name: str, version: int | None = None) -> WorkflowRecord | None:
+        """One stored version (the latest when ``version`` is None)."""
+        return await self.store.get_workflow(name, version)
+
+    async def list_workflows(self) -> list[WorkflowRecord]:
+        """The latest version of every workflow, by name."""
+        return await self.store.list_workflows()
+
+    async def read_logs(self, row_id: int, after: int = 0, limit: int = 1000) -> list[StoredLogLine]:
+        """Log lines of step row ``row_id`` after line id ``after``, oldest first."""
+        return await self.store.read_logs(row_id, after=after, limit=limit)
+
     # -- the claim loop's work source ----------------------------------------------------
 
     async def claim(self, limit: int) -> Sequence[Claimed]:
-        async def body(txn: Txn, env: Env) -> Sequence[Claimed]:
+        async def body(txn: Txn, scope: ChangeScope) -> Sequence[Claimed]:
             return await self.claim_in(txn, limit)
 
         claimed: Sequence[Claimed] = await self.change(body)
@@ -199,14 +238,9 @@ class Engine:
 
     def _took(self, claimed: Sequence[Claimed]) -> None:
         for item in claimed:
-            self._held[item.row.id] = item
+            self.leases.hold(item)
             row = item.row
-            event = (
-                "step",
-                row.run_id,
-                row.step_id,
-                {"status": "running", "item": row.item_index, "attempt": row.attempt},
-            )
+            event = StepEvent(row.run_id, row.step_id, row.item_index, StepStatus.RUNNING, row.attempt)
             for listener in self.listeners:
                 listener(event)
 
@@ -229,13 +263,13 @@ class Engine:
             except ExecutorError:
                 raise
             except Exception as exc:  # a bug in an action must not leave the step hanging
-                logger.opt(exception=exc).error("step {} crashed", row.step_id)
+                logger.bind(run_id=row.run_id, step=row.step_id).opt(exception=exc).error("step crashed")
                 outcome = Failed(f"internal error: {type(exc).__name__}: {exc}")
             # Shielded: an attempt that finished is recorded even if shutdown cancels us now.
             await asyncio.shield(self._record(claimed, outcome))
         finally:
             self._tasks.pop(row.id, None)
-            self._held.pop(row.id, None)
+            self.leases.release(row.id)
 
     async def _record(self, claimed: Claimed, outcome: Outcome) -> None:
         """Record the outcome; while the database is away, keep trying for a while: the
@@ -252,8 +286,9 @@ class Engine:
             except StoreError as exc:
                 if time.monotonic() > deadline:
                     raise
-                logger.warning(
-                    "cannot record the outcome of step row {} yet: {}", claimed.row.id, exc.message
+                row = claimed.row
+                logger.bind(run_id=row.run_id, step=row.step_id, row=row.id).warning(
+                    "cannot record the outcome of the step yet: {}", exc.message
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
@@ -266,7 +301,7 @@ class Engine:
                     "outcome of a lost lease rejected (the step was reclaimed or cancelled)"
                 )
                 return
-            change.env.settled_rows.add(row.id)
+            change.scope.settled_rows.add(row.id)
             await change.complete(row, outcome)
 
         row = claimed.row
@@ -281,72 +316,21 @@ class Engine:
     async def hand_back(self, items: Sequence[Claimed]) -> None:
         count = await self.store.hand_back(items)
         for item in items:
-            self._held.pop(item.row.id, None)
+            self.leases.release(item.row.id)
         if count:
             logger.info("handed back {} step(s) to the queue", count)
 
-    # -- leases and timers ---------------------------------------------------------------
+    # -- what lease upkeep reaps (`leases.Leases`) ---------------------------------------
 
-    async def maintain(self) -> None:
-        """Renew this instance's leases; reap expired leases and overdue runs. Forever."""
-        interval = max(0.05, min(self.lease / 3, 5.0))
-        while True:
-            try:
-                await self.store.ping()
-                if not self.database_ok:
-                    logger.info("the database answers again")
-                self.database_ok = True
-                await self.renew()
-                await self.reap()
-            except ExecutorError as exc:
-                if self.database_ok:
-                    logger.warning("the database does not answer: {}", exc.message)
-                self.database_ok = False
-            # While the database is away, look again soon: readiness comes back with it.
-            await asyncio.sleep(interval if self.database_ok else min(interval, 0.5))
+    def _stop_attempt(self, row_id: int) -> None:
+        task = self._tasks.get(row_id)
+        if task is not None:
+            task.cancel()
 
-    async def renew(self) -> None:
-        held = [(row_id, item.token) for row_id, item in list(self._held.items())]
-        if not held:
-            return
-        renewed = await self.store.renew_leases(self.instance_id, held, self.lease)
-        for row_id, _ in held:
-            if row_id not in renewed and row_id in self._held:
-                logger.warning("lost the lease of step row {}; stopping its attempt", row_id)
-                self._held.pop(row_id, None)
-                task = self._tasks.get(row_id)
-                if task is not None:
-                    task.cancel()
+    async def _expire_lease(self, run_id: str, row_id: int, token: str) -> None:
+        with contextlib.suppress(RunNotFound):
+            await self._on_run(run_id, lambda change: change.lease_expired(row_id, token))
 
-    async def reap(self) -> None:
-        for run_id, row_id, token in await self.store.expired_leases(100):
-            logger.bind(run_id=run_id).warning("lease of step row {} expired: executor lost", row_id)
-            with contextlib.suppress(RunNotFound):
-                await self._on_run(run_id, _expire(row_id, token))
-        for run_id in await self.store.overdue_runs(100):
-            with contextlib.suppress(RunNotFound):
-                await self._on_run(run_id, lambda change: change.time_out())
-
-    async def recover_dead_local(self) -> int:
-        """Expire at once the leases of instances on this host whose process is gone (a
-        restart after ``kill -9``), instead of waiting out their lease.
-
-        SQLite only: its processes share one machine and so one pid namespace. A fleet's
-        containers may share a host name without sharing pids, and would take each other
-        for dead; there the leases run out as usual.
-        """
-        if self.store.dialect != "sqlite":
-            return 0
-        host = socket.gethostname()
-        recovered = 0
-        for instance in await self.store.dead_local_instances(host, [p for p in _alive_pids()]):
-            recovered += await self.store.release_instance(instance.id)
-        return recovered
-
-
-def _expire(row_id: int, token: str) -> Callable[[RunChange], Awaitable[None]]:
-    return lambda change: change.lease_expired(row_id, token)
-
-
-def _alive_pids() -> list[int]:
-    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    async def _time_out(self, run_id: str) -> None:
+        with contextlib.suppress(RunNotFound):
+            await self._on_run(run_id, lambda change: change.time_out())

@@ -1,0 +1,146 @@
+"""The one runtime assembly: store, engine, claim loop and their upkeep, opened, run and
+torn down in one place for every entry point (`executor serve` and `executor run`).
+
+    async with Runtime.open(settings, lifecycle) as runtime:  # store open, instance registered
+        async with runtime.working():  # claim loop, leases, wake-ups, heartbeats; state running
+            ...  # serve HTTP, or follow one run
+            await runtime.drain()  # state draining: stop claiming, wait, hand back the rest
+    # state stopped, instance marked stopped, store closed
+
+Leaving `working()` without a drain (an error) drains at once: what is in flight is
+cancelled and handed back, never left running behind a closed store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+
+from loguru import logger
+
+from executor import __version__
+from executor.actions.http import close_client
+from executor.engine import Engine
+from executor.engine.catalog import register_folder
+from executor.errors import ExecutorError
+from executor.lifecycle import Lifecycle, State
+from executor.settings import Settings
+from executor.store import Instance, Store, create_store
+
+HEARTBEAT_INTERVAL = 10.0
+
+
+def new_instance_id() -> str:
+    """Unique per process start; readable in logs and in the instance registry."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+class Runtime:
+    def __init__(self, settings: Settings, lifecycle: Lifecycle, store: Store, engine: Engine) -> None:
+        self.settings = settings
+        self.lifecycle = lifecycle
+        self.store = store
+        self.engine = engine
+        self.handed_back = 0
+
+    @property
+    def instance_id(self) -> str:
+        return self.engine.instance_id
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, settings: Settings, lifecycle: Lifecycle) -> AsyncIterator[Runtime]:
+        """Open the store, build the engine, register ``--workflows`` and this instance.
+
+        A failure here closes what was opened and raises, leaving the lifecycle as it was.
+        """
+        store = create_store(settings.database, pool_size=settings.pool_size)
+        try:
+            await store.open()
+            engine = Engine(
+                store,
+                instance_id=new_instance_id(),
+                concurrency=settings.concurrency,
+                poll_interval=settings.poll_interval,
+                lease=settings.lease,
+            )
+            if settings.workflows is not None:
+                await register_folder(engine, settings.workflows)
+            # Last: a start that fails earlier leaves no trace in the registry.
+            await store.register_instance(_instance(engine.instance_id, lifecycle.state))
+            recovered = await engine.leases.recover_dead_local()
+            if recovered:
+                logger.info("reclaiming {} step(s) of instances on this host that died", recovered)
+        except BaseException:
+            await store.close()
+            raise
+        runtime = cls(settings, lifecycle, store, engine)
+        try:
+            yield runtime
+        finally:
+            await runtime._close()
+
+    @asynccontextmanager
+    async def working(self) -> AsyncIterator[None]:
+        """Claim and run work, keep leases, hear wake-ups, beat the heart; state `running`."""
+        engine = self.engine
+        async with asyncio.TaskGroup() as group:
+            claims = group.create_task(engine.loop.run())
+            background = [
+                group.create_task(engine.leases.maintain()),
+                group.create_task(self.store.watch(engine.wake)),
+                group.create_task(self._heartbeats()),
+            ]
+            await self.lifecycle.transition(State.RUNNING)
+            await _ignore_store_errors(self.store.heartbeat(self.instance_id, State.RUNNING.value))
+            try:
+                yield
+            finally:
+                # Shielded: a torn-down service must still hand its work back.
+                await asyncio.shield(self.drain(timeout=0.0))
+                await claims
+                for task in background:
+                    task.cancel()
+
+    async def drain(self, timeout: float | None = None) -> int:
+        """Stop claiming; wait up to ``timeout`` (default: the stop timeout) for in-flight
+        steps, or until an abort is requested; cancel and hand back the rest. Returns how
+        many were handed back. Calling it again does nothing more."""
+        if self.lifecycle.state is State.RUNNING:
+            await self.lifecycle.transition(State.DRAINING)
+            await _ignore_store_errors(self.store.heartbeat(self.instance_id, State.DRAINING.value))
+        wait = self.settings.stop_timeout if timeout is None else timeout
+        handed_back = await self.engine.loop.drain(wait, abort=self.lifecycle.abort_requested)
+        self.handed_back += handed_back
+        return handed_back
+
+    async def _heartbeats(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_INTERVAL)
+            await _ignore_store_errors(self.store.heartbeat(self.instance_id, self.lifecycle.state.value))
+
+    async def _close(self) -> None:
+        if self.lifecycle.state is State.RUNNING:  # left without a drain: by an error
+            await self.lifecycle.transition(State.DRAINING)
+        await _ignore_store_errors(self.store.heartbeat(self.instance_id, State.STOPPED.value))
+        await close_client()
+        await self.store.close()
+        await self.lifecycle.transition(State.STOPPED)
+        logger.info("stopped")
+
+
+def _instance(instance_id: str, state: State) -> Instance:
+    return Instance(
+        id=instance_id, host=socket.gethostname(), pid=os.getpid(), version=__version__, state=state.value
+    )
+
+
+async def _ignore_store_errors(operation: Awaitable[None]) -> None:
+    try:
+        await operation
+    except ExecutorError as exc:
+        logger.warning("instance registry not updated: {}", exc.message)

@@ -1,0 +1,43 @@
+"""The statuses of runs and steps: one `StrEnum` each, used by the store, the engine, the
+HTTP schemas and the OpenAPI document alike (the values are what the database and the API
+hold). Which changes between them are allowed is the engine's table (`engine.states`).
+
+An attempt has no status of its own: it ends in an outcome (`executor.actions.outcomes`),
+and its step row carries the status.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RunStatus(StrEnum):
+    PENDING = "pending"  # accepted, no step claimed yet
+    RUNNING = "running"
+    PAUSED = "paused"  # no step of it is claimed until it is resumed
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def final(self) -> bool:
+        return self in RUN_FINAL
+
+
+class StepStatus(StrEnum):
+    PENDING = "pending"  # its needs are not settled yet
+    QUEUED = "queued"  # ready to be claimed once `available_at` has passed
+    RUNNING = "running"  # an attempt holds a lease on it
+    WAITING = "waiting"  # suspended (sleep, wait, child run): holds no worker slot
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # its trigger rule or `when` said no
+    CANCELLED = "cancelled"
+
+    @property
+    def final(self) -> bool:
+        return self in STEP_FINAL
+
+
+RUN_FINAL = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED})
+STEP_FINAL = frozenset({StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED})

@@ -1,0 +1,203 @@
+"""Runs: creation (idempotency keys), reads inside and outside transactions, listing and
+paging, updates, children."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from executor.statuses import RunStatus
+from executor.store import Store
+from executor.store.base import DuplicateRun
+from executor.store.records import NewRun, NewStep, RunChanges
+from tests.contract.helpers import FakeClock, new_run, run_of, set_run, workflow
+
+
+async def test_insert_run_creates_a_pending_run_created_now(store: Store, clock: FakeClock) -> None:
+    version = await workflow(store)
+    parent = await new_run(store, [NewStep("child")])
+    [parent_step] = (await run_of(store, parent))[1].values()
+    new = NewRun(
+        id=str(uuid.uuid4()),
+        workflow_name="w",
+        workflow_version=version,
+        input={"a": [1, "x", None]},
+        idempotency_key="k",
+        priority=7,
+        parent_run_id=parent,
+        parent_step=parent_step.id,
+        deadline_at=clock() + 60,
+    )
+    async with store.transaction() as txn:
+        inserted = await txn.insert_run(new)
+    assert (inserted.id, inserted.status, inserted.outputs, inserted.error) == (new.id, "pending", None, None)
+    assert inserted.input == {"a": [1, "x", None]}
+    assert (inserted.idempotency_key, inserted.priority) == ("k", 7)
+    assert (inserted.parent_run_id, inserted.parent_step) == (parent, parent_step.id)
+    assert (inserted.deadline_at, inserted.created_at) == (clock() + 60, clock())
+    assert (inserted.started_at, inserted.finished_at) == (None, None)
+    assert (await run_of(store, new.id))[0] == inserted
+
+
+async def test_a_taken_idempotency_key_raises_duplicate_run_and_the_transaction_stays_usable(
+    store: Store,
+) -> None:
+    first = await new_run(store, key="once")
+    earlier, duplicate, later = (str(uuid.uuid4()) for _ in range(3))
+    async with store.transaction() as txn:
+        await txn.insert_run(NewRun(id=earlier, workflow_name="w", workflow_version=1, input={}))
+        with pytest.raises(DuplicateRun):
+            await txn.insert_run(
+                NewRun(id=duplicate, workflow_name="w", workflow_version=1, input={}, idempotency_key="once")
+            )
+        found = await txn.find_run("w", "once")
+        assert found is not None and found.id == first
+        await txn.insert_run(NewRun(id=later, workflow_name="w", workflow_version=1, input={}))
+        await txn.insert_steps(later, [NewStep("a")])
+    assert await store.get_run(duplicate) is None
+    assert await store.get_run(earlier) is not None, "what came before is kept"
+    assert list((await run_of(store, later))[1]) == ["a"]
+
+
+async def test_an_idempotency_key_is_per_workflow(store: Store) -> None:
+    in_w = await new_run(store, key="k")
+    in_v = await new_run(store, name="v", key="k")
+    assert in_w != in_v
+    async with store.transaction() as txn:
+        found_w, found_v = await txn.find_run("w", "k"), await txn.find_run("v", "k")
+    assert found_w is not None and found_w.id == in_w
+    assert found_v is not None and found_v.id == in_v
+
+
+async def test_runs_without_a_key_never_collide(store: Store) -> None:
+    ids = {await new_run(store) for _ in range(3)}
+    assert len(await store.list_runs()) == len(ids) == 3
+
+
+async def test_find_run_finds_the_run_of_a_workflow_and_key_or_none(store: Store) -> None:
+    run_id = await new_run(store, key="k")
+    async with store.transaction() as txn:
+        found = await txn.find_run("w", "k")
+        assert found is not None and found.id == run_id and found.idempotency_key == "k"
+        assert await txn.find_run("w", "other") is None
+        assert await txn.find_run("v", "k") is None
+
+
+async def test_get_run_reads_the_run_and_all_its_rows_ordered_by_id_or_none(store: Store) -> None:
+    run_id = await new_run(store, [NewStep("z"), NewStep("a"), NewStep("a", item_index=0)])
+    found = await store.get_run(run_id)
+    assert found is not None
+    run, rows = found
+    assert run.id == run_id and [(r.step_id, r.item_index) for r in rows] == [("z", -1), ("a", -1), ("a", 0)]
+    assert [r.id for r in rows] == sorted(r.id for r in rows)
+    assert await store.get_run(str(uuid.uuid4())) is None
+    assert await store.get_run("not-a-run-id") is None
+
+
+async def test_lock_run_reads_the_run_or_none(store: Store) -> None:
+    run_id = await new_run(store)
+    async with store.transaction() as txn:
+        locked = await txn.lock_run(run_id)
+        assert locked is not None and locked == (await run_of(store, run_id))[0]
+        assert await txn.lock_run(str(uuid.uuid4())) is None
+        assert await txn.lock_run("not-a-run-id") is None
+
+
+async def test_list_runs_newest_first_by_creation_time_then_id(store: Store, clock: FakeClock) -> None:
+    old = await new_run(store)
+    clock.advance(1)
+    together = [await new_run(store) for _ in range(4)]  # created at the same instant
+    clock.advance(1)
+    new = await new_run(store)
+    assert [r.id for r in await store.list_runs()] == [new, *sorted(together, reverse=True), old]
+    assert [r.id for r in await store.list_runs(limit=2)] == [new, max(together)]
+
+
+async def test_list_runs_filters_by_workflow_and_status(store: Store, clock: FakeClock) -> None:
+    runs = {}
+    for name, status in (("w", "pending"), ("v", "pending"), ("w", "running"), ("v", "succeeded")):
+        clock.advance(1)
+        runs[name, status] = await new_run(store, name=name)
+        if status != "pending":
+            await set_run(store, runs[name, status], status=RunStatus(status))
+
+    async def listed(workflow: str | None = None, status: str | None = None) -> list[str]:
+        wanted = RunStatus(status) if status is not None else None
+        return [r.id for r in await store.list_runs(workflow=workflow, status=wanted)]
+
+    assert await listed(workflow="w") == [runs["w", "running"], runs["w", "pending"]]
+    assert await listed(status="pending") == [runs["v", "pending"], runs["w", "pending"]]
+    assert await listed(workflow="v", status="succeeded") == [runs["v", "succeeded"]]
+    assert await listed(workflow="v", status="running") == []
+    assert await listed(workflow="nope") == []
+
+
+async def test_paging_with_the_last_run_as_cursor_is_stable_under_concurrent_inserts(
+    store: Store, clock: FakeClock
+) -> None:
+    created = []
+    for i in range(7):
+        if i % 3 == 0:
+            clock.advance(1)  # some share a creation time: the id breaks the tie
+        created.append(await new_run(store, name="w" if i % 2 else "v"))
+    expected = sorted(created, key=lambda r: (created.index(r) // 3, r), reverse=True)
+    pages, before = [], None
+    while True:
+        page = await store.list_runs(before=before, limit=3)
+        if not page:
+            break
+        pages.append([r.id for r in page])
+        before = (page[-1].created_at, page[-1].id)
+        clock.advance(1)
+        await new_run(store)  # a run created meanwhile is newer than every page read
+    assert [len(p) for p in pages] == [3, 3, 1]
+    assert [r for p in pages for r in p] == expected
+    # The cursor combines with the filters.
+    vs = [r for r in expected if r in created[::2]]
+    first = await store.list_runs(workflow="v", limit=2)
+    rest = await store.list_runs(workflow="v", before=(first[-1].created_at, first[-1].id))
+    assert [r.id for r in first + rest] == vs
+
+
+async def test_update_run_sets_its_columns_and_refuses_others(store: Store, clock: FakeClock) -> None:
+    run_id = await new_run(store)
+    changes: RunChanges = {
+        "status": RunStatus.FAILED,
+        "outputs": {"o": [1, 2]},
+        "error": "boom",
+        "started_at": clock() + 1,
+        "finished_at": clock() + 2.5,
+        "deadline_at": clock() + 3,
+    }
+    await set_run(store, run_id, **changes)
+    run = (await run_of(store, run_id))[0]
+    assert {c: getattr(run, c) for c in changes} == changes
+    await set_run(
+        store, run_id, status=RunStatus.RUNNING, error=None, outputs=None, finished_at=None, deadline_at=None
+    )
+    run = (await run_of(store, run_id))[0]
+    assert (run.status, run.error, run.outputs, run.finished_at, run.deadline_at) == (
+        "running",
+        None,
+        None,
+        None,
+        None,
+    )
+    with pytest.raises(ValueError, match="priority"):
+        # Not a column update_run sets, on purpose (so not a keyword to the type checker either).
+        await set_run(store, run_id, priority=9)  # type: ignore[call-arg]
+
+
+async def test_child_runs_are_the_runs_started_by_steps_of_the_run(store: Store, clock: FakeClock) -> None:
+    parent = await new_run(store, [NewStep("spawn")])
+    [spawn] = (await run_of(store, parent))[1].values()
+    children = []
+    for _ in range(2):
+        clock.advance(1)
+        children.append(await new_run(store, parent=(parent, spawn.id)))
+    await new_run(store)  # an unrelated run
+    async with store.transaction() as txn:
+        assert [r.id for r in await txn.child_runs(parent)] == children
+        assert all(r.parent_step == spawn.id for r in await txn.child_runs(parent))
+        assert await txn.child_runs(children[0]) == []
