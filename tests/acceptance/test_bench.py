@@ -8,11 +8,15 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.support.databases import ADMIN_URL, require_postgres
 from tests.support.process import BINARY, ROOT, clean_env
+
+# Every test runs the benchmark, if only its quick form.
+pytestmark = pytest.mark.slow
 
 LATENCY = [
     f"{span}_{p}"
@@ -47,10 +51,10 @@ PEERS = [
 ]
 
 
-def bench(*args: str, timeout: float = 110, **env: str) -> tuple[list[dict], str]:
-    """Run scripts/bench.py; its JSON figures and its stderr. Fails unless it exits 0."""
+def bench(*args: str, timeout: float = 110, **env: str) -> tuple[list[dict[str, Any]], str]:
+    """Run scripts.benchlib (as scripts/bench does); its JSON figures and stderr. Fails unless it exits 0."""
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "bench.py"), *args],
+        [sys.executable, "-m", "scripts.benchlib", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -62,8 +66,9 @@ def bench(*args: str, timeout: float = 110, **env: str) -> tuple[list[dict], str
     return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")], result.stderr
 
 
-def sane(figure: dict) -> bool:
-    value, metric = figure["value"], figure["metric"]
+def sane(figure: dict[str, Any]) -> bool:
+    value: float = figure["value"]
+    metric: str = figure["metric"]
     if metric.endswith("_per_s"):
         return value > 0
     if metric.startswith("rss") or metric in ("idle_rss", "binary_size"):
@@ -74,7 +79,7 @@ def sane(figure: dict) -> bool:
 
 
 @pytest.mark.parametrize("database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def test_quick_run_gives_every_workloads_figures(database: str) -> None:
+def test_quick_run_gives_every_workloads_figures(database: str, frozen_binary: Path) -> None:
     if database == "postgres":
         require_postgres()
 

@@ -1,0 +1,44 @@
+"""What the suite runs against and how big: paths, the PostgreSQL server, the environment of
+the executor processes, the workload names, and the full and quick sizes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI = [sys.executable, "-m", "executor"]
+BINARY = Path(os.environ.get("EXECUTOR_BINARY", ROOT / "dist" / "executor"))
+PEERS = Path(os.environ.get("EXECUTOR_BENCH_PEERS", ROOT / "scripts" / "bench-peers"))
+POSTGRES = os.environ.get("EXECUTOR_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+DATABASES = ("sqlite", "postgres")
+WORKLOADS = ("steps", "runs", "fanout", "latency", "fleet", "footprint", "peers")
+
+
+def service_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("EXECUTOR_")}
+
+
+@dataclass(frozen=True)
+class Sizes:
+    chain_long: int = 2000
+    chains: int = 200
+    single_runs: int = 2000
+    get_requests: int = 2000
+    fanout_items: int = 5000
+    latency_runs: int = 500
+    rss_runs: int = 10000
+
+
+FULL = Sizes()
+QUICK = Sizes(
+    chain_long=50,
+    chains=20,
+    single_runs=200,
+    get_requests=100,
+    fanout_items=50,
+    latency_runs=10,
+    rss_runs=200,
+)
