@@ -45,7 +45,8 @@ class Runtime:
         self.lifecycle = lifecycle
         self.store = store
         self.engine = engine
-        self.handed_back = 0
+        # Lease upkeep and wake-ups: stopped by the drain (the heartbeats go on until the end).
+        self._upkeep: list[asyncio.Task[None]] = []
 
     @property
     def instance_id(self) -> str:
@@ -90,11 +91,11 @@ class Runtime:
         engine = self.engine
         async with asyncio.TaskGroup() as group:
             claims = group.create_task(engine.loop.run())
-            background = [
+            self._upkeep = [
                 group.create_task(engine.leases.maintain()),
                 group.create_task(self.store.watch(engine.wake)),
-                group.create_task(self._heartbeats()),
             ]
+            heartbeats = group.create_task(self._heartbeats())
             await self.lifecycle.transition(State.RUNNING)
             await _ignore_store_errors(self.store.heartbeat(self.instance_id, State.RUNNING.value))
             try:
@@ -102,9 +103,10 @@ class Runtime:
             finally:
                 # Shielded: a torn-down service must still hand its work back.
                 await asyncio.shield(self.drain(timeout=0.0))
-                await claims
-                for task in background:
-                    task.cancel()
+                heartbeats.cancel()
+                # Waited for, not awaited: a claim loop that failed has its error raised
+                # once, by the task group.
+                await asyncio.wait([claims])
 
     async def drain(self, timeout: float | None = None) -> int:
         """Stop claiming; wait up to ``timeout`` (default: the stop timeout) for in-flight
@@ -115,7 +117,9 @@ class Runtime:
             await _ignore_store_errors(self.store.heartbeat(self.instance_id, State.DRAINING.value))
         wait = self.settings.stop_timeout if timeout is None else timeout
         handed_back = await self.engine.loop.drain(wait, abort=self.lifecycle.abort_requested)
-        self.handed_back += handed_back
+        # Nothing left to renew; a draining instance reaps nobody's leases.
+        for task in self._upkeep:
+            task.cancel()
         return handed_back
 
     async def _heartbeats(self) -> None:

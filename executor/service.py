@@ -32,10 +32,13 @@ from executor.signals import handle_stop_signals
 
 # How long open HTTP requests get to finish once the drain is over.
 HTTP_GRACE = 5.0
+BACKLOG = 1024
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
-    """Bind and listen before anything else runs, so that a taken port fails the start."""
+    """Bind before anything else runs, so that a taken port fails the start at once. The
+    socket listens only once the service is about to serve (`listen`): until then a
+    connection is refused rather than left hanging while the database is opened."""
     try:
         family, type_, proto, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
@@ -47,7 +50,6 @@ def bind_socket(host: str, port: int) -> socket.socket:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind(address)
-        sock.listen(1024)
     except OSError as exc:
         sock.close()
         raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
@@ -77,6 +79,10 @@ class Service:
 
     async def _serve(self, runtime: Runtime, sock: socket.socket) -> None:
         self.port = sock.getsockname()[1]
+        try:
+            sock.listen(BACKLOG)
+        except OSError as exc:
+            raise StartupError(f"cannot listen on port {self.port}: {exc.strerror or exc}") from exc
         http_stop = asyncio.Event()
         config = _hypercorn_config(sock)
         app = create_app(

@@ -49,18 +49,31 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
             yield url
 
 
+_BINARY_UNAVAILABLE = pytest.StashKey[str | None]()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # Built here, before the first test, when any selected test needs it: a build inside a
+    # fixture would count against that test's timeout.
+    if any(item.get_closest_marker("binary") for item in session.items):
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+
+        def say(line: str) -> None:
+            # A build is a long silence otherwise.
+            if reporter is not None:
+                reporter.write_line(line)
+
+        session.config.stash[_BINARY_UNAVAILABLE] = binary.ensure_built(say)
+
+
 @pytest.fixture(scope="session")
 def frozen_binary(pytestconfig: pytest.Config) -> Path:
-    """``dist/executor``, built first when it is missing or older than its sources."""
-    capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
-
-    def say(line: str) -> None:
-        # Said on the terminal, not captured: a build is a long silence otherwise.
-        assert capture is not None, "pytest's capture manager is registered"
-        with capture.global_and_fixture_disabled():
-            print(f"\n{line}", flush=True)
-
-    return binary.ensure_built(say)
+    """``dist/executor``, built before the first test when it is missing or older than its
+    sources (see `pytest_collection_finish`)."""
+    unavailable = pytestconfig.stash.get(_BINARY_UNAVAILABLE, None)
+    if _BINARY_UNAVAILABLE not in pytestconfig.stash:  # selected after collection: build now
+        unavailable = binary.ensure_built()
+    return binary.require(unavailable)
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker

@@ -10,30 +10,42 @@ from collections.abc import Sequence
 from typing import Literal
 
 from executor.errors import ExecutorError
+from executor.statuses import RunStatus, StepStatus
 
-STEP_TRANSITIONS: dict[str, frozenset[str]] = {
+# Short names for the step table only (deleted below it).
+P, Q, R, W = StepStatus.PENDING, StepStatus.QUEUED, StepStatus.RUNNING, StepStatus.WAITING
+S, F, K, C = StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED
+
+STEP_TRANSITIONS: dict[StepStatus, frozenset[StepStatus]] = {
     # pending → running: a for_each step, whose items run under it
     # pending → succeeded: a for_each over no items; pending → failed: `when`/`for_each` broke
-    "pending": frozenset({"queued", "running", "skipped", "cancelled", "failed", "succeeded"}),
-    "queued": frozenset({"running", "cancelled", "pending"}),
+    P: frozenset({Q, R, K, C, F, S}),
+    Q: frozenset({R, C, P}),
     # running → queued: a retry after a failed attempt, or a hand-back on drain
-    "running": frozenset({"succeeded", "failed", "queued", "waiting", "cancelled"}),
+    R: frozenset({S, F, Q, W, C}),
     # waiting → running: its timer fell due; → succeeded: its signal or child run arrived
-    "waiting": frozenset({"running", "succeeded", "failed", "cancelled"}),
-    "succeeded": frozenset(),
+    W: frozenset({R, S, F, C}),
+    S: frozenset(),
     # final states reopen only when a failed run is retried
-    "failed": frozenset({"pending"}),
-    "skipped": frozenset({"pending"}),
-    "cancelled": frozenset({"pending"}),
+    F: frozenset({P}),
+    K: frozenset({P}),
+    C: frozenset({P}),
 }
+del P, Q, R, W, S, F, K, C
 
-RUN_TRANSITIONS: dict[str, frozenset[str]] = {
-    "pending": frozenset({"running", "paused", "succeeded", "failed", "cancelled"}),
-    "running": frozenset({"paused", "succeeded", "failed", "cancelled"}),
-    "paused": frozenset({"running", "pending", "failed", "cancelled"}),
-    "succeeded": frozenset(),
-    "failed": frozenset({"running"}),  # retry
-    "cancelled": frozenset(),
+RUN_TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
+    RunStatus.PENDING: frozenset(
+        {RunStatus.RUNNING, RunStatus.PAUSED, RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}
+    ),
+    RunStatus.RUNNING: frozenset(
+        {RunStatus.PAUSED, RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}
+    ),
+    RunStatus.PAUSED: frozenset(
+        {RunStatus.RUNNING, RunStatus.PENDING, RunStatus.FAILED, RunStatus.CANCELLED}
+    ),
+    RunStatus.SUCCEEDED: frozenset(),
+    RunStatus.FAILED: frozenset({RunStatus.RUNNING}),  # retry
+    RunStatus.CANCELLED: frozenset(),
 }
 
 
@@ -41,12 +53,12 @@ class TransitionError(ExecutorError):
     """An engine bug: a status change the tables do not allow."""
 
 
-def check_step(old: str, new: str) -> None:
+def check_step(old: StepStatus, new: StepStatus) -> None:
     if old != new and new not in STEP_TRANSITIONS[old]:
         raise TransitionError(f"a step cannot go from {old} to {new}")
 
 
-def check_run(old: str, new: str) -> None:
+def check_run(old: RunStatus, new: RunStatus) -> None:
     if old != new and new not in RUN_TRANSITIONS[old]:
         raise TransitionError(f"a run cannot go from {old} to {new}")
 
@@ -54,7 +66,7 @@ def check_run(old: str, new: str) -> None:
 Decision = Literal["wait", "run", "skip"]
 
 
-def trigger(rule: str, needs: Sequence[tuple[str, str | None]]) -> tuple[Decision, str]:
+def trigger(rule: str, needs: Sequence[tuple[str, StepStatus | None]]) -> tuple[Decision, str]:
     """Decide from the needs' effective states whether a step runs, waits or is skipped.
 
     ``needs`` holds ``(step id, state)`` with state one of succeeded / failed / skipped
@@ -65,15 +77,15 @@ def trigger(rule: str, needs: Sequence[tuple[str, str | None]]) -> tuple[Decisio
     if not needs:
         return "run", ""
     done = all(state is not None for _, state in needs)
-    succeeded = [n for n, s in needs if s == "succeeded"]
-    failed = [n for n, s in needs if s == "failed"]
-    not_succeeded = [f"{n} {s}" for n, s in needs if s is not None and s != "succeeded"]
+    succeeded = [n for n, s in needs if s == StepStatus.SUCCEEDED]
+    failed = [n for n, s in needs if s == StepStatus.FAILED]
+    not_succeeded = [f"{n} {s}" for n, s in needs if s is not None and s != StepStatus.SUCCEEDED]
     if rule == "all_success":
         if not_succeeded:
             return "skip", f"trigger rule all_success: need {not_succeeded[0]}"
         return ("run", "") if done else ("wait", "")
     if rule == "all_failed":
-        not_failed = [f"{n} {s}" for n, s in needs if s is not None and s != "failed"]
+        not_failed = [f"{n} {s}" for n, s in needs if s is not None and s != StepStatus.FAILED]
         if not_failed:
             return "skip", f"trigger rule all_failed: need {not_failed[0]}"
         return ("run", "") if done else ("wait", "")

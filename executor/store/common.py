@@ -77,7 +77,7 @@ def step_params(run_id: str, steps: Sequence[NewStep], encode: Callable[[Any], A
 
 def leaving_running(changes: Mapping[str, Any]) -> dict[str, Any]:
     """A step that leaves `running` gives up its lease: owner, token and expiry are cleared."""
-    if changes.get("status", "running") != "running":
+    if changes.get("status", StepStatus.RUNNING) != StepStatus.RUNNING:
         return {**changes, "lease_owner": None, "lease_token": None, "lease_expires_at": None}
     return dict(changes)
 

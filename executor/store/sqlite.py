@@ -274,7 +274,7 @@ class SQLiteStore(Store):
                     {
                         "id": item.row.id,
                         "token": item.token,
-                        "status": "waiting" if item.resumed else "queued",
+                        "status": StepStatus.WAITING if item.resumed else StepStatus.QUEUED,
                         "uncount": 0 if item.resumed else 1,
                         "now": now,
                     },

@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from executor import migrate
 from executor.store import Store, create_store
 from executor.store.url import DatabaseURL
 from tests.contract.helpers import FakeClock, OpenStore
@@ -24,8 +23,7 @@ def clock() -> FakeClock:
 def open_store(database_url: str, clock: FakeClock) -> OpenStore:
     """Opens another store on the same database and clock: another process, as far as the
     database can tell (its own connections)."""
-    database = DatabaseURL.parse(database_url)
-    migrate.apply(database)  # idempotent: a no-op on an already migrated copy
+    database = DatabaseURL.parse(database_url)  # a migrated copy of the session's template
 
     @asynccontextmanager
     async def opened() -> AsyncIterator[Store]:

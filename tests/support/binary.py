@@ -36,33 +36,33 @@ def stale() -> str | None:
     return f"older than {', '.join(changed)}" if changed else None
 
 
-def ensure_built(say: Callable[[str], object] = print) -> Path:
-    """Build the binary unless it is current; fail the test when it cannot be had.
-
-    Without a binary the tests that need it are skipped, except under ``CI=true``, where a
-    failed build fails them: CI must never pass by skipping the binary.
-    """
+def ensure_built(say: Callable[[str], object] = print) -> str | None:
+    """Build the binary unless it is current; return why it cannot be had, or None."""
     if BINARY != ROOT / "dist" / "executor":
         # EXECUTOR_BINARY names a binary built elsewhere: test that one, never rebuild it.
-        return BINARY if BINARY.is_file() else _unavailable(f"no binary at {BINARY}")
+        return None if BINARY.is_file() else f"no binary at {BINARY}"
     # One build at a time, even from several pytest processes sharing this tree.
     (ROOT / "build").mkdir(exist_ok=True)
     with (ROOT / "build" / ".build-binary.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         reason = stale()
         if reason is None:
-            return BINARY
+            return None
         say(f"building {BINARY.relative_to(ROOT)} ({reason}) with scripts/build-binary ...")
         built = subprocess.run(
             [str(ROOT / "scripts" / "build-binary")], cwd=ROOT, capture_output=True, text=True
         )
     if built.returncode != 0:
         tail = "\n".join((built.stdout + built.stderr).strip().splitlines()[-20:])
-        return _unavailable(f"scripts/build-binary failed (exit {built.returncode}):\n{tail}")
-    return BINARY
+        return f"scripts/build-binary failed (exit {built.returncode}):\n{tail}"
+    return None
 
 
-def _unavailable(reason: str) -> Path:
+def require(unavailable: str | None) -> Path:
+    """The binary for a test; without one the test is skipped, except under ``CI=true``,
+    where it fails: CI must never pass by skipping the binary."""
+    if unavailable is None:
+        return BINARY
     if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true and {reason}", pytrace=False)
-    pytest.skip(reason)
+        pytest.fail(f"CI=true and {unavailable}", pytrace=False)
+    pytest.skip(unavailable)

@@ -1,20 +1,18 @@
 -- Named queries of the PostgreSQL store. Times cross the boundary as Unix seconds: read
--- with extract(epoch ...), written with to_timestamp(...). "Now" is the database's clock,
--- clock_timestamp() (so that every instance of a fleet measures leases on one clock), unless
--- the store was given a clock (tests move it): then the parameter now, which is NULL otherwise.
--- Rows are read by column name (`common`): a computed column is named (AS) after the record
--- field it fills, and an ORDER BY names the table's column (runs.created_at), which an index
--- serves, not the computed one of the same name.
+-- with extract(epoch ...), written with to_timestamp(...). "Now" is the database's clock
+-- (so that every instance of a fleet measures leases on one clock): now(), the start of the
+-- transaction, and clock_timestamp() in the claim (see there). A store given a clock (tests
+-- move it) sends its time as the parameter now instead; otherwise now is NULL.
 
 -- name: register_instance
 INSERT INTO instances (id, host, pid, version, state, started_at, heartbeat_at)
-VALUES (%(id)s, %(host)s, %(pid)s, %(version)s, %(state)s, COALESCE(to_timestamp(%(now)s), clock_timestamp()), COALESCE(to_timestamp(%(now)s), clock_timestamp()))
+VALUES (%(id)s, %(host)s, %(pid)s, %(version)s, %(state)s, COALESCE(to_timestamp(%(now)s), now()), COALESCE(to_timestamp(%(now)s), now()))
 ON CONFLICT (id) DO UPDATE SET
     host = excluded.host, pid = excluded.pid, version = excluded.version,
     state = excluded.state, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at
 
 -- name: heartbeat
-UPDATE instances SET state = %(state)s, heartbeat_at = COALESCE(to_timestamp(%(now)s), clock_timestamp()) WHERE id = %(id)s
+UPDATE instances SET state = %(state)s, heartbeat_at = COALESCE(to_timestamp(%(now)s), now()) WHERE id = %(id)s
 
 -- name: _instance_columns
 id, host, pid, version, state, extract(epoch FROM started_at)::float8 AS started_at,
@@ -34,7 +32,7 @@ LISTEN executor_work
 NOTIFY executor_work
 
 -- name: expire_owner_leases
-UPDATE steps SET lease_expires_at = COALESCE(to_timestamp(%(now)s), clock_timestamp()) - interval '1 second'
+UPDATE steps SET lease_expires_at = COALESCE(to_timestamp(%(now)s), now()) - interval '1 second'
 WHERE lease_owner = %(owner)s AND status = 'running'
 
 -- name: stop_instance
@@ -55,7 +53,7 @@ SELECT pg_advisory_xact_lock(hashtext('executor.workflow:' || %(name)s))
 -- name: insert_workflow
 INSERT INTO workflows (name, version, digest, source, definition, created_at)
 SELECT %(name)s, coalesce(max(version), 0) + 1, %(digest)s, %(source)s, %(definition)s,
-       COALESCE(to_timestamp(%(now)s), clock_timestamp())
+       COALESCE(to_timestamp(%(now)s), now())
 FROM workflows WHERE name = %(name)s
 RETURNING {workflow_columns}
 
@@ -138,7 +136,7 @@ INSERT INTO runs (id, workflow_name, workflow_version, status, input, idempotenc
                   parent_run_id, parent_step, deadline_at, created_at)
 VALUES (%(id)s, %(workflow_name)s, %(workflow_version)s, 'pending', %(input)s, %(idempotency_key)s,
         %(priority)s, %(parent_run_id)s, %(parent_step)s, to_timestamp(%(deadline_at)s),
-        COALESCE(to_timestamp(%(now)s), clock_timestamp()))
+        COALESCE(to_timestamp(%(now)s), now()))
 ON CONFLICT (workflow_name, idempotency_key) DO NOTHING
 RETURNING {run_columns}
 
@@ -154,7 +152,7 @@ INSERT INTO steps AS s (run_id, step_id, item_index, status, priority, available
                         created_at)
 SELECT %(run_id)s, v.step_id, v.item_index, v.status,
        (SELECT priority FROM runs WHERE id = %(run_id)s), to_timestamp(v.available_at), v.state,
-       COALESCE(to_timestamp(%(now)s), clock_timestamp())
+       COALESCE(to_timestamp(%(now)s), now())
 FROM unnest(%(step_ids)s::text[], %(item_indexes)s::int[], %(statuses)s::text[],
             %(available_ats)s::float8[], %(states)s::jsonb[])
      WITH ORDINALITY AS v(step_id, item_index, status, available_at, state, n)
@@ -166,10 +164,10 @@ DELETE FROM steps WHERE run_id = %(run_id)s AND step_id = %(step_id)s AND item_i
 
 -- name: insert_signal
 INSERT INTO signals (run_id, name, payload, created_at)
-VALUES (%(run_id)s, %(name)s, %(payload)s, COALESCE(to_timestamp(%(now)s), clock_timestamp())) RETURNING id
+VALUES (%(run_id)s, %(name)s, %(payload)s, COALESCE(to_timestamp(%(now)s), now())) RETURNING id
 
 -- name: take_signal
-UPDATE signals SET consumed_by = %(step)s, consumed_at = COALESCE(to_timestamp(%(now)s), clock_timestamp())
+UPDATE signals SET consumed_by = %(step)s, consumed_at = COALESCE(to_timestamp(%(now)s), now())
 WHERE id = (SELECT id FROM signals
             WHERE run_id = %(run_id)s AND name = %(name)s AND consumed_by IS NULL
             ORDER BY id LIMIT 1 FOR UPDATE)
@@ -226,7 +224,7 @@ SELECT c.*, r.workflow_name AS workflow_name, r.workflow_version AS workflow_ver
 FROM claimed c JOIN runs r ON r.id = c.run_id ORDER BY r.priority DESC, c.available_at, c.id
 
 -- name: renew_leases
-UPDATE steps SET lease_expires_at = COALESCE(to_timestamp(%(now)s), clock_timestamp()) + make_interval(secs => %(lease)s)
+UPDATE steps SET lease_expires_at = COALESCE(to_timestamp(%(now)s), now()) + make_interval(secs => %(lease)s)
 WHERE status = 'running' AND lease_owner = %(owner)s
   AND (id, lease_token) IN (SELECT * FROM unnest(%(ids)s::bigint[], %(tokens)s::uuid[]))
 RETURNING id
@@ -236,19 +234,19 @@ UPDATE steps SET
     status = CASE WHEN h.resumed THEN 'waiting' ELSE 'queued' END,
     attempt = attempt - CASE WHEN h.resumed THEN 0 ELSE 1 END,
     started_at = CASE WHEN h.resumed THEN started_at ELSE NULL END,
-    available_at = COALESCE(to_timestamp(%(now)s), clock_timestamp()),
+    available_at = COALESCE(to_timestamp(%(now)s), now()),
     lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
 FROM unnest(%(ids)s::bigint[], %(tokens)s::uuid[], %(resumed)s::bool[]) AS h(id, token, resumed)
 WHERE steps.id = h.id AND steps.lease_token = h.token AND steps.status = 'running'
 
 -- name: expired_leases
 SELECT run_id, id, lease_token FROM steps
-WHERE status = 'running' AND lease_expires_at < COALESCE(to_timestamp(%(now)s), clock_timestamp())
+WHERE status = 'running' AND lease_expires_at < COALESCE(to_timestamp(%(now)s), now())
 ORDER BY lease_expires_at LIMIT %(limit)s
 
 -- name: overdue_runs
 SELECT id FROM runs
-WHERE deadline_at < COALESCE(to_timestamp(%(now)s), clock_timestamp()) AND status IN ('pending', 'running', 'paused')
+WHERE deadline_at < COALESCE(to_timestamp(%(now)s), now()) AND status IN ('pending', 'running', 'paused')
 ORDER BY deadline_at LIMIT %(limit)s
 
 -- name: next_due
