@@ -32,7 +32,7 @@ def parse_duration(text: str) -> float:
 
 def to_seconds(value: float | str) -> float:
     """A workflow's duration value: a number of seconds as it is, a string parsed."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, int | float):
         return float(value)
     return parse_duration(str(value))
 
