@@ -8,6 +8,7 @@ takes its lock row first, and decides what is pending only once it holds the loc
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,21 @@ def _load(database: DatabaseURL) -> tuple[Any, Any]:
     return backend, read_migrations(str(migrations_dir(database.dialect)))
 
 
+def _create_private(database: DatabaseURL) -> None:
+    """Create a new SQLite database file readable and writable by its owner only (0600): it
+    holds every run's inputs, outputs and logs. SQLite gives the -wal and -shm files it
+    creates beside it the same mode. An existing file is left as it is."""
+    path = database.sqlite_path
+    if not path.parent.is_dir():
+        raise MigrationError(f"cannot create database {database.url}: {path.parent} is not a directory")
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise MigrationError(f"cannot create database {database.url}: {exc.strerror or exc}") from exc
+
+
 def _reason(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
@@ -112,9 +128,7 @@ def apply(database: DatabaseURL, lock_timeout: float = settings.default("lock_ti
     ``lock_timeout``: how long to wait for another migrating process to finish.
     """
     if database.dialect == "sqlite":
-        parent = database.sqlite_path.parent
-        if not parent.is_dir():
-            raise MigrationError(f"cannot create database {database.url}: {parent} is not a directory")
+        _create_private(database)
     backend, migrations = _load(database)
     from yoyo.exceptions import LockTimeout
 

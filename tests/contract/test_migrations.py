@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import pytest
 
 from executor import migrate
 from executor.errors import MigrationError, SchemaError
+from executor.store import Instance, create_store
 from executor.store.url import DatabaseURL
+from tests.support.databases import POOL_SIZE
 
 
 def known() -> list[str]:
@@ -61,3 +64,25 @@ def test_a_schema_newer_than_the_binary_is_refused(database_url: str) -> None:
 def test_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(MigrationError, match="not a directory"):
         migrate.apply(DatabaseURL.parse(f"sqlite:///{tmp_path / 'no' / 'such.db'}"))
+
+
+def modes(folder: Path) -> dict[str, int]:
+    return {f.name: stat.S_IMODE(f.stat().st_mode) for f in folder.glob("executor.db*")}
+
+
+async def test_a_new_sqlite_database_and_its_wal_files_are_readable_by_their_owner_only(
+    tmp_path: Path,
+) -> None:
+    database = DatabaseURL.parse(f"sqlite:///{tmp_path / 'executor.db'}")
+    migrate.apply(database)
+    async with create_store(database, pool_size=POOL_SIZE) as store:
+        await store.register_instance(Instance("i", "h", 1, "v", "idle"))  # a write: WAL files exist
+        assert modes(tmp_path) == {"executor.db": 0o600, "executor.db-shm": 0o600, "executor.db-wal": 0o600}
+
+
+def test_an_existing_database_file_keeps_its_mode(tmp_path: Path) -> None:
+    path = tmp_path / "executor.db"
+    path.touch(mode=0o640)
+    path.chmod(0o640)
+    migrate.apply(DatabaseURL.parse(f"sqlite:///{path}"))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
