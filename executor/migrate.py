@@ -72,8 +72,9 @@ def _create_private(database: DatabaseURL) -> None:
     holds every run's inputs, outputs and logs. SQLite gives the -wal and -shm files it
     creates beside it the same mode. An existing file is left as it is."""
     path = database.sqlite_path
-    if not path.parent.is_dir():
-        raise MigrationError(f"cannot create database {database.url}: {path.parent} is not a directory")
+    problem = database.sqlite_location_problem()
+    if problem is not None:
+        raise MigrationError(f"cannot use database {database.url}: {problem}")
     try:
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     except FileExistsError:

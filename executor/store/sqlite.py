@@ -43,6 +43,7 @@ from executor.store.records import (
     StoredLogLine,
     WorkflowRecord,
 )
+from executor.store.url import DatabaseURL
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -66,6 +67,9 @@ class SQLiteStore(Store):
         self._write_lock = asyncio.Lock()
 
     async def open(self) -> None:
+        problem = DatabaseURL(f"sqlite:///{self.path}", "sqlite").sqlite_location_problem()
+        if problem is not None:
+            raise StoreError(f"cannot use SQLite database {self.path}: {problem}")
         if not self.path.exists():
             # Connecting would create an empty file; the schema comes from migrations only.
             raise StoreError(f"database file {self.path} does not exist; run `executor migrate`")
