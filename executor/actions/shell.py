@@ -1,5 +1,9 @@
 """`shell`: run a command; its output streams into the step's log line by line.
 
+Output of any shape is fine: lines of any length (a longer one is logged in marked pieces),
+binary output, a last line without a newline. The command inherits the service's environment
+except Executor's own ``EXECUTOR_*`` configuration.
+
 The command runs in a process group of its own, so that a timeout or a cancel ends
 everything it started: SIGTERM to the group, then SIGKILL after `KILL_GRACE` seconds.
 Result: ``{exit_code, stdout, stderr, json}``; ``json`` is stdout parsed when it is JSON.
@@ -20,31 +24,91 @@ from executor.actions.outcomes import Failed, Outcome, Succeeded
 from executor.actions.specs import ShellSpec
 
 KILL_GRACE = 5.0
-# What the result keeps of each stream; the log keeps every line.
+# What the result keeps of each stream (whole lines, unless the first is longer than this);
+# the log keeps every line.
 KEEP_BYTES = 1 << 20
+# The streams are read in chunks of this size, never a whole line at once: a line may be
+# any length, and memory stays bounded by these two constants whatever the command prints.
+READ_BYTES = 1 << 16
+# A longer line reaches the log in pieces of at most this many bytes; every piece but the
+# last ends with `CONTINUES`.
+LOG_LINE_BYTES = 1 << 16
+CONTINUES = "… [line continues]"
+# Executor's own configuration (token, database URL, secrets...) stays out of commands: the
+# only variables with this prefix a command sees are the per-attempt ones set below.
+OWN_PREFIX = "EXECUTOR_"
+
+
+def _utf8_cut(data: bytes | bytearray, limit: int) -> int:
+    """Where to cut ``data`` at most ``limit`` bytes in, not inside a UTF-8 character."""
+    if len(data) <= limit:
+        return len(data)
+    cut = limit
+    # Back up over continuation bytes (10xxxxxx); a character has three at most.
+    while cut > limit - 3 and data[cut] & 0xC0 == 0x80:
+        cut -= 1
+    return cut
+
+
+def _text(data: bytes | bytearray) -> str:
+    # Binary output is kept as text: invalid UTF-8 and NUL (which PostgreSQL text and JSON
+    # refuse) become U+FFFD.
+    return data.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
 
 
 class _Stream:
     def __init__(self, name: str, attempt: Attempt) -> None:
         self.name = name
         self.attempt = attempt
-        self.kept: list[str] = []
-        self.size = 0
+        self.kept = bytearray()
+        self.full = False
+        self.line = bytearray()  # the current line's bytes not logged yet
 
     async def pump(self, reader: asyncio.StreamReader) -> None:
-        while True:
-            raw = await reader.readline()
-            if not raw:
-                return
-            line = raw.decode("utf-8", errors="replace")
-            self.attempt.log(self.name, line.rstrip("\n"))
-            if self.size < KEEP_BYTES:
-                self.kept.append(line)
-                self.size += len(raw)
+        while chunk := await reader.read(READ_BYTES):
+            self._keep(chunk)
+            self._split(chunk)
+        if self.line:  # the last line had no newline
+            self._end_line()
+
+    def _keep(self, chunk: bytes) -> None:
+        if self.full:
+            return
+        room = KEEP_BYTES - len(self.kept)
+        if len(chunk) >= room:
+            self.full = True
+        self.kept += chunk[: _utf8_cut(chunk, room)]
+
+    def _split(self, chunk: bytes) -> None:
+        start = 0
+        while (end := chunk.find(b"\n", start)) >= 0:
+            self.line += chunk[start:end]
+            self._end_line()
+            start = end + 1
+        self.line += chunk[start:]
+        # An unfinished line goes to the log in pieces as it grows, never held whole.
+        while len(self.line) > LOG_LINE_BYTES:
+            self._log_piece()
+
+    def _end_line(self) -> None:
+        while len(self.line) > LOG_LINE_BYTES:
+            self._log_piece()
+        self.attempt.log(self.name, _text(self.line))
+        self.line = bytearray()
+
+    def _log_piece(self) -> None:
+        cut = _utf8_cut(self.line, LOG_LINE_BYTES)
+        self.attempt.log(self.name, _text(self.line[:cut]) + CONTINUES)
+        del self.line[:cut]
 
     @property
     def text(self) -> str:
-        return "".join(self.kept)
+        kept = self.kept
+        if self.full and (end := kept.rfind(b"\n")) >= 0:
+            # Cut at a line's end, not inside a line: secrets are masked in the stored result
+            # by their whole value, and a cut one would leave its start unmasked.
+            kept = kept[: end + 1]
+        return _text(kept)
 
 
 def _argv(command: Any) -> list[str]:
@@ -63,7 +127,7 @@ class Shell(ShellSpec):
     async def run(attempt: Attempt) -> Outcome:
         params = attempt.params
         env = {
-            **os.environ,
+            **{name: value for name, value in os.environ.items() if not name.startswith(OWN_PREFIX)},
             **{str(k): str(v) for k, v in (params.get("env") or {}).items()},
             "EXECUTOR_RUN_ID": attempt.run_id,
             "EXECUTOR_STEP_ID": attempt.step_id,
