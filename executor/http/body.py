@@ -11,8 +11,8 @@ from typing import Any
 
 from starlette.requests import Request
 
-from executor.http.problems import BodyTooLarge, MalformedBody, UnsupportedMediaType
-from executor.workflow.source import is_unicode
+from executor.http.problems import BodyTooLarge, InvalidRequest, MalformedBody, UnsupportedMediaType
+from executor.workflow.source import MAX_DEPTH, deeper_than, is_unicode
 
 JSON_TYPES = ("application/json",)
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
@@ -46,10 +46,20 @@ async def read_json(request: Request, limit: int, *, empty: Any = ...) -> Any:
 
 
 def parse_json(raw: bytes) -> Any:
+    """The body's value, refused when it nests deeper than `MAX_DEPTH`: checked before
+    anything (validation, storage) walks it recursively."""
+    too_deep = InvalidRequest(
+        f"the body is nested deeper than the limit of {MAX_DEPTH} levels of arrays and objects",
+        [{"path": "$", "message": f"nested deeper than {MAX_DEPTH} levels"}],
+    )
     try:
         value = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedBody(f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise too_deep from None
+    if deeper_than(value, MAX_DEPTH):
+        raise too_deep
     if not is_unicode(value):
         raise MalformedBody("the body has text that is not valid Unicode (a lone surrogate escape)")
     return value

@@ -39,7 +39,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         409: "The action does not apply to the run's current state (error.status says which)",
         413: "Body over the size limit",
         415: "Wrong content type",
-        422: "Invalid request; error.details names every field",
+        422: "Invalid request (a body field or a parameter); error.details names every one",
         503: "The instance is draining; retry on another (Retry-After)",
     }
     return {str(code): _json("Error", text[code]) for code in (401, *codes)}
@@ -52,7 +52,7 @@ def _param(
         "name": name,
         "in": where,
         "required": where == "path" if required is None else required,
-        "schema": schema or {"type": "string"},
+        "schema": schema or schemas.TEXT,
     }
 
 
@@ -60,7 +60,7 @@ RUN_ID = _param("id")
 
 
 def _action(summary: str, starts_work: bool) -> dict[str, Any]:
-    codes = (404, 409, 503) if starts_work else (404, 409)
+    codes = (404, 409, 422, 503) if starts_work else (404, 409, 422)
     return {
         "post": {
             "summary": summary,
@@ -118,7 +118,7 @@ def document() -> dict[str, Any]:
                 "get": {
                     "summary": "The latest version of a workflow",
                     "parameters": [_param("name")],
-                    "responses": {"200": _json("Workflow", "The workflow"), **_errors(404)},
+                    "responses": {"200": _json("Workflow", "The workflow"), **_errors(404, 422)},
                 }
             },
             "/workflows/{name}/versions/{version}": {
@@ -126,9 +126,9 @@ def document() -> dict[str, Any]:
                     "summary": "One version of a workflow",
                     "parameters": [
                         _param("name"),
-                        _param("version", schema={"type": "integer", "minimum": 1}),
+                        _param("version", schema=schemas.VERSION_PARAM),
                     ],
-                    "responses": {"200": _json("Workflow", "The workflow version"), **_errors(404)},
+                    "responses": {"200": _json("Workflow", "The workflow version"), **_errors(404, 422)},
                 }
             },
             "/runs": {
@@ -149,11 +149,7 @@ def document() -> dict[str, Any]:
                     "parameters": [
                         _param("workflow", "query"),
                         _param("status", "query", {"type": "string", "enum": schemas.RUN_STATUSES}),
-                        _param(
-                            "limit",
-                            "query",
-                            {"type": "integer", "minimum": 1, "default": 50, "description": "capped at 500"},
-                        ),
+                        _param("limit", "query", schemas.LIMIT_PARAM),
                         _param("cursor", "query"),
                     ],
                     "responses": {"200": _json("RunList", "A page of runs"), **_errors(422)},
@@ -163,7 +159,7 @@ def document() -> dict[str, Any]:
                 "get": {
                     "summary": "A run with every step",
                     "parameters": [RUN_ID],
-                    "responses": {"200": _json("Run", "The run"), **_errors(404)},
+                    "responses": {"200": _json("Run", "The run"), **_errors(404, 422)},
                 }
             },
             "/runs/{id}/cancel": _action("Cancel a run", starts_work=False),
@@ -188,7 +184,7 @@ def document() -> dict[str, Any]:
                 "post": {
                     "summary": "Wake the claim loop for this run now",
                     "parameters": [RUN_ID],
-                    "responses": {"202": _json("Run", "The run"), **_errors(404)},
+                    "responses": {"202": _json("Run", "The run"), **_errors(404, 422)},
                 }
             },
             "/runs/{id}/steps/{step}/logs": {
@@ -197,8 +193,8 @@ def document() -> dict[str, Any]:
                     "parameters": [
                         RUN_ID,
                         _param("step"),
-                        _param("item", "query", {"type": "integer", "minimum": -1}),
-                        _param("after", "query", {"type": "integer", "minimum": 0}),
+                        _param("item", "query", schemas.ITEM_PARAM),
+                        _param("after", "query", schemas.AFTER_PARAM),
                         _param("follow", "query", {"type": "boolean"}),
                     ],
                     "responses": {

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
-from executor.http import body, schemas, views
+from executor.http import body, params, schemas, views
 from executor.http.api import api
 from executor.http.problems import InvalidRequest, NotFound
 from executor.statuses import STEP_FINAL, RunStatus
@@ -42,8 +42,10 @@ async def create(request: Request) -> JSONResponse:
 def _cursor(value: str) -> tuple[float, str]:
     try:
         created_at, run_id = json.loads(base64.urlsafe_b64decode(value.encode()))
+        if "\x00" in str(run_id):
+            raise ValueError("a NUL in the run id")
         return float(created_at), str(run_id)
-    except (ValueError, TypeError, binascii.Error):
+    except (ValueError, TypeError, OverflowError, binascii.Error):
         raise InvalidRequest(
             "cursor is not one this API gave", [{"path": "cursor", "message": "not a valid cursor"}]
         ) from None
@@ -51,22 +53,6 @@ def _cursor(value: str) -> tuple[float, str]:
 
 def _encode_cursor(created_at: float, run_id: str) -> str:
     return base64.urlsafe_b64encode(json.dumps([created_at, run_id]).encode()).decode()
-
-
-def _query_int(request: Request, name: str, default: int, low: int, high: int) -> int:
-    text = request.query_params.get(name)
-    if text is None:
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        value = low - 1
-    if not low <= value <= high:
-        raise InvalidRequest(
-            f"{name} must be a whole number from {low} to {high}",
-            [{"path": name, "message": f"{text!r} is not a whole number from {low} to {high}"}],
-        )
-    return value
 
 
 def _run_status(text: str | None) -> RunStatus | None:
@@ -82,13 +68,13 @@ def _run_status(text: str | None) -> RunStatus | None:
 
 
 async def list_runs(request: Request) -> JSONResponse:
-    query = request.query_params
     # A larger limit is capped rather than refused: a client asking for "everything" gets pages.
-    limit = min(_query_int(request, "limit", DEFAULT_LIMIT, 1, 2**31), MAX_LIMIT)
-    status = _run_status(query.get("status") or None)
-    before = _cursor(query["cursor"]) if query.get("cursor") else None
+    limit = min(params.query_int(request, "limit", schemas.LIMIT_PARAM, DEFAULT_LIMIT), MAX_LIMIT)
+    status = _run_status(params.query(request, "status"))
+    cursor = params.query(request, "cursor")
+    before = _cursor(cursor) if cursor else None
     runs = await api(request).engine.list_runs(
-        workflow=query.get("workflow") or None, status=status, before=before, limit=limit + 1
+        workflow=params.query(request, "workflow"), status=status, before=before, limit=limit + 1
     )
     page, more = runs[:limit], len(runs) > limit
     next_cursor = _encode_cursor(page[-1].created_at, page[-1].id) if more else None
@@ -96,7 +82,7 @@ async def list_runs(request: Request) -> JSONResponse:
 
 
 async def get(request: Request) -> JSONResponse:
-    run, rows = await api(request).engine.get(request.path_params["id"])
+    run, rows = await api(request).engine.get(params.path(request, "id"))
     return JSONResponse(views.run(run, rows))
 
 
@@ -105,7 +91,7 @@ def _action(name: str, starts_work: bool) -> Any:
         current = api(request)
         if starts_work:
             current.refuse_new_work_while_draining()
-        run_id = request.path_params["id"]
+        run_id = params.path(request, "id")
         await getattr(current.engine, name)(run_id)
         run, rows = await current.engine.get(run_id)
         return JSONResponse(views.run(run, rows), 202)
@@ -118,22 +104,22 @@ async def signal(request: Request) -> JSONResponse:
     current = api(request)
     data = await body.read_json(request, current.max_body, empty={})
     schemas.validate(schemas.SIGNAL_REQUEST, data)
-    run_id, name = request.path_params["id"], request.path_params["name"]
+    run_id, name = params.path(request, "id"), params.path(request, "name")
     delivered = await current.engine.signal(run_id, name, data.get("payload"))
     return JSONResponse({"run": run_id, "signal": name, "delivered": delivered}, 202)
 
 
 async def trigger(request: Request) -> JSONResponse:
     current = api(request)
-    run, rows = await current.engine.get(request.path_params["id"])
+    run, rows = await current.engine.get(params.path(request, "id"))
     current.engine.trigger()
     return JSONResponse(views.run(run, rows), 202)
 
 
 async def _step_row(request: Request) -> StepRow:
-    run_id, step_id = request.path_params["id"], request.path_params["step"]
+    run_id, step_id = params.path(request, "id"), params.path(request, "step")
+    item = params.query_int(request, "item", schemas.ITEM_PARAM, -1)
     _, rows = await api(request).engine.get(run_id)
-    item = _query_int(request, "item", -1, -1, 10**9)
     for row in rows:
         if row.step_id == step_id and row.item_index == item:
             return row
@@ -143,7 +129,7 @@ async def _step_row(request: Request) -> StepRow:
 
 async def logs(request: Request) -> Any:
     row = await _step_row(request)
-    after = _query_int(request, "after", 0, 0, 2**62)
+    after = params.query_int(request, "after", schemas.AFTER_PARAM, 0)
     engine = api(request).engine
     if request.query_params.get("follow", "").lower() not in ("1", "true", "yes"):
         lines = await engine.read_logs(row.id, after=after, limit=1000)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError
 
 from executor.http.problems import InvalidRequest
 from executor.statuses import RunStatus, StepStatus
@@ -13,15 +13,35 @@ from executor.statuses import RunStatus, StepStatus
 TIME = {"type": ["string", "null"], "format": "date-time"}
 ANY: dict[str, Any] = {}
 
+# Integers the client sends are bounded to what both stores hold (PostgreSQL's `integer` is
+# 32-bit; SQLite refuses anything over 64 bits), so an out-of-range value is a 422, not a 500.
+INT32_MAX = 2**31 - 1
+# PostgreSQL's text holds no NUL character (SQLite's does): identifiers with one are refused.
+NO_NUL = "^[^\\u0000]*$"
+NO_NUL_MESSAGE = "must not contain the NUL character (U+0000)"
+TEXT = {"type": "string", "pattern": NO_NUL}
+
+# Query parameters: the routes enforce exactly these bounds, and the OpenAPI document states them.
+LIMIT_PARAM = {
+    "type": "integer",
+    "minimum": 1,
+    "maximum": INT32_MAX,
+    "default": 50,
+    "description": "capped at 500",
+}
+ITEM_PARAM = {"type": "integer", "minimum": -1, "maximum": INT32_MAX, "description": "-1: the step itself"}
+AFTER_PARAM = {"type": "integer", "minimum": 0, "maximum": 2**62}
+VERSION_PARAM = {"type": "integer", "minimum": 1, "maximum": INT32_MAX}
+
 RUN_REQUEST = {
     "type": "object",
     "required": ["workflow"],
     "additionalProperties": False,
     "properties": {
-        "workflow": {"type": "string", "minLength": 1, "maxLength": 64},
-        "version": {"type": "integer", "minimum": 1},
+        "workflow": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": NO_NUL},
+        "version": {"type": "integer", "minimum": 1, "maximum": INT32_MAX},
         "input": {"type": "object"},
-        "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 200},
+        "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": NO_NUL},
         "priority": {"type": "integer", "minimum": -1000, "maximum": 1000},
     },
 }
@@ -171,7 +191,13 @@ def validate(schema: dict[str, Any], value: Any, what: str = "body") -> None:
     """Raise `InvalidRequest` naming every field of ``value`` that breaks ``schema``."""
     errors = sorted(Draft202012Validator(schema).iter_errors(value), key=lambda e: list(e.absolute_path))
     if errors:
-        details = [{"path": error.json_path, "message": error.message} for error in errors]
+        details = [{"path": error.json_path, "message": _message(error)} for error in errors]
         raise InvalidRequest(
             f"the {what} is invalid: " + "; ".join(f"{d['path']}: {d['message']}" for d in details), details
         )
+
+
+def _message(error: ValidationError) -> str:
+    if error.validator == "pattern" and error.validator_value == NO_NUL:
+        return NO_NUL_MESSAGE
+    return str(error.message)

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from executor.http import body, views
+from executor.http import body, params, schemas, views
 from executor.http.api import api
 from executor.http.problems import MalformedBody, NotFound, UnsupportedMediaType
 from executor.workflow import parse_definition, parse_workflow
@@ -39,7 +39,7 @@ async def list_latest(request: Request) -> JSONResponse:
 
 
 async def latest(request: Request) -> JSONResponse:
-    name = request.path_params["name"]
+    name = params.path(request, "name")
     record = await api(request).engine.get_workflow(name)
     if record is None:
         raise NotFound(f"no workflow {name}")
@@ -47,8 +47,8 @@ async def latest(request: Request) -> JSONResponse:
 
 
 async def version(request: Request) -> JSONResponse:
-    name, number = request.path_params["name"], request.path_params["version"]
-    record = await api(request).engine.get_workflow(name, number) if number < 2**31 else None
+    name, number = params.path(request, "name"), request.path_params["version"]
+    record = await api(request).engine.get_workflow(name, number) if number <= schemas.INT32_MAX else None
     if record is None:
         raise NotFound(f"no workflow {name} version {number}")
     return JSONResponse(views.workflow(record))

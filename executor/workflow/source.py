@@ -21,6 +21,11 @@ MAX_BYTES = 1024 * 1024
 # Aliases let a small document expand into a huge one ("billion laughs"); counting values
 # as they are converted stops that long before memory runs out.
 MAX_VALUES = 100_000
+# Lists and mappings nested deeper than this are refused: everything downstream (validation,
+# storage, templates) walks values recursively. PyYAML composes recursively too, so a document
+# nested some hundreds deep raises RecursionError there, which is refused the same way.
+MAX_DEPTH = 64
+TOO_DEEP = f"the document is nested deeper than {MAX_DEPTH} levels of lists and mappings"
 
 _JSON_SCALARS = (str, int, float, bool, type(None))
 _MAP_TAGS = ("tag:yaml.org,2002:map",)
@@ -43,6 +48,10 @@ class Source:
 
 
 class _TooLarge(Exception):
+    pass
+
+
+class _TooDeep(Exception):
     pass
 
 
@@ -77,6 +86,8 @@ def load_yaml(text: str, filename: str | None = None) -> Source:
         source.problems.append(
             Problem("", None, f"the document expands to more than {MAX_VALUES} values", filename)
         )
+    except (_TooDeep, RecursionError):
+        source.problems.append(Problem("", None, TOO_DEEP, filename))
     finally:
         loader.dispose()
     if not source.problems and not is_unicode(source.data):
@@ -85,6 +96,20 @@ def load_yaml(text: str, filename: str | None = None) -> Source:
             Problem("", None, "the document has text that is not valid Unicode (a lone surrogate)", filename)
         )
     return source
+
+
+def deeper_than(value: Any, limit: int) -> bool:
+    """Whether lists and dicts in ``value`` nest more than ``limit`` levels; iterative, so
+    that a value too deep for recursion is measured all the same."""
+    pending = [(value, 0)]
+    while pending:
+        current, depth = pending.pop()
+        if isinstance(current, dict | list):
+            if depth >= limit:
+                return True
+            children = current.values() if isinstance(current, dict) else current
+            pending.extend((child, depth + 1) for child in children)
+    return False
 
 
 def is_unicode(value: Any) -> bool:
@@ -103,6 +128,7 @@ class _Converter:
         self.source = source
         self.filename = filename
         self.count = 0
+        self.depth = 0
 
     def problem(self, path: str, line: int, message: str) -> None:
         self.source.problems.append(Problem(path, line, message, self.filename))
@@ -112,20 +138,29 @@ class _Converter:
         if self.count > MAX_VALUES:
             raise _TooLarge
         line = node.start_mark.line + 1
+        if not isinstance(node, yaml.CollectionNode):
+            return self.scalar(node, path, line)
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise _TooDeep
+        try:
+            return self.collection(node, path, line)
+        finally:
+            self.depth -= 1
+
+    def collection(self, node: yaml.CollectionNode, path: str, line: int) -> Any:
         if isinstance(node, yaml.MappingNode):
             if node.tag not in _MAP_TAGS:
                 self.problem(path, line, f"the tag {_short(node.tag)} is not supported")
             return self.mapping(node, path)
-        if isinstance(node, yaml.SequenceNode):
-            if node.tag not in _SEQ_TAGS:
-                self.problem(path, line, f"the tag {_short(node.tag)} is not supported")
-            items = []
-            for index, item in enumerate(node.value):
-                child = f"{path}[{index}]"
-                self.source.lines[child] = item.start_mark.line + 1
-                items.append(self.convert(item, child))
-            return items
-        return self.scalar(node, path, line)
+        if node.tag not in _SEQ_TAGS:
+            self.problem(path, line, f"the tag {_short(node.tag)} is not supported")
+        items = []
+        for index, item in enumerate(node.value):
+            child = f"{path}[{index}]"
+            self.source.lines[child] = item.start_mark.line + 1
+            items.append(self.convert(item, child))
+        return items
 
     def mapping(self, node: yaml.MappingNode, path: str) -> dict[str, Any]:
         own = {id(key) for key, _ in node.value}
