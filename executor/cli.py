@@ -1,4 +1,4 @@
-"""The `executor` command line: serve (the default), migrate, run, validate, version.
+"""The `executor` command line: serve (the default), migrate, run, validate, backup, version.
 
 The options of settings are built from their declaration in `executor.settings`
 (`settings_options`). They arrive as raw strings (from a flag or its ``EXECUTOR_*``
@@ -34,7 +34,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-COMMANDS = {"serve", "migrate", "version", "run", "validate"}
+COMMANDS = {"serve", "migrate", "version", "run", "validate", "backup"}
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -230,6 +230,25 @@ def run_command(
         _fail(exc)
     typer.echo(json.dumps(result, indent=2, default=str))
     raise typer.Exit(code)
+
+
+@app.command()
+@settings_options("backup", "database", "log_level", "log_format")
+def backup(
+    target: Annotated[Path, typer.Argument(metavar="FILE", help="Where to write the copy (must not exist).")],
+    **given: str | bool | None,
+) -> None:
+    """Copy the SQLite database to FILE while it is in use: a consistent snapshot with every
+    run accepted before the copy began. Restore by serving FILE (e.g. --database sqlite:///FILE)."""
+    from executor.backup import backup as take_backup
+
+    try:
+        settings = parse_settings(stderr_is_tty=sys.stderr.isatty(), **given)
+        log.configure(settings.log_level, settings.log_format)
+        size = take_backup(settings.database, target)
+    except ExecutorError as exc:
+        _fail(exc)
+    typer.echo(f"backed up {settings.database.sqlite_path} to {target} ({size} bytes)")
 
 
 @app.command()
