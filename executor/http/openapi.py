@@ -72,8 +72,12 @@ def _action(summary: str, starts_work: bool) -> dict[str, Any]:
 
 @cache
 def document() -> dict[str, Any]:
+    # Health routes answer without a token (load balancers have none): no security, no 401.
     health = {
-        "get": {"responses": {"200": _json("Health", "Serving"), "503": _json("Health", "Not serving")}}
+        "get": {
+            "security": [],
+            "responses": {"200": _json("Health", "Serving"), "503": _json("Health", "Not serving")},
+        }
     }
     return {
         "openapi": "3.1.0",
@@ -91,8 +95,10 @@ def document() -> dict[str, Any]:
         "paths": {
             "/health": health,
             "/health/ready": health,
-            "/health/live": {"get": {"responses": {"200": _json("Health", "The process serves HTTP")}}},
-            "/openapi.json": {"get": {"responses": {"200": {"description": "This document"}}}},
+            "/health/live": {
+                "get": {"security": [], "responses": {"200": _json("Health", "The process serves HTTP")}}
+            },
+            "/openapi.json": {"get": {"responses": {"200": {"description": "This document"}, **_errors()}}},
             "/workflows": {
                 "post": {
                     "summary": "Register a workflow version (YAML or JSON)",
@@ -111,7 +117,7 @@ def document() -> dict[str, Any]:
                 },
                 "get": {
                     "summary": "The latest version of each workflow",
-                    "responses": {"200": _json("WorkflowList", "Workflows")},
+                    "responses": {"200": _json("WorkflowList", "Workflows"), **_errors()},
                 },
             },
             "/workflows/{name}": {

@@ -7,6 +7,7 @@ import asyncio
 import httpx
 import pytest
 
+from executor.http.auth import OPEN_PREFIX
 from executor.http.openapi import document
 from executor.lifecycle import State
 from tests.api.conftest import Running, start_service, stop_service
@@ -133,3 +134,19 @@ async def test_fifty_concurrent_submits_with_one_key_make_one_run(api: Running) 
 async def test_unsupported_methods_are_405_in_the_error_shape(api: Running, method: str) -> None:
     response = await api.client.request(method, "/runs")
     assert response.status_code == 405 and response.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_the_document_says_which_routes_need_the_token() -> None:
+    # What auth.py exempts is public in the document (no security, no 401); every other
+    # operation inherits the bearer requirement and lists 401.
+    doc = document()
+    assert doc["security"] == [{"bearer": []}]
+    for path, operations in doc["paths"].items():
+        for method, operation in operations.items():
+            where = f"{method.upper()} {path}"
+            if path.startswith(OPEN_PREFIX):
+                assert operation.get("security") == [], where
+                assert "401" not in operation["responses"], where
+            else:
+                assert "security" not in operation, where
+                assert "401" in operation["responses"], where
