@@ -19,7 +19,7 @@ from loguru import logger
 from executor import settings
 from executor.durations import format_duration
 from executor.errors import MigrationError, SchemaError
-from executor.store.url import DatabaseURL
+from executor.store.url import DatabaseURL, sqlite_location_problem
 
 
 def migrations_dir(dialect: str) -> Path:
@@ -72,7 +72,7 @@ def _create_private(database: DatabaseURL) -> None:
     holds every run's inputs, outputs and logs. SQLite gives the -wal and -shm files it
     creates beside it the same mode. An existing file is left as it is."""
     path = database.sqlite_path
-    problem = database.sqlite_location_problem()
+    problem = sqlite_location_problem(path)
     if problem is not None:
         raise MigrationError(f"cannot use database {database.url}: {problem}")
     try:

@@ -16,7 +16,9 @@ from executor.store.records import (
     LogLine,
     NewRun,
     NewStep,
+    RunChanges,
     RunRecord,
+    StepChanges,
     StepRow,
     StoredLogLine,
     WorkflowRecord,
@@ -27,11 +29,9 @@ STEP_JSON = frozenset({"state", "output"})
 RUN_TIMES = frozenset({"deadline_at", "created_at", "started_at", "finished_at"})
 STEP_TIMES = frozenset({"available_at", "lease_expires_at", "created_at", "started_at", "finished_at"})
 
-# The columns `Txn.update_run` and `Txn.update_step` may set.
-RUN_UPDATABLE = frozenset({"status", "outputs", "error", "started_at", "finished_at", "deadline_at"})
-STEP_UPDATABLE = frozenset(
-    {"status", "attempt", "available_at", "state", "output", "error", "started_at", "finished_at"}
-)
+# The columns `Txn.update_run` and `Txn.update_step` may set: their typed changes' keys.
+RUN_UPDATABLE = RunChanges.__optional_keys__
+STEP_UPDATABLE = StepChanges.__optional_keys__
 
 
 def log_params(lines: Sequence[LogLine]) -> list[dict[str, Any]]:

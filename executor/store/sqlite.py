@@ -43,7 +43,7 @@ from executor.store.records import (
     StoredLogLine,
     WorkflowRecord,
 )
-from executor.store.url import DatabaseURL
+from executor.store.url import sqlite_location_problem
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -67,7 +67,7 @@ class SQLiteStore(Store):
         self._write_lock = asyncio.Lock()
 
     async def open(self) -> None:
-        problem = DatabaseURL(f"sqlite:///{self.path}", "sqlite").sqlite_location_problem()
+        problem = sqlite_location_problem(self.path)
         if problem is not None:
             raise StoreError(f"cannot use SQLite database {self.path}: {problem}")
         if not self.path.exists():

@@ -21,23 +21,6 @@ class DatabaseURL:
         assert self.dialect == "sqlite"
         return Path(self.url[len("sqlite:///") :])
 
-    def sqlite_location_problem(self) -> str | None:
-        """Why a SQLite database cannot be used (written) at this path, or None. Checked
-        before anything waits on the file, so that a read-only file system or a wrong path
-        is one clear line at once instead of a lock that is never had."""
-        path = self.sqlite_path
-        folder = path.parent
-        if path.is_dir():
-            return f"{path} is a directory, not a database file"
-        if not folder.is_dir():
-            return f"{folder} is not a directory"
-        # SQLite (in WAL mode) creates its -wal and -shm files beside the database.
-        if not os.access(folder, os.W_OK):
-            return f"{folder} is not writable ({_why_not_writable(folder)})"
-        if path.exists() and not os.access(path, os.W_OK):
-            return f"{path} is not writable ({_why_not_writable(path)})"
-        return None
-
     def redacted(self) -> str:
         """The URL with any password replaced, for logs and error messages."""
         return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", self.url)
@@ -57,6 +40,23 @@ class DatabaseURL:
             return cls(text, "postgres")
         scheme = text.split("://", 1)[0] if "://" in text else text
         raise ValueError(f"unknown database URL scheme in {scheme!r}: use sqlite:///PATH or postgresql://...")
+
+
+def sqlite_location_problem(path: Path) -> str | None:
+    """Why a SQLite database cannot be used (written) at this path, or None. Checked
+    before anything waits on the file, so that a read-only file system or a wrong path
+    is one clear line at once instead of a lock that is never had."""
+    folder = path.parent
+    if path.is_dir():
+        return f"{path} is a directory, not a database file"
+    if not folder.is_dir():
+        return f"{folder} is not a directory"
+    # SQLite (in WAL mode) creates its -wal and -shm files beside the database.
+    if not os.access(folder, os.W_OK):
+        return f"{folder} is not writable ({_why_not_writable(folder)})"
+    if path.exists() and not os.access(path, os.W_OK):
+        return f"{path} is not writable ({_why_not_writable(path)})"
+    return None
 
 
 def _why_not_writable(path: Path) -> str:
