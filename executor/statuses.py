@@ -19,10 +19,6 @@ class RunStatus(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
 
-    @property
-    def final(self) -> bool:
-        return self in RUN_FINAL
-
 
 class StepStatus(StrEnum):
     PENDING = "pending"  # its needs are not settled yet
@@ -33,10 +29,6 @@ class StepStatus(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"  # its trigger rule or `when` said no
     CANCELLED = "cancelled"
-
-    @property
-    def final(self) -> bool:
-        return self in STEP_FINAL
 
 
 RUN_FINAL = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED})
