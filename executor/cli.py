@@ -111,6 +111,8 @@ def root(
     "poll_interval",
     "concurrency",
     "lease",
+    "heartbeat_timeout",
+    "max_lost_attempts",
     "workflows",
     "pool_size",
     "max_body",
@@ -190,7 +192,15 @@ def migrate_command(
 
 @app.command(name="run")
 @settings_options(
-    "run", "database", "workflows", "concurrency", "lease", "stop_timeout", "log_level", "log_format"
+    "run",
+    "database",
+    "workflows",
+    "concurrency",
+    "lease",
+    "max_lost_attempts",
+    "stop_timeout",
+    "log_level",
+    "log_format",
 )
 def run_command(
     flow: Annotated[Path, typer.Argument(metavar="FLOW.yaml", help="The workflow to run.")],

@@ -31,8 +31,6 @@ from executor.lifecycle import Lifecycle, State
 from executor.settings import Settings
 from executor.store import Instance, Store, create_store
 
-HEARTBEAT_INTERVAL = 10.0
-
 
 def new_instance_id() -> str:
     """Unique per process start; readable in logs and in the instance registry."""
@@ -68,6 +66,8 @@ class Runtime:
                 concurrency=settings.concurrency,
                 poll_interval=settings.poll_interval,
                 lease=settings.lease,
+                heartbeat_timeout=settings.heartbeat_timeout,
+                max_lost_attempts=settings.max_lost_attempts,
             )
             if settings.workflows is not None:
                 await register_folder(engine, settings.workflows)
@@ -123,8 +123,9 @@ class Runtime:
         return handed_back
 
     async def _heartbeats(self) -> None:
+        # Five beats per timeout: a peer takes this instance for dead only after four missed.
         while True:
-            await asyncio.sleep(HEARTBEAT_INTERVAL)
+            await asyncio.sleep(self.settings.heartbeat_timeout / 5)
             await _ignore_store_errors(self.store.heartbeat(self.instance_id, self.lifecycle.state.value))
 
     async def _close(self) -> None:

@@ -213,8 +213,30 @@ SETTINGS = {
             parse=seconds(minimum=0.1),
             metavar="DURATION",
             help="How long a claimed step stays owned without renewal: the steps of an instance that "
-            "died are retried (as a failed attempt) after this long, at once when it restarts on "
-            "the same host.",
+            "stopped renewing are queued again after this long (sooner when its heartbeat stops, "
+            "see `--heartbeat-timeout`; at once when it restarts on the same host).",
+        ),
+        Setting(
+            "heartbeat_timeout",
+            "--heartbeat-timeout",
+            "EXECUTOR_HEARTBEAT_TIMEOUT",
+            default="10s",
+            parse=seconds(minimum=0.5),
+            metavar="DURATION",
+            help="An instance whose heartbeat in the registry is older than this is taken for dead: "
+            "its peers queue its steps again at once instead of waiting out `--lease`. Instances "
+            "beat every fifth of it; use the same value across a fleet.",
+        ),
+        Setting(
+            "max_lost_attempts",
+            "--max-lost-attempts",
+            "EXECUTOR_MAX_LOST_ATTEMPTS",
+            default="3",
+            parse=whole(1, 1000),
+            metavar="N",
+            help="A lost attempt (its instance died, hung or lost its lease) is queued again without "
+            "spending the step's retries; a step lost this many times in a row fails instead, "
+            "naming the instances (the brake on a step that takes its executors down).",
         ),
         Setting(
             "workflows",
@@ -346,6 +368,10 @@ class Settings:
     # How long a claimed step stays owned without a renewal: an instance that dies loses
     # its steps to the others (or to its own restart) after this long.
     lease: float
+    # Peers take an instance whose heartbeat is older than this for dead and reclaim its
+    # steps at once: a kill -9 costs seconds, not the whole lease.
+    heartbeat_timeout: float
+    max_lost_attempts: int  # lost attempts in a row before a step fails (the poison brake)
     workflows: Path | None  # a folder of *.yaml workflows to register at start
     max_body: int  # request bodies larger than this are refused (413)
     pool_size: int  # PostgreSQL connections per instance at most (plus one for LISTEN)

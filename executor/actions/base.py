@@ -41,9 +41,6 @@ class Action:
     params: ClassVar[tuple[Param, ...]]
     # Holds no worker slot while it waits (sleep, wait, workflow): the step is suspended.
     durable: ClassVar[bool] = False
-    # Does nothing outside the engine's own transactions (noop; durable actions before they
-    # suspend): an attempt cut short by a lost lease is run again without counting it.
-    safe_to_rerun: ClassVar[bool] = False
 
     @classmethod
     def check_more(cls, with_: dict[str, Any], templated: frozenset[str]) -> list[tuple[str, str]]:

@@ -48,7 +48,6 @@ class HttpSpec(Action):
 class SleepSpec(Action):
     name = "sleep"
     durable = True
-    safe_to_rerun = True
     params = (
         Param("duration", ("duration",), doc="how long, e.g. 30s, 5m"),
         Param("until", ("string",), doc="an RFC 3339 time, e.g. 2026-12-01T09:00:00Z"),
@@ -64,7 +63,6 @@ class SleepSpec(Action):
 class WaitSpec(Action):
     name = "wait"
     durable = True
-    safe_to_rerun = True
     params = (
         Param("signal", ("string",), required=True, doc="the signal's name"),
         Param("timeout", ("duration",), doc="fail the step when no signal came in time"),
@@ -74,7 +72,6 @@ class WaitSpec(Action):
 class WorkflowSpec(Action):
     name = "workflow"
     durable = True
-    safe_to_rerun = True
     params = (
         Param("name", ("string",), required=True, doc="the child workflow's name"),
         Param("input", ("object",), doc="the child run's input"),
@@ -84,7 +81,6 @@ class WorkflowSpec(Action):
 
 class NoopSpec(Action):
     name = "noop"
-    safe_to_rerun = True
     params = (Param("output", ("any",), doc="the step's result (templated)"),)
 
 

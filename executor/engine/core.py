@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from loguru import logger
 
 from executor.actions.outcomes import Failed, Outcome
+from executor.engine import history
 from executor.engine.commit import GroupCommit
 from executor.engine.events import Event, StepEvent
 from executor.engine.leases import Leases
@@ -45,11 +46,14 @@ class Engine:
         concurrency: int,
         poll_interval: float,
         lease: float,
+        heartbeat_timeout: float = 10.0,
+        max_lost_attempts: int = 3,
         secrets: dict[str, str] | None = None,
     ) -> None:
         self.store = store
         self.instance_id = instance_id
         self.lease = lease
+        self.max_lost_attempts = max_lost_attempts
         self.secrets = secrets_from_environ() if secrets is None else secrets
         self.masker = Masker(self.secrets)
         self.loop: ClaimLoop[Claimed] = ClaimLoop(self, concurrency=concurrency, poll_interval=poll_interval)
@@ -60,6 +64,7 @@ class Engine:
             store,
             owner=instance_id,
             lease=lease,
+            heartbeat_timeout=heartbeat_timeout,
             lost=self._stop_attempt,
             expire=self._expire_lease,
             time_out=self._time_out,
@@ -111,7 +116,9 @@ class Engine:
         return result
 
     def _scope(self) -> ChangeScope:
-        return ChangeScope(self.load_workflow, self._cached_workflow, self.secrets, self.masker)
+        return ChangeScope(
+            self.load_workflow, self._cached_workflow, self.secrets, self.masker, self.max_lost_attempts
+        )
 
     def _after(self, scope: ChangeScope) -> None:
         """What a committed change asks for: stop attempts it cancelled, tell listeners."""
@@ -251,11 +258,7 @@ class Engine:
         row = claimed.row
         self._tasks[row.id] = asyncio.current_task()  # type: ignore[assignment]
         try:
-            workflow = self._cached_workflow(claimed.workflow_name, claimed.workflow_version)
-            if workflow is None:
-                record = await self.store.get_workflow(claimed.workflow_name, claimed.workflow_version)
-                assert record is not None
-                workflow = self.load_workflow(record.name, record.version, record.definition)
+            workflow = await self._workflow(claimed)
             try:
                 outcome = await run_attempt(
                     self.store, workflow, claimed, self.secrets, self.masker, self.instance_id
@@ -271,7 +274,15 @@ class Engine:
             self._tasks.pop(row.id, None)
             self.leases.release(row.id)
 
-    async def _record(self, claimed: Claimed, outcome: Outcome) -> None:
+    async def _workflow(self, claimed: Claimed) -> Workflow:
+        workflow = self._cached_workflow(claimed.workflow_name, claimed.workflow_version)
+        if workflow is None:
+            record = await self.store.get_workflow(claimed.workflow_name, claimed.workflow_version)
+            assert record is not None, "a run's workflow version is never deleted"
+            workflow = self.load_workflow(record.name, record.version, record.definition)
+        return workflow
+
+    async def _record(self, claimed: Claimed, outcome: Outcome, *, lost: str | None = None) -> None:
         """Record the outcome; while the database is away, keep trying for a while: the
         attempt finished, and running it again is only the last resort (the lease runs
         out and the step is retried elsewhere; this late outcome is then fenced off)."""
@@ -279,7 +290,7 @@ class Engine:
         delay = 0.2
         while True:
             try:
-                await self._record_once(claimed, outcome)
+                await self._record_once(claimed, outcome, lost=lost)
                 return
             except StoreConflict:
                 raise
@@ -293,7 +304,7 @@ class Engine:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    async def _record_once(self, claimed: Claimed, outcome: Outcome) -> None:
+    async def _record_once(self, claimed: Claimed, outcome: Outcome, *, lost: str | None) -> None:
         async def act(change: RunChange) -> None:
             row = await change.holds(claimed.row.id, claimed.token)
             if row is None:
@@ -302,7 +313,7 @@ class Engine:
                 )
                 return
             change.scope.settled_rows.add(row.id)
-            await change.complete(row, outcome)
+            await change.complete(row, outcome, lost=lost)
 
         row = claimed.row
         workflow = self._cached_workflow(claimed.workflow_name, claimed.workflow_version)
@@ -313,8 +324,22 @@ class Engine:
             steps.update(dependent.needs)
         await self._on_run(row.run_id, act, frees=1, rows=[row.id], steps=sorted(steps))
 
-    async def hand_back(self, items: Sequence[Claimed]) -> None:
-        count = await self.store.hand_back(items)
+    async def hand_back(self, items: Sequence[Claimed], *, started: bool) -> None:
+        """Give claimed attempts back to the queue. Attempts a drain cut short (``started``)
+        end `lost` (reason ``drain``) in their history, but for steps that said ``on_lost:
+        fail``: those fail. Attempts that never started get their attempt number back."""
+        back: list[Claimed] = []
+        for item in items:
+            if (
+                started
+                and not item.resumed
+                and (await self._workflow(item)).step(item.row.step_id).on_lost == "fail"
+            ):
+                error = "executor lost: the attempt was cut short by a drain (on_lost: fail)"
+                await self._record(item, Failed(error, retryable=False), lost=history.DRAIN)
+            else:
+                back.append(item)
+        count = await self.store.hand_back(back, started=[item.row.id for item in back] if started else ())
         for item in items:
             self.leases.release(item.row.id)
         if count:

@@ -1,9 +1,16 @@
 """Lease upkeep: the leases this instance holds are renewed while their attempts run; a
-lease found lost stops its attempt; expired leases (of any instance) and overdue runs are
-reaped. One loop, `Leases.maintain`, does all of it at a third of the lease.
+lease found lost stops its attempt; instances whose heartbeat went silent are released;
+expired leases (of any instance) and overdue runs are reaped. One loop, `Leases.maintain`,
+does all of it at a third of the lease or a fifth of the heartbeat timeout, whichever is
+shorter.
 
 Renewing at a fraction of the lease leaves two more chances before a healthy attempt
 could lose its row; reaping here rather than at claim time keeps claims one statement.
+
+A dead instance is noticed by its heartbeat (`Runtime` beats at a fifth of the timeout),
+not by its leases running out: a kill -9 costs its steps about the heartbeat timeout, not
+the lease. Only an instance that has itself had the database for a whole timeout judges
+its peers: after an outage every instance's heartbeat is old, and none is dead.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable
 
 from loguru import logger
@@ -27,6 +35,7 @@ class Leases:
         *,
         owner: str,
         lease: float,
+        heartbeat_timeout: float,
         lost: Callable[[int], None],
         expire: Callable[[str, int, str], Awaitable[None]],
         time_out: Callable[[str], Awaitable[None]],
@@ -36,12 +45,15 @@ class Leases:
         self.store = store
         self.owner = owner
         self.lease = lease
+        self.heartbeat_timeout = heartbeat_timeout
         self._lost = lost
         self._expire = expire
         self._time_out = time_out
         self._held: dict[int, Claimed] = {}
         # False while the database does not answer: /health/ready says so.
         self.database_ok = True
+        # Since when (monotonic) the database has answered without a break.
+        self._answering_since = time.monotonic()
 
     def hold(self, item: Claimed) -> None:
         self._held[item.row.id] = item
@@ -52,14 +64,16 @@ class Leases:
 
     async def maintain(self) -> None:
         """Renew this instance's leases; reap expired leases and overdue runs. Forever."""
-        interval = max(0.05, min(self.lease / 3, 5.0))
+        interval = max(0.05, min(self.lease / 3, self.heartbeat_timeout / 5, 5.0))
         while True:
             try:
                 await self.store.ping()
                 if not self.database_ok:
                     logger.info("the database answers again")
+                    self._answering_since = time.monotonic()
                 self.database_ok = True
                 await self.renew()
+                await self.release_silent()
                 await self.reap()
             except ExecutorError as exc:
                 if self.database_ok:
@@ -80,6 +94,20 @@ class Leases:
                     "lost the lease of a step; stopping its attempt"
                 )
                 self._lost(row_id)
+
+    async def release_silent(self) -> None:
+        """Release the instances whose heartbeat is older than the timeout: their leases
+        expire now and are reaped below. Not before this instance has had the database for a
+        whole timeout itself (after an outage, its peers' heartbeats are old too)."""
+        if time.monotonic() - self._answering_since < self.heartbeat_timeout:
+            return
+        released = await self.store.release_silent_instances(self.heartbeat_timeout, me=self.owner)
+        for instance, leases in released.items():
+            logger.bind(instance=instance).warning(
+                "instance missed its heartbeats for {:g}s: taken for dead; {} of its step(s) go back to the queue",
+                self.heartbeat_timeout,
+                leases,
+            )
 
     async def reap(self) -> None:
         for run_id, row_id, token in await self.store.expired_leases(100):

@@ -35,8 +35,9 @@ class WorkSource(Protocol[W]):
         """Run one claimed item to its recorded outcome."""
         ...
 
-    async def hand_back(self, items: Sequence[W]) -> None:
-        """Return claimed items whose run was cancelled, so that they are claimed again."""
+    async def hand_back(self, items: Sequence[W], *, started: bool) -> None:
+        """Return claimed items to be claimed again: cut short by a drain (``started``), or
+        claimed as the drain began and never started."""
         ...
 
     async def next_due(self) -> float | None:
@@ -106,7 +107,7 @@ class ClaimLoop(Generic[W]):
                 if not self._claiming:
                     # drain began while we were claiming: do not start what we just got
                     if items:
-                        await self.source.hand_back(items)
+                        await self.source.hand_back(items, started=False)
                     break
                 for item in items:
                     self._start(item)
@@ -173,6 +174,6 @@ class ClaimLoop(Generic[W]):
         await asyncio.gather(*left, return_exceptions=True)
         items = list(left.values())
         # Shielded: a second cancellation (service torn down) must not lose the hand-back.
-        await asyncio.shield(self.source.hand_back(items))
+        await asyncio.shield(self.source.hand_back(items, started=True))
         logger.info("handed back {} unfinished item(s)", len(items))
         return len(items)

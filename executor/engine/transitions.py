@@ -21,8 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Unpack
 
 from executor.actions.outcomes import ChildRun, Failed, Outcome, Succeeded, Suspend
-from executor.actions.specs import SPECS
-from executor.engine import states
+from executor.engine import history, states
 from executor.engine.events import Event, RetryEvent, RunEvent, StepEvent
 from executor.errors import ExecutorError, RunNotFound, RunStateConflict, WorkflowNotFound
 from executor.statuses import RUN_FINAL, STEP_FINAL, RunStatus, StepStatus
@@ -41,7 +40,7 @@ from executor.workflow import Masker, Workflow, apply_input, build_context, rend
 from executor.workflow.expressions import is_true
 
 MAX_ITEMS = 100_000
-RERUNNABLE = frozenset(name for name, spec in SPECS.items() if spec.safe_to_rerun)
+LEASE_EXPIRED = "lease expired"
 MAX_DEPTH = 32  # child runs nested deeper than this fail: a recursion that never ends
 SMALL_RUN = 50  # steps; see _finish_if_done
 
@@ -56,6 +55,8 @@ class ChangeScope:
     cached_workflow: Callable[[str, int], Workflow | None]
     secrets: dict[str, str]
     masker: Masker
+    # A step whose attempts are lost this many times in a row fails (the poison-step brake).
+    max_lost_attempts: int = 3
     events: list[Event] = field(default_factory=list)
     cancelled_rows: set[int] = field(default_factory=set)
     settled_rows: set[int] = field(default_factory=set)  # attempts whose outcome this recorded
@@ -427,28 +428,41 @@ class RunChange:
             return None
         return row
 
-    async def complete(self, row: StepRow, outcome: Outcome) -> None:
-        """Record an attempt's outcome (or a signal's, or a child run's), then move on."""
+    async def complete(self, row: StepRow, outcome: Outcome, *, lost: str | None = None) -> None:
+        """Record an attempt's outcome (or a signal's, or a child run's), then move on.
+
+        An attempt that ran (its row `running`) ends in the step's history; ``lost`` (the
+        reason) records it as lost rather than by its outcome, for a lost attempt that fails
+        its step (``on_lost: fail``, the poison-step brake).
+        """
         if self.run.status == RunStatus.PENDING:
             await self.set_run(RunStatus.RUNNING, started_at=time.time())
         step = self.workflow.step(row.step_id)
         if isinstance(outcome, Succeeded):
             outcome = await self._shape(row, outcome)
+        ran = row.status == StepStatus.RUNNING
         if isinstance(outcome, Succeeded):
-            await self.set_step(
-                row, StepStatus.SUCCEEDED, output=self.scope.masker.mask(outcome.output), error=None
-            )
+            done: StepFields = {"output": self.scope.masker.mask(outcome.output), "error": None}
+            if ran:
+                done["history"] = history.ended(row, "succeeded", time.time())
+            await self.set_step(row, StepStatus.SUCCEEDED, **done)
         elif isinstance(outcome, Failed):
-            if outcome.retryable and row.attempt < step.retry.max_attempts:
-                delay = step.retry.delay_after(row.attempt)
-                await self.set_step(
-                    row, StepStatus.QUEUED, available_at=time.time() + delay, error=outcome.error
-                )
+            failed: StepFields = {"error": outcome.error}
+            if ran and lost is not None:
+                failed["history"] = history.ended(row, "lost", time.time(), reason=lost)
+            elif ran:
+                error = self.scope.masker.mask(outcome.error)
+                failed["history"] = history.ended(row, "failed", time.time(), error=error)
+            spent = history.spent(row)
+            if outcome.retryable and spent < step.retry.max_attempts:
+                delay = step.retry.delay_after(spent)
+                failed["available_at"] = time.time() + delay
+                await self.set_step(row, StepStatus.QUEUED, **failed)
                 self.scope.events.append(
                     RetryEvent(self.run.id, row.step_id, row.item_index, row.attempt, delay, outcome.error)
                 )
                 return
-            await self.set_step(row, StepStatus.FAILED, error=outcome.error)
+            await self.set_step(row, StepStatus.FAILED, **failed)
         else:
             await self.suspend(row, outcome)
             return
@@ -570,6 +584,7 @@ class RunChange:
                 error=None,
                 output=None,
                 state=None,
+                history=None,
                 started_at=None,
                 finished_at=None,
                 available_at=None,
@@ -586,17 +601,38 @@ class RunChange:
         await self.finish(RunStatus.FAILED, error=f"run timed out (timeout {self.workflow.timeout:g}s)")
 
     async def lease_expired(self, row_id: int, token: str) -> None:
+        """The attempt holding ``row_id`` with ``token`` is lost: its instance died, hung or
+        lost the database long enough for its lease to run out.
+
+        A lost attempt is not the step's failure: it ends `lost` in the history and the step
+        is queued again at once (a suspended one waits again, due now), spending no attempt
+        of its retry policy. Two exceptions fail the step instead: ``on_lost: fail`` (its
+        side effect must never run twice), and the poison-step brake, a step lost
+        ``max_lost_attempts`` times in a row (it may be what takes its executors down).
+        """
         row = await self.holds(row_id, token)
         if row is None:
             return
         self.scope.cancelled_rows.add(row_id)
-        if self.workflow.step(row.step_id).action in RERUNNABLE:
-            # noop, and sleep, wait and workflow before they suspend, do nothing outside
-            # the engine's transactions: running one again is safe, so a lost lease costs
-            # no attempt.
-            if set(row.state or {}) - {"item"}:  # it had suspended before: resume it
-                await self.set_step(row, StepStatus.WAITING, available_at=time.time())
-            else:
-                await self.set_step(row, StepStatus.QUEUED, attempt=row.attempt - 1, available_at=time.time())
+        step = self.workflow.step(row.step_id)
+        owner = row.lease_owner or "an instance"
+        if step.on_lost == "fail":
+            error = f"executor lost: {owner} stopped renewing the lease of this attempt (on_lost: fail)"
+            await self.complete(row, Failed(error, retryable=False), lost=LEASE_EXPIRED)
             return
-        await self.complete(row, Failed("executor lost: the lease expired before the attempt finished"))
+        lost = history.ended(row, "lost", time.time(), reason=LEASE_EXPIRED)
+        streak = history.lost_in_a_row(lost)
+        limit = self.scope.max_lost_attempts
+        if len(streak) >= limit:
+            instances = ", ".join(dict.fromkeys(str(entry["instance"]) for entry in streak))
+            error = (
+                f"the step lost its executor {len(streak)} times in a row (instances: {instances}); "
+                f"it may be crashing or hanging the instances that run it, so it is not run again "
+                f"(--max-lost-attempts {limit})"
+            )
+            await self.complete(row, Failed(error, retryable=False), lost=LEASE_EXPIRED)
+            return
+        if set(row.state or {}) - {"item"}:  # it had suspended before: resume it
+            await self.set_step(row, StepStatus.WAITING, available_at=time.time(), history=lost)
+        else:
+            await self.set_step(row, StepStatus.QUEUED, available_at=time.time(), history=lost)

@@ -109,17 +109,37 @@ WORKFLOW_LIST = {
 RUN_STATUSES = [status.value for status in RunStatus]
 STEP_STATUSES = [status.value for status in StepStatus]
 
+# One ended attempt of a step (see `executor.engine.history`).
+ATTEMPT = {
+    "type": "object",
+    "required": ["attempt", "outcome", "instance", "started_at", "ended_at"],
+    "properties": {
+        "attempt": {"type": "integer"},
+        "outcome": {"type": "string", "enum": ["succeeded", "failed", "lost"]},
+        "instance": {"type": ["string", "null"], "description": "The instance that ran (or lost) it."},
+        "reason": {"type": "string", "description": "Why it was lost: `lease expired` or `drain`."},
+        "error": {"type": "string"},
+        "started_at": TIME,
+        "ended_at": TIME,
+    },
+}
+
 ITEM = {
     "type": "object",
     "required": ["index", "status", "attempts"],
     "properties": {
         "index": {"type": "integer"},
         "status": {"type": "string", "enum": STEP_STATUSES},
-        "attempts": {"type": "integer"},
+        "attempts": {"type": "integer", "description": "Attempts started, lost ones included."},
         "started_at": TIME,
         "finished_at": TIME,
         "output": ANY,
         "error": {"type": ["string", "null"]},
+        "history": {
+            "type": "array",
+            "items": ATTEMPT,
+            "description": "The attempts that ended, oldest first.",
+        },
     },
 }
 

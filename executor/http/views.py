@@ -32,7 +32,13 @@ def _step(row: StepRow) -> dict[str, Any]:
         "finished_at": iso(row.finished_at),
         "output": row.output,
         "error": row.error,
+        "history": [_attempt(entry) for entry in row.history or ()],
     }
+
+
+def _attempt(entry: dict[str, Any]) -> dict[str, Any]:
+    """One ended attempt: its times as the API writes times, the rest as recorded."""
+    return {**entry, "started_at": iso(entry.get("started_at")), "ended_at": iso(entry.get("ended_at"))}
 
 
 def run(record: RunRecord, rows: list[StepRow] | None = None) -> dict[str, Any]:

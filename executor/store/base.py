@@ -26,7 +26,7 @@ Contract shared by every method:
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Unpack
 
@@ -98,8 +98,17 @@ class Store(abc.ABC):
     async def release_instance(self, instance_id: str) -> int:
         """Mark a dead instance stopped and expire its leases now; return how many it held.
 
-        Its steps are then reaped like any expired lease (a failed attempt, retried if the
-        policy allows), without waiting for the lease to run out.
+        Its steps are then reaped like any expired lease (a lost attempt, see
+        `RunChange.lease_expired`), without waiting for the lease to run out.
+        """
+
+    @abc.abstractmethod
+    async def release_silent_instances(self, older_than: float, *, me: str) -> dict[str, int]:
+        """Release (as `release_instance`) every instance but ``me``, not stopped, whose
+        heartbeat is more than ``older_than`` seconds old; return ``{instance id: leases}``.
+
+        One transaction: an instance that beats while this runs is either released (and its
+        late outcomes fenced) or left alone, never marked stopped with its leases kept.
         """
 
     @abc.abstractmethod
@@ -173,14 +182,16 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def hand_back(self, claimed: Sequence[Claimed]) -> int:
+    async def hand_back(self, claimed: Sequence[Claimed], started: Collection[int] = ()) -> int:
         """Return rows whose attempt was cancelled by a drain, uncounted, to be claimed again.
 
-        A queued row goes back to `queued` (its attempt number restored, `started_at`
-        cleared); a resumed waiting row goes back to `waiting` (its attempt goes on). Either
-        gives up its lease and is due at once (`available_at` now). Rows whose lease is no
-        longer held (another token, or no longer `running`) are left alone. Returns how
-        many rows were handed back.
+        A queued row goes back to `queued`, `started_at` cleared. If its id is in
+        ``started`` (its attempt began) the attempt ends in its history as `lost` (reason
+        ``drain``, the instance that held it, its start and now); otherwise it never ran and
+        gets its attempt number back. A resumed waiting row goes back to `waiting` (its
+        attempt goes on). Either gives up its lease and is due at once (`available_at`
+        now). Rows whose lease is no longer held (another token, or no longer `running`)
+        are left alone. Returns how many rows were handed back.
         """
 
     @abc.abstractmethod

@@ -25,7 +25,7 @@ from executor.store.records import (
 )
 
 RUN_JSON = frozenset({"input", "outputs"})
-STEP_JSON = frozenset({"state", "output"})
+STEP_JSON = frozenset({"state", "output", "history"})
 RUN_TIMES = frozenset({"deadline_at", "created_at", "started_at", "finished_at"})
 STEP_TIMES = frozenset({"available_at", "lease_expires_at", "created_at", "started_at", "finished_at"})
 
@@ -204,6 +204,7 @@ def step_row(row: Row, decode: Decode = loads) -> StepRow:
         created_at=row["created_at"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
+        history=decode(row["history"]),
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Unpack
 
@@ -54,6 +54,7 @@ _STEP_TYPES = {
     "available_at": "float8",
     "state": "jsonb",
     "output": "jsonb",
+    "history": "jsonb",
     "error": "text",
     "started_at": "float8",
     "finished_at": "float8",
@@ -205,6 +206,20 @@ class PostgresStore(Store):
             )
             return cursor.rowcount
 
+    async def release_silent_instances(self, older_than: float, *, me: str) -> dict[str, int]:
+        now = _now(self._clock)
+        released: dict[str, int] = {}
+        async with self._transaction() as conn:
+            cursor = await conn.execute(
+                self._sql["stop_silent_instances"], {"self": me, "now": now, "older_than": older_than}
+            )
+            for row in await cursor.fetchall():
+                expired = await conn.execute(
+                    self._sql["expire_owner_leases"], {"owner": row["id"], "now": now}
+                )
+                released[row["id"]] = expired.rowcount
+        return released
+
     async def dead_local_instances(self, host: str, alive: Sequence[int]) -> list[Instance]:
         rows = await self._all("dead_local_instances", {"host": host})
         return [common.instance(row) for row in rows if row["pid"] not in alive]
@@ -295,7 +310,7 @@ class PostgresStore(Store):
         }
         return {row["id"] for row in await self._all("renew_leases", params)}
 
-    async def hand_back(self, claimed: Sequence[Claimed]) -> int:
+    async def hand_back(self, claimed: Sequence[Claimed], started: Collection[int] = ()) -> int:
         if not claimed:
             return 0
         async with self._transaction() as conn:
@@ -305,6 +320,7 @@ class PostgresStore(Store):
                     "ids": [c.row.id for c in claimed],
                     "tokens": [c.token for c in claimed],
                     "resumed": [c.resumed for c in claimed],
+                    "started": [c.row.id in started for c in claimed],
                     "now": _now(self._clock),
                 },
             )

@@ -70,6 +70,8 @@ class StepRow:
     created_at: float
     started_at: float | None
     finished_at: float | None
+    # The attempts that ended, oldest first: `Attempt` dictionaries (see `engine.history`).
+    history: list[dict[str, Any]] | None = None
 
     @property
     def final(self) -> bool:
@@ -98,6 +100,7 @@ class StepFields(TypedDict, total=False):
     error: str | None
     started_at: float | None
     finished_at: float | None
+    history: list[dict[str, Any]] | None
 
 
 class StepChanges(StepFields, total=False):

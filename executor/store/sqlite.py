@@ -21,7 +21,7 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Collection, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Unpack
@@ -186,6 +186,18 @@ class SQLiteStore(Store):
             )
             return cursor.rowcount
 
+    async def release_silent_instances(self, older_than: float, *, me: str) -> dict[str, int]:
+        now = self._clock()
+        released: dict[str, int] = {}
+        async with self._write() as db:
+            rows = db.execute(
+                self._sql["stop_silent_instances"], {"self": me, "now": now, "older_than": older_than}
+            ).fetchall()
+            for row in rows:
+                expired = db.execute(self._sql["expire_owner_leases"], {"owner": row["id"], "now": now})
+                released[row["id"]] = expired.rowcount
+        return released
+
     async def dead_local_instances(self, host: str, alive: Sequence[int]) -> list[Instance]:
         rows = await self._read("dead_local_instances", {"host": host})
         return [common.instance(row) for row in rows if row["pid"] not in alive]
@@ -268,7 +280,7 @@ class SQLiteStore(Store):
                     renewed.add(row_id)
         return renewed
 
-    async def hand_back(self, claimed: Sequence[Claimed]) -> int:
+    async def hand_back(self, claimed: Sequence[Claimed], started: Collection[int] = ()) -> int:
         count = 0
         now = self._clock()
         async with self._write() as db:
@@ -278,8 +290,8 @@ class SQLiteStore(Store):
                     {
                         "id": item.row.id,
                         "token": item.token,
-                        "status": StepStatus.WAITING if item.resumed else StepStatus.QUEUED,
-                        "uncount": 0 if item.resumed else 1,
+                        "resumed": item.resumed,
+                        "started": item.row.id in started,
                         "now": now,
                     },
                 )

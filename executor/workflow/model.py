@@ -64,6 +64,9 @@ class Step:
     outputs: dict[str, Any] | None = None  # templates over `result`; None: output = result
     trigger_rule: str = "all_success"
     continue_on_error: bool = False
+    # A lost attempt (its instance died or lost its lease): `retry` runs it again (at least
+    # once execution), `fail` fails the step (its side effect must never run twice).
+    on_lost: str = "retry"
 
     @cached_property
     def templated(self) -> bool:
@@ -89,6 +92,9 @@ class Step:
             "outputs": self.outputs,
             "trigger_rule": self.trigger_rule,
             "continue_on_error": self.continue_on_error,
+            # Only when set: the digests of workflows stored before `on_lost` existed stay
+            # the same, so registering them again finds their version.
+            **({"on_lost": self.on_lost} if self.on_lost != "retry" else {}),
         }
 
     @classmethod
@@ -106,6 +112,7 @@ class Step:
             outputs=data.get("outputs"),
             trigger_rule=data.get("trigger_rule", "all_success"),
             continue_on_error=bool(data.get("continue_on_error", False)),
+            on_lost=data.get("on_lost", "retry"),
         )
 
 

@@ -41,7 +41,9 @@ STEP_KEYS = (
     "outputs",
     "trigger_rule",
     "continue_on_error",
+    "on_lost",
 )
+ON_LOST = ("retry", "fail")
 RETRY_KEYS = ("max_attempts", "backoff", "delay", "max_delay", "jitter")
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 STEP_ID = re.compile(r"[a-z0-9_]+")
@@ -252,6 +254,9 @@ class _Checker:
         continue_on_error = raw.get("continue_on_error", False)
         if not isinstance(continue_on_error, bool):
             self.add(f"{base}.continue_on_error", "must be true or false")
+        on_lost = raw.get("on_lost", "retry")
+        if on_lost not in ON_LOST:
+            self.add(f"{base}.on_lost", f"{on_lost!r} is not one of: {', '.join(ON_LOST)}")
         return _StepDraft(
             index=index,
             id=step_id,
@@ -267,6 +272,7 @@ class _Checker:
                 "outputs": outputs,
                 "trigger_rule": trigger_rule,
                 "continue_on_error": continue_on_error,
+                "on_lost": on_lost,
             },
         )
 

@@ -93,6 +93,33 @@ async def test_a_row_reclaimed_after_its_lease_expired_fences_the_old_lease(
     assert await store.renew_leases("live", held([new]), 10) == {row_id}
 
 
+async def test_hand_back_of_a_started_attempt_ends_it_lost_in_the_history(
+    store: Store, clock: FakeClock
+) -> None:
+    run_id = await new_run(store, [queued("a", clock() - 5)])
+    [claimed] = await claim(store, "me", lease=10)
+    started = clock()
+    await set_step(store, claimed.row.id, history=[{"attempt": 0, "outcome": "failed", "error": "x"}])
+    clock.advance(3)
+    assert await store.hand_back([claimed], started=[claimed.row.id]) == 1
+    a = (await run_of(store, run_id))[1]["a"]
+    assert (a.status, a.attempt, a.started_at, a.available_at) == ("queued", 1, None, clock())
+    assert (a.lease_owner, a.lease_token, a.lease_expires_at) == (None, None, None)
+    assert a.history == [
+        {"attempt": 0, "outcome": "failed", "error": "x"},
+        {
+            "attempt": 1,
+            "outcome": "lost",
+            "reason": "drain",
+            "instance": "me",
+            "started_at": started,
+            "ended_at": clock(),
+        },
+    ]
+    [again] = await claim(store)
+    assert again.row.attempt == 2, "every attempt keeps a number of its own (its logs are filed by it)"
+
+
 async def test_hand_back_returns_a_queued_row_to_the_queue_with_its_attempt_restored(
     store: Store, clock: FakeClock
 ) -> None:
@@ -103,7 +130,7 @@ async def test_hand_back_returns_a_queued_row_to_the_queue_with_its_attempt_rest
     assert await store.hand_back([claimed]) == 1
     a = (await run_of(store, run_id))[1]["a"]
     assert (a.status, a.attempt, a.started_at, a.available_at) == ("queued", 0, None, clock())
-    assert (a.lease_owner, a.lease_token, a.lease_expires_at) == (None, None, None)
+    assert (a.lease_owner, a.lease_token, a.lease_expires_at, a.history) == (None, None, None, None)
     [again] = await claim(store)
     assert (again.row.attempt, again.resumed) == (1, False), "the handed back attempt did not count"
 
@@ -115,8 +142,9 @@ async def test_hand_back_returns_a_resumed_waiting_row_to_waiting(store: Store, 
     [claimed] = await claim(store)
     assert claimed.resumed
     clock.advance(2)
-    assert await store.hand_back([claimed]) == 1
+    assert await store.hand_back([claimed], started=[claimed.row.id]) == 1
     a = (await run_of(store, run_id))[1]["sleep"]
+    assert a.history is None, "a resumed attempt goes on: it did not end"
     assert (a.status, a.attempt, a.started_at, a.available_at) == ("waiting", 1, clock() - 62, clock())
     assert a.state == {"wake_at": clock() - 2}
     assert (a.lease_owner, a.lease_token, a.lease_expires_at) == (None, None, None)

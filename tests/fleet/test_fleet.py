@@ -294,3 +294,46 @@ def _instance_id(server: Server) -> str:
         line["instance"] for line in server.log_lines() if "running on" in line.get("message", "")
     )
     return instance
+
+
+def test_a_killed_instance_is_noticed_by_its_heartbeat_long_before_its_lease_runs_out(
+    database: str, tmp_path: Path
+) -> None:
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    flow = (
+        "name: hb\nsteps:\n  - {id: slow, action: shell, "
+        f"with: {{command: 'touch {markers}/$EXECUTOR_INSTANCE_ID; sleep 2'}}}}\n"
+    )
+    # A lease of a minute: only the heartbeat can explain a step that runs again sooner.
+    fleet = Fleet(database, tmp_path, 2, "--lease", "60s", "--heartbeat-timeout", "2s")
+    try:
+        first = fleet.servers[0]
+        response = httpx.post(
+            f"{first.url}/workflows", content=flow, headers={"content-type": "application/yaml"}
+        )
+        assert response.status_code == 201
+        run_id = httpx.post(f"{first.url}/runs", json={"workflow": "hb"}).json()["id"]
+        wait_until(lambda: len(list(markers.iterdir())) == 1, what="the step to start on some instance")
+        [marker] = list(markers.iterdir())
+        victim = next(s for s in fleet.servers if _instance_id(s) == marker.name)
+        survivor = next(s for s in fleet.servers if s is not victim)
+        assert victim.process is not None
+        victim.process.send_signal(signal.SIGKILL)
+        victim.wait_exit(10)
+
+        def run() -> dict[str, Any]:
+            answer: dict[str, Any] = httpx.get(f"{survivor.url}/runs/{run_id}").json()
+            return answer
+
+        wait_until(
+            lambda: run()["status"] == "succeeded", timeout=30, what="the survivor to run the step again"
+        )
+        [step] = run()["steps"]
+        lost, succeeded = step["history"]
+        assert (lost["outcome"], lost["instance"], lost["reason"]) == ("lost", marker.name, "lease expired")
+        assert (succeeded["outcome"], succeeded["instance"]) == ("succeeded", _instance_id(survivor))
+        assert step["attempts"] == 2
+        assert any("missed its heartbeats" in line.get("message", "") for line in survivor.log_lines())
+    finally:
+        fleet.stop()

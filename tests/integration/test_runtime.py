@@ -51,15 +51,18 @@ async def test_work_that_fails_hands_back_what_is_in_flight_and_stops_cleanly(
                 await async_wait_until(lambda: pidfile.is_file() and pidfile.read_text().strip(), 20)
                 raise Boom("the HTTP server died")
     assert raised.group_contains(Boom)
-    # Without waiting out the stop timeout: the attempt was cancelled and handed back,
-    # uncounted, for the next start; its command is gone; the instance says stopped.
+    # Without waiting out the stop timeout: the attempt was cancelled and handed back as
+    # lost (no retry spent) for the next start; its command is gone; the instance says stopped.
     assert lifecycle.state is State.STOPPED
     assert not pid_alive(int(pidfile.read_text()))
     async with Runtime.open(settings, Lifecycle()) as again:
         _, rows = await again.engine.get(run.id)
         instances = await again.store.list_instances()
     (row,) = rows
-    assert (row.status, row.attempt) == (StepStatus.QUEUED, 0)
+    assert (row.status, row.attempt) == (StepStatus.QUEUED, 1)
+    assert [(h["outcome"], h["reason"], h["instance"]) for h in row.history or []] == [
+        ("lost", "drain", runtime.instance_id)
+    ]
     first = next(i for i in instances if i.id == runtime.instance_id)
     assert first.state == State.STOPPED
 

@@ -37,7 +37,7 @@ class Queue:
     async def next_due(self) -> float | None:
         return None
 
-    async def hand_back(self, items: Sequence[int]) -> None:
+    async def hand_back(self, items: Sequence[int], *, started: bool) -> None:
         self.handed_back.extend(items)
         self.ready.extend(items)
 

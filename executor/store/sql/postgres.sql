@@ -38,6 +38,12 @@ WHERE lease_owner = %(owner)s AND status = 'running'
 -- name: stop_instance
 UPDATE instances SET state = 'stopped' WHERE id = %(id)s
 
+-- name: stop_silent_instances
+UPDATE instances SET state = 'stopped'
+WHERE state != 'stopped' AND id != %(self)s
+  AND heartbeat_at < COALESCE(to_timestamp(%(now)s), now()) - make_interval(secs => %(older_than)s)
+RETURNING id
+
 -- name: dead_local_instances
 SELECT {instance_columns} FROM instances WHERE host = %(host)s AND state != 'stopped'
 
@@ -79,7 +85,7 @@ extract(epoch FROM s.available_at)::float8 AS available_at, s.lease_owner, s.lea
 extract(epoch FROM s.lease_expires_at)::float8 AS lease_expires_at, s.state, s.output, s.error,
 extract(epoch FROM s.created_at)::float8 AS created_at,
 extract(epoch FROM s.started_at)::float8 AS started_at,
-extract(epoch FROM s.finished_at)::float8 AS finished_at
+extract(epoch FROM s.finished_at)::float8 AS finished_at, s.history
 
 -- name: get_run
 SELECT {run_columns} FROM runs WHERE id = %(id)s
@@ -205,7 +211,7 @@ WITH due AS (
     ORDER BY priority DESC, available_at, id LIMIT %(limit)s
 ), claimed (id, run_id, step_id, item_index, status, attempt, available_at, lease_owner,
             lease_token, lease_expires_at, state, output, error, created_at, started_at,
-            finished_at, claimed_from) AS (
+            finished_at, history, claimed_from) AS (
     UPDATE steps s SET
         status = 'running',
         attempt = s.attempt + CASE WHEN due.status = 'queued' THEN 1 ELSE 0 END,
@@ -230,13 +236,20 @@ WHERE status = 'running' AND lease_owner = %(owner)s
 RETURNING id
 
 -- name: hand_back
+-- A queued row that started its attempt ends it `lost` (reason `drain`) in its history; one
+-- that never started gets its attempt number back; a resumed waiting row goes back to waiting.
 UPDATE steps SET
     status = CASE WHEN h.resumed THEN 'waiting' ELSE 'queued' END,
-    attempt = attempt - CASE WHEN h.resumed THEN 0 ELSE 1 END,
+    attempt = attempt - CASE WHEN h.resumed OR h.started THEN 0 ELSE 1 END,
+    history = CASE WHEN h.resumed OR NOT h.started THEN history ELSE COALESCE(history, '[]'::jsonb) || jsonb_build_array(
+        jsonb_build_object('attempt', attempt, 'outcome', 'lost', 'reason', 'drain', 'instance', lease_owner,
+                           'started_at', extract(epoch FROM started_at)::float8,
+                           'ended_at', extract(epoch FROM COALESCE(to_timestamp(%(now)s), now()))::float8)) END,
     started_at = CASE WHEN h.resumed THEN started_at ELSE NULL END,
     available_at = COALESCE(to_timestamp(%(now)s), now()),
     lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
-FROM unnest(%(ids)s::bigint[], %(tokens)s::uuid[], %(resumed)s::bool[]) AS h(id, token, resumed)
+FROM unnest(%(ids)s::bigint[], %(tokens)s::uuid[], %(resumed)s::bool[], %(started)s::bool[])
+    AS h(id, token, resumed, started)
 WHERE steps.id = h.id AND steps.lease_token = h.token AND steps.status = 'running'
 
 -- name: expired_leases

@@ -23,6 +23,11 @@ UPDATE steps SET lease_expires_at = :now - 1 WHERE lease_owner = :owner AND stat
 -- name: stop_instance
 UPDATE instances SET state = 'stopped' WHERE id = :id
 
+-- name: stop_silent_instances
+UPDATE instances SET state = 'stopped'
+WHERE state != 'stopped' AND id != :self AND heartbeat_at < :now - :older_than
+RETURNING id
+
 -- name: dead_local_instances
 SELECT id, host, pid, version, state, started_at, heartbeat_at
 FROM instances WHERE host = :host AND state != 'stopped'
@@ -57,7 +62,7 @@ parent_run_id, parent_step, deadline_at, created_at, started_at, finished_at
 
 -- name: _step_columns
 id, run_id, step_id, item_index, status, attempt, available_at, lease_owner, lease_token,
-lease_expires_at, state, output, error, created_at, started_at, finished_at
+lease_expires_at, state, output, error, created_at, started_at, finished_at, history
 
 -- name: get_run
 SELECT {run_columns} FROM runs WHERE id = :id
@@ -167,7 +172,7 @@ SELECT s.id AS id, s.run_id AS run_id, s.step_id AS step_id, s.item_index AS ite
        s.lease_owner AS lease_owner, s.lease_token AS lease_token,
        s.lease_expires_at AS lease_expires_at, s.state AS state, s.output AS output,
        s.error AS error, s.created_at AS created_at, s.started_at AS started_at,
-       s.finished_at AS finished_at, r.workflow_name AS workflow_name, r.workflow_version AS workflow_version,
+       s.finished_at AS finished_at, s.history AS history, r.workflow_name AS workflow_name, r.workflow_version AS workflow_version,
        r.input AS run_input,
        CASE WHEN s.id IN (SELECT value FROM json_each(:waiting)) THEN 'waiting' ELSE 'queued' END
            AS claimed_from
@@ -179,10 +184,15 @@ UPDATE steps SET lease_expires_at = :expires
 WHERE id = :id AND lease_token = :token AND lease_owner = :owner AND status = 'running'
 
 -- name: hand_back
+-- A queued row that started its attempt ends it `lost` (reason `drain`) in its history; one
+-- that never started gets its attempt number back; a resumed waiting row goes back to waiting.
 UPDATE steps SET
-    status = :status,
-    attempt = attempt - :uncount,
-    started_at = CASE WHEN :uncount = 1 THEN NULL ELSE started_at END,
+    status = CASE WHEN :resumed THEN 'waiting' ELSE 'queued' END,
+    attempt = attempt - CASE WHEN :resumed OR :started THEN 0 ELSE 1 END,
+    history = CASE WHEN :resumed OR NOT :started THEN history ELSE json_insert(COALESCE(history, '[]'), '$[#]',
+        json_object('attempt', attempt, 'outcome', 'lost', 'reason', 'drain', 'instance', lease_owner,
+                    'started_at', started_at, 'ended_at', :now)) END,
+    started_at = CASE WHEN :resumed THEN started_at ELSE NULL END,
     available_at = :now,
     lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
 WHERE id = :id AND lease_token = :token AND status = 'running'

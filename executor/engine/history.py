@@ -1,0 +1,64 @@
+"""A step's attempt history: one entry per attempt that ended, oldest first, kept in the
+step row (``history``) and shown by the API.
+
+    {"attempt": 2, "outcome": "lost", "reason": "lease expired", "instance": "vm3-812-1a2b",
+     "started_at": 1764590000.1, "ended_at": 1764590031.5}
+
+``outcome`` is ``succeeded``, ``failed`` (with ``error``) or ``lost``: the attempt's
+instance died, hung or lost its lease (``reason`` ``lease expired``), or a drain handed it
+back (``reason`` ``drain``; the store writes those entries itself, see `Store.hand_back`).
+
+A lost attempt is not a failed one: it does not spend ``retry.max_attempts`` (which counts
+the attempts not lost) and waits for no backoff. Only a run of lost attempts in a row, drains
+aside, stops a step (the poison-step brake, `lost_in_a_row`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from executor.store.records import StepRow
+
+Entry = dict[str, Any]
+LOST = "lost"
+DRAIN = "drain"
+
+
+def ended(
+    row: StepRow,
+    outcome: Literal["succeeded", "failed", "lost"],
+    now: float,
+    *,
+    error: str | None = None,
+    reason: str | None = None,
+) -> list[Entry]:
+    """``row``'s history with its running attempt ended as ``outcome``."""
+    entry: Entry = {
+        "attempt": row.attempt,
+        "outcome": outcome,
+        "instance": row.lease_owner,
+        "started_at": row.started_at,
+        "ended_at": now,
+    }
+    if error is not None:
+        entry["error"] = error
+    if reason is not None:
+        entry["reason"] = reason
+    return [*(row.history or ()), entry]
+
+
+def spent(row: StepRow) -> int:
+    """The attempts that count against ``retry.max_attempts``: those not lost."""
+    return row.attempt - sum(1 for entry in row.history or () if entry.get("outcome") == LOST)
+
+
+def lost_in_a_row(history: list[Entry] | None) -> list[Entry]:
+    """The lost attempts at the end of ``history``, newest last; a drain's hand-back neither
+    counts nor breaks the run (a rolling deploy is not the step's fault)."""
+    streak: list[Entry] = []
+    for entry in reversed(history or ()):
+        if entry.get("outcome") != LOST:
+            break
+        if entry.get("reason") != DRAIN:
+            streak.append(entry)
+    return streak[::-1]
