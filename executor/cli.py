@@ -13,13 +13,17 @@ import inspect
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
 from executor import __version__, frozen, log
 from executor.errors import ConfigError, ExecutorError
+from executor.lifecycle import EXIT_INTERRUPTED, Interrupted, Lifecycle
 from executor.settings import Setting, parse_settings, setting
+
+if TYPE_CHECKING:
+    from executor.migrate import Stop
 
 app = typer.Typer(
     name="executor",
@@ -38,6 +42,7 @@ COMMANDS = {"serve", "migrate", "version", "run", "validate", "backup"}
 
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 def settings_options(command: str, *names: str) -> Callable[[F], F]:
@@ -114,6 +119,8 @@ def root(
     "heartbeat_timeout",
     "max_lost_attempts",
     "workflows",
+    "pass_env",
+    "render_timeout",
     "pool_size",
     "max_body",
     "api_token",
@@ -124,16 +131,12 @@ def root(
 )
 def serve(**given: str | bool | None) -> None:
     """Serve the HTTP API and run workflows until SIGTERM or SIGINT (the default command)."""
-    from executor import migrate
     from executor.service import Service
 
     try:
         settings = parse_settings(stderr_is_tty=sys.stderr.isatty(), **given)
         log.configure(settings.log_level, settings.log_format)
-        if settings.skip_migrations:
-            migrate.check_schema(settings.database)
-        else:
-            migrate.apply(settings.database)
+        # Migrates first; a signal at any point of the start stops it (exit 0).
         asyncio.run(Service(settings).run())
     except ExecutorError as exc:
         _fail(exc)
@@ -160,14 +163,18 @@ def migrate_command(
     ] = False,
     **given: str | bool | None,
 ) -> None:
-    """Apply pending migrations and exit. Safe to run from several processes at once."""
+    """Apply pending migrations and exit. Safe to run from several processes at once.
+
+    Exit 130 when SIGTERM or SIGINT stops it first: the migrations applied until then are
+    recorded, the others still pending, and the lock released."""
     from executor import migrate
 
     try:
         settings = parse_settings(stderr_is_tty=sys.stderr.isatty(), **given)
         log.configure(settings.log_level, settings.log_format)
+        database = settings.database
         if status:
-            current = migrate.status(settings.database)
+            current = _until_stopped("reading the migration status", lambda _: migrate.status(database))
             for name in current.applied:
                 typer.echo(f"applied  {name}")
             for name in current.pending:
@@ -178,11 +185,18 @@ def migrate_command(
                 typer.echo("schema is current")
                 return
             raise typer.Exit(1)
-        if break_lock:
-            migrate.break_lock(settings.database)
-        applied = migrate.apply(settings.database, settings.lock_timeout)
+
+        def apply(stop: migrate.Stop) -> list[str]:
+            if break_lock:
+                stop.at("breaking the migration lock")
+                migrate.break_lock(database)
+            return migrate.apply(database, settings.lock_timeout, stop)
+
+        applied = _until_stopped("migrating", apply)
     except ExecutorError as exc:
         _fail(exc)
+    except Interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     if applied:
         for name in applied:
             typer.echo(f"applied  {name}")
@@ -190,14 +204,31 @@ def migrate_command(
         typer.echo("nothing to apply")
 
 
+def _until_stopped(phase: str, work: Callable[[Stop], T]) -> T:
+    """Run blocking migration ``work`` with SIGTERM and SIGINT owned from its start: a signal
+    stops it as soon as stopping leaves nothing half done (`Interrupted`)."""
+    from executor import migrate
+    from executor.signals import handle_stop_signals
+
+    async def until_stopped() -> T:
+        lifecycle = Lifecycle()
+        with handle_stop_signals(lifecycle):
+            return await migrate.in_thread(lifecycle, phase, work)
+
+    return asyncio.run(until_stopped())
+
+
 @app.command(name="run")
 @settings_options(
     "run",
     "database",
     "workflows",
+    "pass_env",
     "concurrency",
     "lease",
+    "heartbeat_timeout",
     "max_lost_attempts",
+    "render_timeout",
     "stop_timeout",
     "log_level",
     "log_format",
@@ -238,6 +269,8 @@ def run_command(
         code, result = local.run(flow, run_input, settings, keep=given["database"] is not None)
     except ExecutorError as exc:
         _fail(exc)
+    except Interrupted:  # before the run was started: nothing to print
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     typer.echo(json.dumps(result, indent=2, default=str))
     raise typer.Exit(code)
 
@@ -264,15 +297,23 @@ def backup(
 @app.command()
 def validate(
     files: Annotated[list[Path], typer.Argument(metavar="FLOW.yaml...", help="Workflow files to check.")],
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit 1 on warnings too, not only on problems.")
+    ] = False,
 ) -> None:
-    """Check workflow files; print every problem with its file, line and path. Exit 1 if any."""
+    """Check workflow files; print every problem with its file, line and path. Exit 1 if any.
+
+    Warnings (a valid workflow that is risky, e.g. a run input pasted into a shell script)
+    are printed the same way, marked `warning:`; they change the exit code only with --strict."""
     from executor.errors import WorkflowInvalid
-    from executor.workflow import parse_workflow
+    from executor.workflow import lint, parse_workflow
+    from executor.workflow.lint import as_line
 
     failed = 0
     for path in files:
         try:
-            workflow = parse_workflow(path.read_text(encoding="utf-8"), str(path))
+            text = path.read_text(encoding="utf-8")
+            workflow = parse_workflow(text, str(path))
         except OSError as exc:
             typer.echo(f"{path}: cannot read: {exc.strerror}", err=True)
             failed += 1
@@ -281,7 +322,12 @@ def validate(
                 typer.echo(str(problem), err=True)
             failed += 1
         else:
-            typer.echo(f"{path}: ok ({workflow.name}, {len(workflow.steps)} steps)")
+            warnings = lint(workflow, source=text, filename=str(path))
+            for warning in warnings:
+                typer.echo(as_line(warning), err=True)
+            noted = f", {len(warnings)} warning{'' if len(warnings) == 1 else 's'}" if warnings else ""
+            typer.echo(f"{path}: ok ({workflow.name}, {len(workflow.steps)} steps{noted})")
+            failed += bool(strict and warnings)
     if failed:
         raise typer.Exit(1)
 

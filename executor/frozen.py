@@ -20,6 +20,25 @@ import sys
 PR_SET_PDEATHSIG = 1
 
 
+def command(entry: str) -> list[str]:
+    """How to start this program again as its hidden command ``entry`` (a supervisor, a
+    render worker): the frozen binary is its own interpreter, and its bootloader reuses the
+    files it unpacked; else this Python runs the package."""
+    python = [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m", "executor"]
+    return [*python, entry]
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (more exactly: when the thread
+    that forked it ends). Elsewhere, or where it cannot be asked, nothing happens."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 def _is_bootloader_child() -> bool:
     if not getattr(sys, "frozen", False):
         return False
@@ -33,11 +52,7 @@ def adopt_bootloader() -> None:
     if not _is_bootloader_child():
         return
     parent = os.getppid()
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
+    die_with_parent()
     if os.getppid() != parent:  # the bootloader died before we asked
         os._exit(1)
     try:

@@ -13,21 +13,22 @@ import sys
 import tempfile
 import time
 from collections.abc import Coroutine
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any, TextIO
 
 from executor import migrate
 from executor.durations import format_duration
 from executor.engine.events import Event, RetryEvent, RunEvent, StepEvent
-from executor.lifecycle import Lifecycle
+from executor.lifecycle import EXIT_INTERRUPTED, Interrupted, Lifecycle
 from executor.runtime import Runtime
 from executor.settings import Settings
 from executor.signals import handle_stop_signals
 from executor.statuses import RUN_FINAL, RunStatus, StepStatus
+from executor.store.records import RunRecord
 from executor.store.url import DatabaseURL
-from executor.workflow import parse_workflow
-
-EXIT_INTERRUPTED = 130
+from executor.workflow import Workflow, lint, parse_workflow
+from executor.workflow.lint import as_line
 
 _MARKS = {
     StepStatus.RUNNING: "▶",
@@ -116,13 +117,50 @@ def parse_inputs(input_json: str | None, pairs: list[str]) -> dict[str, Any]:
 async def run_workflow(
     path: Path, source: str, run_input: dict[str, Any], settings: Settings, progress: TextIO = sys.stderr
 ) -> tuple[int, Any]:
-    """Run the workflow (``source``, read from ``path``) to its end; return the exit code
-    and what to print."""
+    """Migrate, then run the workflow (``source``, read from ``path``) to its end; return the
+    exit code and what to print. SIGTERM/SIGINT are obeyed from the start: before the run
+    exists they stop at once (`Interrupted`), then they drain."""
     workflow = parse_workflow(source, str(path))
+    for warning in lint(workflow, source=source, filename=str(path)):
+        progress.write(as_line(warning) + "\n")
     lifecycle = Lifecycle()
-    async with Runtime.open(settings, lifecycle) as runtime:
+    with handle_stop_signals(lifecycle):
+        try:
+            final = await _run(workflow, source, run_input, settings, lifecycle, progress)
+        except Interrupted as exc:
+            progress.write(f"interrupted while {exc.phase}: no run was started\n")
+            raise
+    if final.status == RunStatus.SUCCEEDED:
+        return 0, final.outputs
+    if final.status in RUN_FINAL:
+        return 1, {"status": final.status, "error": final.error}
+    progress.write(
+        f"interrupted: run {final.id} is {final.status}; it continues when executor runs on this database\n"
+    )
+    return EXIT_INTERRUPTED, {"status": final.status, "run": final.id}
+
+
+async def _run(
+    workflow: Workflow,
+    source: str,
+    run_input: dict[str, Any],
+    settings: Settings,
+    lifecycle: Lifecycle,
+    progress: TextIO,
+) -> RunRecord:
+    """The run, once over: final, or not when a signal interrupted it."""
+    database = settings.database
+    await migrate.in_thread(lifecycle, "migrating", lambda stop: migrate.apply(database, stop=stop))
+    phase = "opening the database"
+    if settings.workflows is not None:
+        phase += f" and registering the workflows of {settings.workflows}"
+    async with AsyncExitStack() as stack:
+        runtime = await lifecycle.unless_stopped(
+            phase, lambda: stack.enter_async_context(Runtime.open(settings, lifecycle))
+        )
+        if lifecycle.stop_requested.is_set():  # asked as the opening ended: start no run
+            raise Interrupted(lifecycle.phase)
         engine = runtime.engine
-        await engine.register(workflow, source)
         watcher = Progress(progress)
         finished = asyncio.Event()
         engine.listeners.append(watcher)
@@ -132,22 +170,16 @@ async def run_workflow(
                 finished.set()
 
         engine.listeners.append(on_event)
+        # Not cancelled by a signal: once submitted, the run exists and is reported as such.
+        await engine.register(workflow, source)
         run, _ = await engine.submit(workflow.name, run_input)
         progress.write(f"run {run.id} of {workflow.name} (version {run.workflow_version})\n")
-        with handle_stop_signals(lifecycle):
-            async with runtime.working():
-                if (await engine.get(run.id))[0].status not in RUN_FINAL:
-                    await _first(lifecycle.stop_requested.wait(), finished.wait())
-                await runtime.drain()
+        async with runtime.working():
+            if (await engine.get(run.id))[0].status not in RUN_FINAL:
+                await _first(lifecycle.stop_requested.wait(), finished.wait())
+            await runtime.drain()
         final, _ = await engine.get(run.id)
-    if final.status == RunStatus.SUCCEEDED:
-        return 0, final.outputs
-    if final.status in RUN_FINAL:
-        return 1, {"status": final.status, "error": final.error}
-    progress.write(
-        f"interrupted: run {final.id} is {final.status}; it continues when executor runs on this database\n"
-    )
-    return EXIT_INTERRUPTED, {"status": final.status, "run": final.id}
+    return final
 
 
 async def _first(*waits: Coroutine[Any, Any, Any]) -> None:
@@ -162,10 +194,10 @@ async def _first(*waits: Coroutine[Any, Any, Any]) -> None:
 
 def run(path: Path, run_input: dict[str, Any], settings: Settings, *, keep: bool) -> tuple[int, Any]:
     """`executor run`: migrate, run, report. Without ``keep``, on a temporary SQLite
-    database removed afterwards (``settings.database`` is then ignored)."""
+    database removed afterwards (``settings.database`` is then ignored). Raises
+    `Interrupted` when a signal stopped it before the run was started."""
     with tempfile.TemporaryDirectory(prefix="executor-run-") as tmp:
         if not keep:
             url = DatabaseURL(f"sqlite:///{Path(tmp) / 'executor.db'}", "sqlite")
             settings = dataclasses.replace(settings, database=url)
-        migrate.apply(settings.database)
         return asyncio.run(run_workflow(path, path.read_text(encoding="utf-8"), run_input, settings))

@@ -4,22 +4,42 @@ Migrations are plain SQL files in ``migrations/<dialect>/``. They are found in t
 tree, inside an installed wheel (``executor/_migrations``) and inside the frozen binary
 (PyInstaller's ``sys._MEIPASS``). Applying them is safe from many processes at once: yoyo
 takes its lock row first, and decides what is pending only once it holds the lock.
+
+yoyo is synchronous and deaf to stop requests, so a command runs it in a thread of its own
+(`in_thread`) and tells it of a stop through `Stop`. Until it tries to take the lock it
+holds nothing, and a stop leaves it behind at once (a connection attempt to an unreachable
+server included). From then on it stops at the next point where stopping leaves nothing
+half done: while waiting for the lock (it looks again every `LOCK_POLL` seconds), or
+between two migrations (each is applied and recorded before the next), releasing the lock.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from loguru import logger
 
 from executor import settings
 from executor.durations import format_duration
 from executor.errors import MigrationError, SchemaError
+from executor.lifecycle import Interrupted, Lifecycle
 from executor.store.url import DatabaseURL, sqlite_location_problem
+
+T = TypeVar("T")
+
+# How often a migration waiting for another one's lock tries again, and looks for a stop.
+LOCK_POLL = 0.25
+# How long connecting to PostgreSQL may take (libpq waits forever without it).
+CONNECT_TIMEOUT = 10
 
 
 def migrations_dir(dialect: str) -> Path:
@@ -41,7 +61,91 @@ def yoyo_url(database: DatabaseURL) -> str:
     if database.dialect == "sqlite":
         return database.url
     # yoyo's plain postgresql:// backend is psycopg2's; we ship psycopg 3.
-    return "postgresql+psycopg://" + database.url.split("://", 1)[1]
+    url = "postgresql+psycopg://" + database.url.split("://", 1)[1]
+    if "connect_timeout=" not in url:  # yoyo passes the query's parameters to psycopg
+        url += f"{'&' if '?' in url else '?'}connect_timeout={CONNECT_TIMEOUT}"
+    return url
+
+
+class Stop:
+    """A stop request as a migrating thread sees it, and what that thread holds.
+
+    The thread names what it does (`at`, which also stops there if asked) and calls `check`
+    where stopping leaves nothing half done. Inside `holding` (from its first try at the lock
+    until it has let go of it), a stop waits for its next `check`; outside, the thread holds
+    nothing and may be left behind.
+    """
+
+    def __init__(self, lifecycle: Lifecycle | None = None) -> None:
+        self._lifecycle = lifecycle
+        self.phase = lifecycle.phase if lifecycle is not None else "migrating"
+        self._requested = threading.Event()
+        self._holding = False
+
+    def at(self, phase: str) -> None:
+        self.phase = phase
+        if self._lifecycle is not None:  # for the log line of a stop
+            self._lifecycle.phase = phase
+        self.check()
+
+    def check(self) -> None:
+        if self._requested.is_set():
+            raise Interrupted(self.phase)
+
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        self._holding = True
+        try:
+            self.check()  # after saying so: a stop asked meanwhile is seen here, or waits
+            yield
+        finally:
+            self._holding = False
+
+    def request(self) -> bool:
+        """Ask the thread to stop; return whether it holds nothing (and may be left behind)."""
+        self._requested.set()
+        return not self._holding
+
+
+async def in_thread(lifecycle: Lifecycle, phase: str, work: Callable[[Stop], T]) -> T:
+    """Run blocking ``work`` (one step of the start, named ``phase``) in a thread of its own
+    and return what it returns, unless a stop is requested first: then raise `Interrupted`
+    as soon as the thread holds nothing.
+
+    A daemon thread, not the loop's executor: a thread left behind (still connecting, say)
+    must not hold up the end of the process."""
+    if lifecycle.stop_requested.is_set():
+        raise Interrupted(phase)
+    lifecycle.phase = phase
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+    stop = Stop(lifecycle)
+
+    def settle(outcome: Callable[[], None]) -> None:
+        try:
+            loop.call_soon_threadsafe(lambda: None if done.done() else outcome())
+        except RuntimeError:  # the loop is closed: this thread was left behind
+            pass
+
+    def target() -> None:
+        try:
+            result = work(stop)
+        except BaseException as exc:
+            error = exc  # `exc` is unbound when the except clause ends
+            settle(lambda: done.set_exception(error))
+        else:
+            settle(lambda: done.set_result(result))
+
+    stopped: asyncio.Future[Any] = asyncio.ensure_future(lifecycle.stop_requested.wait())
+    threading.Thread(target=target, name="executor-migrate", daemon=True).start()
+    try:
+        await asyncio.wait({done, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if not done.done() and stop.request():
+        done.cancel()
+        raise Interrupted(stop.phase)
+    return await done  # it stops at its next check, having released the lock
 
 
 @dataclass(frozen=True)
@@ -123,32 +227,72 @@ def _known_migrations(database: DatabaseURL) -> Any:
     return read_migrations(str(migrations_dir(database.dialect)))
 
 
-def apply(database: DatabaseURL, lock_timeout: float = settings.default("lock_timeout")) -> list[str]:
+def apply(
+    database: DatabaseURL, lock_timeout: float = settings.default("lock_timeout"), stop: Stop | None = None
+) -> list[str]:
     """Apply every pending migration; return the ids applied by this call (maybe none).
 
-    ``lock_timeout``: how long to wait for another migrating process to finish.
+    ``lock_timeout``: how long to wait for another migrating process to finish. ``stop``:
+    how a stop request reaches this call (see `Stop`); it raises `Interrupted` with the lock
+    released and every migration it applied recorded.
     """
+    stop = stop or Stop()
     if database.dialect == "sqlite":
         _create_private(database)
+    stop.at("connecting to the database")
     backend, migrations = _load(database)
-    from yoyo.exceptions import LockTimeout
-
+    applied: list[str] = []
     try:
-        with backend.lock(timeout=lock_timeout):
+        with stop.holding(), _locked(backend, lock_timeout, stop):
+            stop.at("applying migrations")
             pending = backend.to_apply(migrations)
-            for migration in pending:
+            for index, migration in enumerate(pending):
+                stop.check()
                 logger.info("applying migration {}", migration.id)
-            backend.apply_migrations(pending)
-    except LockTimeout as exc:
-        raise MigrationError(
-            f"another process has held the migration lock for over {format_duration(lock_timeout)}; if no "
-            "`executor migrate` is running (one was killed mid-way), run `executor migrate --break-lock`"
-        ) from exc
+                # One at a time (yoyo's own loop): each is applied and recorded before a stop.
+                backend.apply_migrations_only(pending[index : index + 1])
+                applied.append(migration.id)
+            backend.run_post_apply(pending)
     except backend.DatabaseError as exc:
         raise MigrationError(f"migration failed: {_reason(exc)}") from exc
+    except Interrupted:
+        if applied:
+            logger.info("stopped after applying {} of the pending migrations", len(applied))
+        raise
     finally:
         backend.connection.close()
-    return [m.id for m in pending]
+    return applied
+
+
+@contextmanager
+def _locked(backend: Any, timeout: float, stop: Stop) -> Iterator[None]:
+    """Hold yoyo's migration lock for the block. While another process holds it, try again
+    (every `LOCK_POLL` seconds, looking for a stop in between) for up to ``timeout``."""
+    from yoyo.exceptions import LockTimeout
+
+    deadline = time.monotonic() + timeout
+    with ExitStack() as held:
+        while True:
+            try:
+                held.enter_context(backend.lock(timeout=LOCK_POLL))
+                break
+            except LockTimeout as exc:
+                if time.monotonic() >= deadline:
+                    raise MigrationError(
+                        f"another process has held the migration lock for over {format_duration(timeout)}; "
+                        "if no `executor migrate` is running (one was killed mid-way), run "
+                        "`executor migrate --break-lock`"
+                    ) from exc
+                if stop.phase != _WAITING:
+                    logger.info(
+                        "another process holds the migration lock; waiting for it (up to {})",
+                        format_duration(timeout),
+                    )
+                stop.at(_WAITING)
+        yield
+
+
+_WAITING = "waiting for the migration lock"
 
 
 def break_lock(database: DatabaseURL) -> None:

@@ -23,6 +23,7 @@ from contextlib import asynccontextmanager
 from loguru import logger
 
 from executor import __version__
+from executor.actions import shell
 from executor.actions.http import close_client
 from executor.engine import Engine
 from executor.engine.catalog import register_folder
@@ -57,6 +58,7 @@ class Runtime:
 
         A failure here closes what was opened and raises, leaving the lifecycle as it was.
         """
+        shell.prepare(pass_env=settings.pass_env)
         store = create_store(settings.database, pool_size=settings.pool_size)
         try:
             await store.open()
@@ -68,11 +70,14 @@ class Runtime:
                 lease=settings.lease,
                 heartbeat_timeout=settings.heartbeat_timeout,
                 max_lost_attempts=settings.max_lost_attempts,
+                render_timeout=settings.render_timeout,
             )
             if settings.workflows is not None:
                 await register_folder(engine, settings.workflows)
             # Last: a start that fails earlier leaves no trace in the registry.
-            await store.register_instance(_instance(engine.instance_id, lifecycle.state))
+            await store.register_instance(
+                _instance(engine.instance_id, lifecycle.state, settings.heartbeat_timeout)
+            )
             recovered = await engine.leases.recover_dead_local()
             if recovered:
                 logger.info("reclaiming {} step(s) of instances on this host that died", recovered)
@@ -138,9 +143,14 @@ class Runtime:
         logger.info("stopped")
 
 
-def _instance(instance_id: str, state: State) -> Instance:
+def _instance(instance_id: str, state: State, heartbeat_timeout: float) -> Instance:
     return Instance(
-        id=instance_id, host=socket.gethostname(), pid=os.getpid(), version=__version__, state=state.value
+        id=instance_id,
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        version=__version__,
+        state=state.value,
+        heartbeat_timeout=heartbeat_timeout,
     )
 
 

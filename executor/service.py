@@ -2,8 +2,10 @@
 
 `Service.run()` is the whole life of a serving process:
 
-1. (idle) bind the listening socket, open the store, register this instance. A failure
-   here releases whatever was opened and raises; the state stays idle.
+1. (idle) migrate (or check the schema), bind the listening socket, open the store,
+   register workflows and this instance. A failure here releases whatever was opened and
+   raises; the state stays idle. A stop requested here (SIGTERM/SIGINT) ends the start at
+   once: the step under way is cancelled, and the state goes to stopped.
 2. (running) serve HTTP and claim work until a stop is requested (SIGTERM/SIGINT).
 3. (draining) stop claiming; health and read routes keep answering; wait for in-flight
    work up to the stop timeout; cancel and hand back the rest; keep HTTP up for the
@@ -16,16 +18,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from contextlib import AsyncExitStack
 
 from hypercorn.asyncio import serve
 from hypercorn.config import Config as HypercornConfig
 from loguru import logger
 
-from executor import __version__, systemd
+from executor import __version__, migrate, systemd
 from executor.engine import Engine
 from executor.errors import StartupError
 from executor.http import create_app
-from executor.lifecycle import Lifecycle, State
+from executor.lifecycle import Interrupted, Lifecycle, State
 from executor.runtime import Runtime
 from executor.settings import Settings
 from executor.signals import handle_stop_signals
@@ -66,13 +69,39 @@ class Service:
     async def run(self) -> None:
         if self.lifecycle.state is not State.IDLE:
             raise StartupError(f"a {self.lifecycle.state.value} service cannot be started")
-        # First: a taken port fails the start before anything else is opened.
+        with handle_stop_signals(self.lifecycle):
+            try:
+                await self._migrate()
+                await self._open_and_serve()
+            except Interrupted:
+                if self.lifecycle.state is State.IDLE:  # else the runtime closed and said so
+                    await self.lifecycle.transition(State.STOPPED)
+
+    async def _migrate(self) -> None:
+        database = self.settings.database
+        if self.settings.skip_migrations:
+            await migrate.in_thread(
+                self.lifecycle, "checking the database schema", lambda _: migrate.check_schema(database)
+            )
+        else:
+            timeout = self.settings.lock_timeout
+            await migrate.in_thread(
+                self.lifecycle, "migrating", lambda stop: migrate.apply(database, timeout, stop)
+            )
+
+    async def _open_and_serve(self) -> None:
+        # A taken port fails the start before the store is opened.
         sock = bind_socket(self.settings.host, self.settings.port)
+        phase = "opening the database"
+        if self.settings.workflows is not None:
+            phase += f" and registering the workflows of {self.settings.workflows}"
         try:
-            async with Runtime.open(self.settings, self.lifecycle) as runtime:
+            async with AsyncExitStack() as stack:
+                runtime = await self.lifecycle.unless_stopped(
+                    phase, lambda: stack.enter_async_context(Runtime.open(self.settings, self.lifecycle))
+                )
                 self.engine = runtime.engine
-                with handle_stop_signals(self.lifecycle):
-                    await self._serve(runtime, sock)
+                await self._serve(runtime, sock)
         finally:
             if sock.fileno() != -1:  # hypercorn never took it over
                 sock.close()

@@ -133,6 +133,17 @@ def _tokens(text: str) -> tuple[str, ...]:
     return tuple(token.strip() for token in text.split(",") if token.strip())
 
 
+_OWN_VARIABLE = re.compile(r"^EXECUTOR_[A-Za-z0-9_]+$")
+
+
+def _own_variables(text: str) -> tuple[str, ...]:
+    names = _tokens(text)
+    for name in names:
+        if not _OWN_VARIABLE.match(name):
+            raise ValueError(f"{name!r} is not the name of an EXECUTOR_* variable")
+    return names
+
+
 LOG_LEVELS = ("trace", "debug", "info", "warning", "error")
 LOG_FORMATS = ("auto", "text", "json")
 
@@ -247,6 +258,28 @@ SETTINGS = {
             metavar="DIR",
             help="A folder of workflows (`*.yaml`) to register at start; a changed file becomes a new "
             "version, an invalid one is reported and skipped.",
+        ),
+        Setting(
+            "pass_env",
+            "--pass-env",
+            "EXECUTOR_PASS_ENV",
+            default="",
+            parse=_own_variables,
+            metavar="NAMES",
+            help="`EXECUTOR_*` variables of the service's environment that shell commands see too "
+            "(comma-separated names). Commands see no other: Executor's own settings and secrets "
+            "stay out of them.",
+        ),
+        Setting(
+            "render_timeout",
+            "--render-timeout",
+            "EXECUTOR_RENDER_TIMEOUT",
+            default="10s",
+            parse=seconds(minimum=0.1),
+            metavar="DURATION",
+            help="How long a template with loops or other unbounded work may render (in a worker "
+            "process; a step's shorter `timeout` lowers it); over it, the step (or the run, for "
+            "workflow `outputs`) fails, naming the template.",
         ),
         Setting(
             "max_body",
@@ -373,6 +406,8 @@ class Settings:
     heartbeat_timeout: float
     max_lost_attempts: int  # lost attempts in a row before a step fails (the poison brake)
     workflows: Path | None  # a folder of *.yaml workflows to register at start
+    pass_env: tuple[str, ...]  # EXECUTOR_* variables that shell commands see too
+    render_timeout: float  # time limit of a template rendered by a worker (or its step's, if shorter)
     max_body: int  # request bodies larger than this are refused (413)
     pool_size: int  # PostgreSQL connections per instance at most (plus one for LISTEN)
     # Several tokens are accepted at once so that they can be rotated without downtime.

@@ -1,8 +1,12 @@
 """The one owner of SIGTERM and SIGINT.
 
-The first signal asks the service to drain; a second one, while it drains, asks it to stop
-at once. Hypercorn is started with a ``shutdown_trigger`` so that it installs no handlers
-of its own; the handlers here are removed again (and the earlier ones restored) on exit.
+The handlers are installed when a command starts (`executor serve`, `migrate`, `run`), so
+that a signal is obeyed in every phase. While the lifecycle is still idle (migrating,
+opening the database, registering workflows), a signal ends the start: the step under way
+is cancelled (`Lifecycle.unless_stopped`) and the process exits. Once running, the first
+signal asks the service to drain; a second one, while it drains, asks it to stop at once.
+Hypercorn is started with a ``shutdown_trigger`` so that it installs no handlers of its own;
+the handlers here are removed again (and the earlier ones restored) on exit.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from contextlib import contextmanager
 
 from loguru import logger
 
-from executor.lifecycle import Lifecycle
+from executor.lifecycle import Lifecycle, State
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -27,6 +31,10 @@ def handle_stop_signals(lifecycle: Lifecycle) -> Iterator[None]:
     def on_signal(sig: signal.Signals) -> None:
         if lifecycle.stop_requested.is_set():
             logger.warning("received {} again: stopping at once", sig.name)
+            lifecycle.request_abort()
+        elif lifecycle.state is State.IDLE:
+            # Nothing runs yet: nothing to drain, nothing to wait for.
+            logger.info("received {} while {}: stopping", sig.name, lifecycle.phase)
             lifecycle.request_abort()
         else:
             logger.info("received {}: draining (send it again to stop at once)", sig.name)

@@ -2,10 +2,13 @@
 
 Output of any shape is fine: lines of any length (a longer one is logged in marked pieces),
 binary output, a last line without a newline. The command inherits the service's environment
-except Executor's own ``EXECUTOR_*`` configuration.
+except Executor's own ``EXECUTOR_*`` configuration (but the variables ``--pass-env`` names).
 
 The command runs in a process group of its own, so that a timeout or a cancel ends
-everything it started: SIGTERM to the group, then SIGKILL after `KILL_GRACE` seconds.
+everything it started: SIGTERM to the group, then SIGKILL after `KILL_GRACE` seconds. The
+service's supervisor (`executor.supervisor`) knows the group, and kills it if the service
+dies first. A retried attempt first kills what an earlier attempt of its step may have left
+running on this host, so that two never run side by side.
 Result: ``{exit_code, stdout, stderr, json}``; ``json`` is stdout parsed when it is JSON.
 A non-zero exit fails the attempt.
 """
@@ -16,8 +19,12 @@ import asyncio
 import contextlib
 import os
 import signal
+from collections.abc import Iterable
 from typing import Any
 
+from loguru import logger
+
+from executor import supervisor
 from executor.actions.base import json_or_none
 from executor.actions.context import Attempt
 from executor.actions.outcomes import Failed, Outcome, Succeeded
@@ -35,8 +42,21 @@ READ_BYTES = 1 << 16
 LOG_LINE_BYTES = 1 << 16
 CONTINUES = "… [line continues]"
 # Executor's own configuration (token, database URL, secrets...) stays out of commands: the
-# only variables with this prefix a command sees are the per-attempt ones set below.
+# only variables with this prefix a command sees are the per-attempt ones set below, and
+# those the operator passes (`prepare`).
 OWN_PREFIX = "EXECUTOR_"
+
+_passed: frozenset[str] = frozenset()
+_supervisor = supervisor.Supervisor()
+
+
+def prepare(pass_env: Iterable[str]) -> None:
+    """Ready the action for this service (the runtime calls it when it opens): commands see
+    the ``EXECUTOR_*`` variables ``pass_env`` names too (``--pass-env``), and the supervisor
+    starts now, so that it already watches when the first command starts."""
+    global _passed
+    _passed = frozenset(pass_env)
+    _supervisor.start()
 
 
 def _utf8_cut(data: bytes | bytearray, limit: int) -> int:
@@ -122,12 +142,36 @@ def _kill_group(process: asyncio.subprocess.Process, sig: signal.Signals) -> Non
         os.killpg(process.pid, sig)
 
 
+async def _end_earlier_attempts(attempt: Attempt) -> None:
+    """Kill what earlier attempts of this step left running on this host: processes that
+    carry the step's idempotency key but another attempt number in their environment.
+
+    The supervisor of a service that died kills them within milliseconds, long before a
+    restarted service gets here; this makes it certain, and covers a command that escaped
+    its group. Only retries pay for it (one pass over /proc)."""
+    if attempt.attempt <= 1:
+        return
+    step = f"EXECUTOR_IDEMPOTENCY_KEY={attempt.idempotency_key}".encode()
+    this = f"EXECUTOR_ATTEMPT={attempt.attempt}".encode()
+    found = await asyncio.to_thread(
+        supervisor.sweep, lambda env: step in env and this not in env, supervisor.SWEEP_TIMEOUT
+    )
+    if found:
+        logger.bind(run_id=attempt.run_id, step=attempt.step_id).warning(
+            "killed {} process(es) left by an earlier attempt", found
+        )
+
+
 class Shell(ShellSpec):
     @staticmethod
     async def run(attempt: Attempt) -> Outcome:
         params = attempt.params
         env = {
-            **{name: value for name, value in os.environ.items() if not name.startswith(OWN_PREFIX)},
+            **{
+                name: value
+                for name, value in os.environ.items()
+                if not name.startswith(OWN_PREFIX) or name in _passed
+            },
             **{str(k): str(v) for k, v in (params.get("env") or {}).items()},
             "EXECUTOR_RUN_ID": attempt.run_id,
             "EXECUTOR_STEP_ID": attempt.step_id,
@@ -138,8 +182,10 @@ class Shell(ShellSpec):
         if attempt.item_index >= 0:
             env["EXECUTOR_ITEM_INDEX"] = str(attempt.item_index)
         stdin = params.get("stdin")
-        try:
-            process = await asyncio.create_subprocess_exec(
+        await _end_earlier_attempts(attempt)
+        _supervisor.expect(attempt.instance)
+        spawning = asyncio.ensure_future(
+            asyncio.create_subprocess_exec(
                 *_argv(params["command"]),
                 stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
@@ -148,8 +194,22 @@ class Shell(ShellSpec):
                 env=env,
                 start_new_session=True,  # its own process group, to be killed as one
             )
+        )
+        try:
+            process = await asyncio.shield(spawning)
         except OSError as exc:
             return Failed(f"cannot start command: {exc}")
+        except asyncio.CancelledError:
+            # Cancelled while the command was starting (a drain, a cancel): asyncio would kill
+            # only its first process and then wait for the pipes that its children hold (a
+            # `sleep 30` behind `sh -c` kept a drain waiting 30 s). Let the start finish and
+            # end the whole group, as for a cancel later on.
+            with contextlib.suppress(OSError):
+                started = await spawning
+                _kill_group(started, signal.SIGKILL)
+                await started.wait()
+            raise
+        _supervisor.started(process.pid)
         out, err = _Stream("stdout", attempt), _Stream("stderr", attempt)
         assert process.stdout is not None and process.stderr is not None
         try:
@@ -173,6 +233,7 @@ class Shell(ShellSpec):
         finally:
             # Whatever the command left behind in its group goes with it.
             _kill_group(process, signal.SIGKILL)
+            _supervisor.ended(process.pid)
         result = {"exit_code": code, "stdout": out.text, "stderr": err.text, "json": json_or_none(out.text)}
         if code != 0:
             tail = err.text.strip().splitlines()[-1:] or out.text.strip().splitlines()[-1:]

@@ -25,6 +25,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from executor.engine.transitions import ChangeScope
 from executor.errors import ExecutorError, StoreConflict, StoreError
+from executor.render.renderer import RenderPending
 from executor.store.base import Store, Txn
 
 T = TypeVar("T")
@@ -45,6 +46,11 @@ class Change(Generic[T]):
 
 class Claimer(Protocol):
     """What the writer needs from the claim loop to claim for it (see `Engine`)."""
+
+    @property
+    def claiming(self) -> bool:
+        """False once a drain began: a group then claims nothing, even for slots it frees."""
+        ...
 
     def free_slots(self) -> int: ...
 
@@ -105,6 +111,14 @@ class GroupCommit:
     async def _commit(self, group: list[Change[Any]]) -> None:
         try:
             done, claimed, queued = await self._together(group)
+        except _Pending as pending:
+            # One change waits for a render (it runs again once rendered, see
+            # `Engine.change`): the others go on together without it, not one by one.
+            _answer(pending.change.future, pending.render)
+            rest = [change for change in group if change is not pending.change]
+            if rest:
+                await self._commit(rest)
+            return
         except Exception:
             # One change's failure must not be another's: each on its own.
             await asyncio.gather(*(self._alone(change) for change in group if not change.future.done()))
@@ -135,6 +149,8 @@ class GroupCommit:
                 writes = txn.writes
                 try:
                     result: Any = await change.body(txn, scope)
+                except RenderPending as exc:
+                    raise _Pending(change, exc) from exc
                 except ExecutorError as exc:
                     if txn.writes != writes or isinstance(exc, StoreError):
                         raise
@@ -149,7 +165,7 @@ class GroupCommit:
 
     async def _claim(self, txn: Txn, group: list[Change[Any]], queued: bool) -> GroupClaim | None:
         frees = sum(change.frees for change in group)
-        if self.claimer is None or not (queued or frees):
+        if self.claimer is None or not (queued or frees) or not self.claimer.claiming:
             return None
         limit = self.claimer.free_slots() + frees
         if limit <= 0:
@@ -178,6 +194,14 @@ class GroupCommit:
                 self.claimer.wake()
             _answer(change.future, result)
             return
+
+
+class _Pending(Exception):
+    """``change`` met a template still rendering: the group rolls back without it."""
+
+    def __init__(self, change: Change[Any], render: RenderPending) -> None:
+        self.change = change
+        self.render = render
 
 
 def _answer(future: asyncio.Future[Any], result: Any) -> None:

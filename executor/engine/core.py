@@ -25,8 +25,9 @@ from executor.engine.events import Event, StepEvent
 from executor.engine.leases import Leases
 from executor.engine.loop import ClaimLoop
 from executor.engine.runner import run_attempt
-from executor.engine.transitions import ChangeScope, RunChange
+from executor.engine.transitions import ChangeScope, ReplayedIds, RunChange
 from executor.errors import ExecutorError, RunNotFound, StoreConflict, StoreError
+from executor.render.renderer import DEFAULT_TIMEOUT, Renderer, RenderPending
 from executor.statuses import RunStatus, StepStatus
 from executor.store import Store
 from executor.store.base import Txn
@@ -48,12 +49,14 @@ class Engine:
         lease: float,
         heartbeat_timeout: float = 10.0,
         max_lost_attempts: int = 3,
+        render_timeout: float = DEFAULT_TIMEOUT,
         secrets: dict[str, str] | None = None,
     ) -> None:
         self.store = store
         self.instance_id = instance_id
         self.lease = lease
         self.max_lost_attempts = max_lost_attempts
+        self.renderer = Renderer(render_timeout)
         self.secrets = secrets_from_environ() if secrets is None else secrets
         self.masker = Masker(self.secrets)
         self.loop: ClaimLoop[Claimed] = ClaimLoop(self, concurrency=concurrency, poll_interval=poll_interval)
@@ -111,13 +114,32 @@ class Engine:
         """Run ``body`` in a store transaction, shared with other changes (`GroupCommit`);
         return its result once committed. ``key`` is the run it locks; ``frees`` the claim
         loop slots its commit frees (an attempt's outcome); ``rows`` and ``steps`` what it
-        will read of the run (hints)."""
-        result: T = await self.commits.run(body, key=key, frees=frees, rows=rows, steps=steps)
-        return result
+        will read of the run (hints).
+
+        A change that meets a template still rendering (`RenderPending`) is rolled back and
+        run again once the render is done: the transaction, shared by every change of the
+        instance, never waits for a render. It creates the same run ids each time."""
+        ids = ReplayedIds()
+
+        async def attempt(txn: Txn, scope: ChangeScope) -> T:
+            scope.new_id = ids.replay()
+            return await body(txn, scope)
+
+        while True:
+            try:
+                result: T = await self.commits.run(attempt, key=key, frees=frees, rows=rows, steps=steps)
+                return result
+            except RenderPending as pending:
+                await pending.wait()
 
     def _scope(self) -> ChangeScope:
         return ChangeScope(
-            self.load_workflow, self._cached_workflow, self.secrets, self.masker, self.max_lost_attempts
+            self.load_workflow,
+            self._cached_workflow,
+            self.secrets,
+            self.masker,
+            self.max_lost_attempts,
+            renderer=self.renderer,
         )
 
     def _after(self, scope: ChangeScope) -> None:
@@ -230,6 +252,10 @@ class Engine:
 
     # -- what the group commit claims for the loop (`commit.Claimer`) --------------------
 
+    @property
+    def claiming(self) -> bool:
+        return self.loop.claiming
+
     def free_slots(self) -> int:
         return self.loop.free_slots()
 
@@ -261,7 +287,7 @@ class Engine:
             workflow = await self._workflow(claimed)
             try:
                 outcome = await run_attempt(
-                    self.store, workflow, claimed, self.secrets, self.masker, self.instance_id
+                    self.store, workflow, claimed, self.secrets, self.masker, self.instance_id, self.renderer
                 )
             except ExecutorError:
                 raise

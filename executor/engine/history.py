@@ -48,8 +48,17 @@ def ended(
 
 
 def spent(row: StepRow) -> int:
-    """The attempts that count against ``retry.max_attempts``: those not lost."""
-    return row.attempt - sum(1 for entry in row.history or () if entry.get("outcome") == LOST)
+    """The attempts that count against ``retry.max_attempts``: those not lost.
+
+    An earlier attempt counts unless it ended lost. A durable step resumed after a loss goes
+    on under the same attempt number (its wait is not started again), so the current
+    attempt always counts, whatever was lost of it before."""
+    last: dict[Any, Any] = {}
+    for entry in row.history or ():
+        last[entry.get("attempt")] = entry.get("outcome")
+    return row.attempt - sum(
+        1 for number, outcome in last.items() if outcome == LOST and number != row.attempt
+    )
 
 
 def lost_in_a_row(history: list[Entry] | None) -> list[Entry]:

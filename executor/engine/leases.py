@@ -1,16 +1,18 @@
 """Lease upkeep: the leases this instance holds are renewed while their attempts run; a
 lease found lost stops its attempt; instances whose heartbeat went silent are released;
-expired leases (of any instance) and overdue runs are reaped. One loop, `Leases.maintain`,
-does all of it at a third of the lease or a fifth of the heartbeat timeout, whichever is
-shorter.
+expired leases (of any instance) and overdue runs are reaped. `Leases.maintain` does it
+in two loops (renewing never waits for reaping) at a third of the lease or a fifth of the
+heartbeat timeout, whichever is shorter.
 
 Renewing at a fraction of the lease leaves two more chances before a healthy attempt
 could lose its row; reaping here rather than at claim time keeps claims one statement.
 
 A dead instance is noticed by its heartbeat (`Runtime` beats at a fifth of the timeout),
 not by its leases running out: a kill -9 costs its steps about the heartbeat timeout, not
-the lease. Only an instance that has itself had the database for a whole timeout judges
-its peers: after an outage every instance's heartbeat is old, and none is dead.
+the lease. Each instance records its own timeout, and peers judge it by that one (a fleet
+whose settings differ, or a rolling upgrade, takes nobody for dead too early). Only an
+instance that has itself had the database for a whole timeout judges its peers: after an
+outage every instance's heartbeat is old, and none is dead.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ from loguru import logger
 from executor.errors import ExecutorError
 from executor.store import Store
 from executor.store.records import Claimed
+
+# Instances of versions that did not record their heartbeat timeout beat every 10 s: judge
+# them after three missed beats.
+UNKNOWN_TIMEOUT = 30.0
 
 
 class Leases:
@@ -63,24 +69,46 @@ class Leases:
         self._held.pop(row_id, None)
 
     async def maintain(self) -> None:
-        """Renew this instance's leases; reap expired leases and overdue runs. Forever."""
+        """Renew this instance's leases; reap expired leases and overdue runs. Forever.
+
+        Two loops: recording what reaping finds may wait (a change that needs a slow
+        render waits for it outside the transaction), and renewals must never wait for it.
+        """
         interval = max(0.05, min(self.lease / 3, self.heartbeat_timeout / 5, 5.0))
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._keep(interval))
+            group.create_task(self._reap(interval))
+
+    async def _keep(self, interval: float) -> None:
+        answered = time.monotonic()
         while True:
             try:
                 await self.store.ping()
+                now = time.monotonic()
                 if not self.database_ok:
                     logger.info("the database answers again")
-                    self._answering_since = time.monotonic()
+                if not self.database_ok or now - answered > 2 * interval + 1:
+                    # Back from an outage, or from a ping that hung: peers could not beat either.
+                    self._answering_since = now
+                answered = now
                 self.database_ok = True
                 await self.renew()
-                await self.release_silent()
-                await self.reap()
             except ExecutorError as exc:
                 if self.database_ok:
                     logger.warning("the database does not answer: {}", exc.message)
                 self.database_ok = False
             # While the database is away, look again soon: readiness comes back with it.
             await asyncio.sleep(interval if self.database_ok else min(interval, 0.5))
+
+    async def _reap(self, interval: float) -> None:
+        while True:
+            if self.database_ok:  # else `_keep` says so, once
+                try:
+                    await self.release_silent()
+                    await self.reap()
+                except ExecutorError as exc:
+                    logger.debug("reaping failed, trying again: {}", exc.message)
+            await asyncio.sleep(interval)
 
     async def renew(self) -> None:
         held = [(row_id, item.token) for row_id, item in list(self._held.items())]
@@ -101,20 +129,21 @@ class Leases:
         whole timeout itself (after an outage, its peers' heartbeats are old too)."""
         if time.monotonic() - self._answering_since < self.heartbeat_timeout:
             return
-        released = await self.store.release_silent_instances(self.heartbeat_timeout, me=self.owner)
+        released = await self.store.release_silent_instances(me=self.owner, unknown_timeout=UNKNOWN_TIMEOUT)
         for instance, leases in released.items():
             logger.bind(instance=instance).warning(
-                "instance missed its heartbeats for {:g}s: taken for dead; {} of its step(s) go back to the queue",
-                self.heartbeat_timeout,
+                "instance missed its heartbeats: taken for dead; {} of its step(s) go back to the queue",
                 leases,
             )
 
     async def reap(self) -> None:
-        for run_id, row_id, token in await self.store.expired_leases(100):
+        """Record every expired lease and overdue run found now (together: the changes share
+        group commits), and return once they are recorded."""
+        expired = await self.store.expired_leases(100)
+        for run_id, row_id, _ in expired:
             logger.bind(run_id=run_id, row=row_id).warning("lease of a step expired: executor lost")
-            await self._expire(run_id, row_id, token)
-        for run_id in await self.store.overdue_runs(100):
-            await self._time_out(run_id)
+        await asyncio.gather(*(self._expire(run_id, row_id, token) for run_id, row_id, token in expired))
+        await asyncio.gather(*(self._time_out(run_id) for run_id in await self.store.overdue_runs(100)))
 
     async def recover_dead_local(self) -> int:
         """Expire at once the leases of instances on this host whose process is gone (a

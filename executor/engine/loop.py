@@ -64,6 +64,11 @@ class ClaimLoop(Generic[W]):
     def in_flight(self) -> int:
         return len(self._inflight)
 
+    @property
+    def claiming(self) -> bool:
+        """Running and not draining: new work may start."""
+        return self._claiming and self._running
+
     def free_slots(self) -> int:
         """Slots neither running an item nor promised to a claim in progress (0 once draining)."""
         if not (self._claiming and self._running):

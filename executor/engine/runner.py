@@ -16,9 +16,10 @@ from executor.actions.registry import ACTIONS
 from executor.durations import format_duration
 from executor.engine.logs import LogBuffer
 from executor.errors import ExecutorError
+from executor.render.renderer import Renderer
 from executor.store import Store
 from executor.store.records import Claimed
-from executor.workflow import Masker, Step, Workflow, build_context, render
+from executor.workflow import Masker, Step, Workflow, build_context
 
 
 def idempotency_key(claimed: Claimed) -> str:
@@ -33,14 +34,18 @@ async def run_attempt(
     secrets: dict[str, str],
     masker: Masker,
     instance: str = "",
+    renderer: Renderer | None = None,
 ) -> Outcome:
     row = claimed.row
     step = workflow.step(row.step_id)
     action = ACTIONS[step.action]
     try:
-        params = await _params(store, step, claimed, secrets) if step.templated else step.with_
-    except ExecutorError as exc:
-        return Failed(f"with: {exc.message}", retryable=False)
+        if step.templated:
+            params = await _params(store, step, claimed, secrets, renderer or Renderer())
+        else:
+            params = step.with_
+    except ExecutorError as exc:  # names the parameter: "with.command: {{ ... }}: reason"
+        return Failed(exc.message, retryable=False)
     logs = LogBuffer(store, row.id, row.attempt, masker)
     attempt = Attempt(
         run_id=row.run_id,
@@ -71,8 +76,11 @@ async def run_attempt(
     return outcome
 
 
-async def _params(store: Store, step: Step, claimed: Claimed, secrets: dict[str, str]) -> Any:
-    """The step's ``with``, rendered in the run's context."""
+async def _params(
+    store: Store, step: Step, claimed: Claimed, secrets: dict[str, str], renderer: Renderer
+) -> Any:
+    """The step's ``with``, rendered in the run's context (a template that needs a worker
+    gets the step's ``timeout``, else the renderer's)."""
     row = claimed.row
     # A chain of 2,000 steps must not read 2,000 results per step: only when asked for.
     results = await store.step_results(row.run_id) if step.reads_steps else {}
@@ -89,4 +97,4 @@ async def _params(store: Store, step: Step, claimed: Claimed, secrets: dict[str,
         secrets=secrets,
         **extra,
     )
-    return render(step.with_, context)
+    return await renderer.render(step.with_, context, where="with", timeout=step.timeout)

@@ -24,6 +24,7 @@ from executor.actions.outcomes import ChildRun, Failed, Outcome, Succeeded, Susp
 from executor.engine import history, states
 from executor.engine.events import Event, RetryEvent, RunEvent, StepEvent
 from executor.errors import ExecutorError, RunNotFound, RunStateConflict, WorkflowNotFound
+from executor.render.renderer import Renderer
 from executor.statuses import RUN_FINAL, STEP_FINAL, RunStatus, StepStatus
 from executor.store.base import DuplicateRun, Txn
 from executor.store.records import (
@@ -36,7 +37,7 @@ from executor.store.records import (
     StepFields,
     StepRow,
 )
-from executor.workflow import Masker, Workflow, apply_input, build_context, render
+from executor.workflow import Masker, Step, Workflow, apply_input, build_context
 from executor.workflow.expressions import is_true
 
 MAX_ITEMS = 100_000
@@ -57,10 +58,36 @@ class ChangeScope:
     masker: Masker
     # A step whose attempts are lost this many times in a row fails (the poison-step brake).
     max_lost_attempts: int = 3
+    # Renders `when`, `for_each` and `outputs`; one still rendering raises `RenderPending`
+    # (the engine runs the change again once it is rendered, outside the transaction).
+    renderer: Renderer = field(default_factory=Renderer)
+    # Ids of the runs this change creates: `ReplayedIds` gives a change that runs again the
+    # same ones, so that a template reading `run.id` renders the same.
+    new_id: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))
     events: list[Event] = field(default_factory=list)
     cancelled_rows: set[int] = field(default_factory=set)
     settled_rows: set[int] = field(default_factory=set)  # attempts whose outcome this recorded
     queued: bool = False  # something became claimable: wake the claim loop after commit
+
+
+class ReplayedIds:
+    """The ids of new runs for one change: new ones the first time it runs, the same ones,
+    in the same order, each time it runs again (see `ChangeScope.new_id`)."""
+
+    def __init__(self) -> None:
+        self._ids: list[str] = []
+
+    def replay(self) -> Callable[[], str]:
+        given = 0
+
+        def new_id() -> str:
+            nonlocal given
+            if given == len(self._ids):
+                self._ids.append(str(uuid.uuid4()))
+            given += 1
+            return self._ids[given - 1]
+
+        return new_id
 
 
 class RunChange:
@@ -134,6 +161,15 @@ class RunChange:
             workflow=self.run.workflow_name,
             secrets=self.scope.secrets,
             **extra,
+        )
+
+    async def _render(self, value: Any, where: str, step: Step | None = None, **extra: Any) -> Any:
+        """``value`` rendered in the run's context (a template that needs a render worker
+        gets the step's ``timeout``, else the renderer's; see `RenderPending`)."""
+        timeout = None if step is None else step.timeout
+        context = await self.context(**extra)
+        return await self.scope.renderer.render(
+            value, context, where=where, timeout=timeout, in_transaction=True
         )
 
     def _effective(self, row: StepRow) -> StepStatus | None:
@@ -215,7 +251,7 @@ class RunChange:
         checked_input = apply_input(workflow.inputs, run_input)
         now = time.time()
         new = NewRun(
-            id=str(uuid.uuid4()),
+            id=scope.new_id(),
             workflow_name=record.name,
             workflow_version=record.version,
             input=checked_input,
@@ -285,10 +321,10 @@ class RunChange:
     async def _start(self, row: StepRow) -> None:
         step = self.workflow.step(row.step_id)
         try:
-            if step.when is not None and not is_true(render(step.when, await self.context())):
+            if step.when is not None and not is_true(await self._render(step.when, "when", step)):
                 await self.set_step(row, StepStatus.SKIPPED, error="when was false")
                 return
-            items = None if step.for_each is None else render(step.for_each, await self.context())
+            items = None if step.for_each is None else await self._render(step.for_each, "for_each", step)
         except ExecutorError as exc:
             await self.set_step(row, StepStatus.FAILED, error=exc.message)
             return
@@ -356,7 +392,8 @@ class RunChange:
             )
 
     async def _finish_if_done(self) -> None:
-        if self.run.status in RUN_FINAL or self._open:
+        # A paused run's steps finish and are recorded; the run itself finishes on resume.
+        if self.run.status in RUN_FINAL or self.run.status == RunStatus.PAUSED or self._open:
             return
         # A small run is read whole at once; a large one is counted first (a 2,000-step
         # chain must not read 2,000 rows per step to learn that it is not done).
@@ -378,12 +415,12 @@ class RunChange:
                 error=f"step {failed[0].step_id} failed: {failed[0].error or ''}".rstrip(": "),
             )
             return
+        outputs = None
         try:
-            outputs = (
-                None if self.workflow.outputs is None else render(self.workflow.outputs, await self.context())
-            )
-        except ExecutorError as exc:
-            await self.finish(RunStatus.FAILED, error=f"outputs: {exc.message}")
+            if self.workflow.outputs is not None:
+                outputs = await self._render(self.workflow.outputs, "outputs")
+        except ExecutorError as exc:  # names the output: "outputs.version: {{ ... }}: reason"
+            await self.finish(RunStatus.FAILED, error=exc.message)
             return
         await self.finish(RunStatus.SUCCEEDED, outputs=self.scope.masker.mask(outputs))
 
@@ -473,16 +510,16 @@ class RunChange:
     async def _shape(self, row: StepRow, outcome: Succeeded) -> Outcome:
         """Apply the step's `outputs` to an action's result, however the result arrived
         (the action's return, a signal, a child run)."""
-        outputs = self.workflow.step(row.step_id).outputs
-        if outputs is None:
+        step = self.workflow.step(row.step_id)
+        if step.outputs is None:
             return outcome
         extra: dict[str, Any] = {"result": outcome.output}
         if row.item_index >= 0:
             extra.update(item=(row.state or {}).get("item"), index=row.item_index)
         try:
-            return Succeeded(render(outputs, await self.context(**extra)))
-        except ExecutorError as exc:
-            return Failed(f"outputs: {exc.message}", retryable=False)
+            return Succeeded(await self._render(step.outputs, "outputs", step, **extra))
+        except ExecutorError as exc:  # names the output: "outputs.n: {{ ... }}: reason"
+            return Failed(exc.message, retryable=False)
 
     async def suspend(self, row: StepRow, suspend: Suspend) -> None:
         if suspend.signal is not None:
@@ -565,6 +602,7 @@ class RunChange:
             raise RunStateConflict(f"run {self.run.id} is {self.run.status}, not paused", self.run.status)
         await self.set_run(RunStatus.RUNNING if self.run.started_at else RunStatus.PENDING)
         self.scope.queued = True
+        await self.advance()  # steps that finished while paused may have ended the run
 
     async def retry(self) -> None:
         if self.run.status != RunStatus.FAILED:

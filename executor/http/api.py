@@ -1,16 +1,21 @@
-"""What the API routes share: the engine, the lifecycle, the body limit."""
+"""What the API routes share: the engine, the lifecycle, the body limit, one route per path."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.requests import Request
+from starlette.routing import Route
 
 from executor.engine import Engine
 from executor.http.problems import Draining
 from executor.lifecycle import Lifecycle, State
 
 RETRY_AFTER_SECONDS = 5
+
+Endpoint = Callable[[Request], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
@@ -31,3 +36,17 @@ class Api:
 def api(request: Request) -> Api:
     current: Api = request.app.state.api
     return current
+
+
+def route(path: str, **endpoints: Endpoint) -> Route:
+    """One route answering every method of ``path`` (``route("/runs", GET=..., POST=...)``), so
+    that a method it lacks gets a 405 whose ``Allow`` names all of them: Starlette answers for
+    the first route whose path matches, and separate routes per method would each name only
+    their own."""
+
+    async def by_method(request: Request) -> Any:
+        # Starlette answers HEAD wherever GET is allowed; the server sends no body.
+        return await endpoints["GET" if request.method == "HEAD" else request.method](request)
+
+    by_method.__name__ = "_".join(endpoint.__name__ for endpoint in endpoints.values())
+    return Route(path, by_method, methods=list(endpoints))

@@ -38,7 +38,8 @@ class VersionHeader:
 
 
 async def openapi_document(request: Request) -> JSONResponse:
-    return JSONResponse(openapi.document())
+    # The document of this instance: bearer security and 401s only when it has a token.
+    return JSONResponse(openapi.document(secured=request.app.state.secured))
 
 
 def create_app(
@@ -52,7 +53,11 @@ def create_app(
     if engine is not None:
         routes += [*workflows.routes, *runs.routes]
     app = Starlette(routes=routes, exception_handlers=errors.HANDLERS)
+    # `/runs/` is a 404 naming `/runs` (errors.py), not a redirect that some clients follow
+    # without the POST body.
+    app.router.redirect_slashes = False
     app.state.lifecycle = lifecycle
+    app.state.secured = bool(tokens)
     if engine is not None:
         app.state.api = Api(engine=engine, lifecycle=lifecycle, max_body=max_body)
     # Outside Starlette's ServerErrorMiddleware, so even a 500 carries the header.

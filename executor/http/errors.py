@@ -5,6 +5,9 @@ the user-facing one. Errors about the request name every field that is wrong in
 ``details`` (``{path, line?, message}``); a 409 carries the run's current ``status``.
 Anything unexpected is logged with its traceback and answered with a plain 500 that
 reveals nothing about the internals.
+
+A path with a trailing slash is not redirected (a redirect drops a POST body on some
+clients): its 404 names the route it misses, ``/runs`` for ``/runs/``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from loguru import logger
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from starlette.routing import Match
 
 from executor.errors import ExecutorError, InputInvalid, RunStateConflict, WorkflowInvalid
 from executor.http.problems import ClientError
@@ -36,12 +40,28 @@ def error_response(
     return _AsciiJSON({"error": {"code": code, "message": message, **extra}}, http_status, headers=headers)
 
 
+def _without_trailing_slash(request: Request) -> str | None:
+    """The path minus its trailing slashes when a route answers that one, else None."""
+    path: str = request.scope["path"]
+    trimmed = path.rstrip("/")
+    if not trimmed or trimmed == path:
+        return None
+    scope = {**request.scope, "path": trimmed}
+    routes = request.scope["app"].router.routes
+    return trimmed if any(route.matches(scope)[0] is not Match.NONE for route in routes) else None
+
+
 async def http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     phrase = HTTPStatus(exc.status_code).phrase
     code = phrase.lower().replace(" ", "_").replace("-", "_")
     message = exc.detail if exc.detail and exc.detail != phrase else _MESSAGES.get(exc.status_code, phrase)
-    return error_response(exc.status_code, code, message, dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if "Allow" in headers:  # Starlette joins a set: one order, always
+        headers["Allow"] = ", ".join(sorted(method.strip() for method in headers["Allow"].split(",")))
+    if exc.status_code == 404 and (route := _without_trailing_slash(request)):
+        message = f"no such route; the route is {route}, without the trailing slash"
+    return error_response(exc.status_code, code, message, headers)
 
 
 def _details(exc: ExecutorError) -> dict[str, Any]:

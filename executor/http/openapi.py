@@ -1,7 +1,13 @@
-"""The OpenAPI 3.1 document of the API, built from the same schemas that validate requests."""
+"""The OpenAPI 3.1 document of the API, built from the same schemas that validate requests.
+
+Each instance serves the document of its configuration: with an API token, every operation
+but ``/health*`` needs the bearer token and lists 401; without one, nothing needs a token and
+no operation lists 401.
+"""
 
 from __future__ import annotations
 
+import copy
 from functools import cache
 from typing import Any
 
@@ -31,6 +37,14 @@ def _json(name: str, description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": _ref(name)}}}
 
 
+_HEADERS = {
+    401: {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}},
+    503: {
+        "Retry-After": {"description": "Seconds to wait", "schema": {"type": "string", "pattern": "^[0-9]+$"}}
+    },
+}
+
+
 def _errors(*codes: int) -> dict[str, Any]:
     text = {
         400: "Malformed body",
@@ -42,7 +56,11 @@ def _errors(*codes: int) -> dict[str, Any]:
         422: "Invalid request (a body field or a parameter); error.details names every one",
         503: "The instance is draining; retry on another (Retry-After)",
     }
-    return {str(code): _json("Error", text[code]) for code in (401, *codes)}
+    answers = {str(code): _json("Error", text[code]) for code in (401, *codes)}
+    for code, headers in _HEADERS.items():
+        if str(code) in answers:
+            answers[str(code)]["headers"] = headers
+    return answers
 
 
 def _param(
@@ -52,7 +70,7 @@ def _param(
         "name": name,
         "in": where,
         "required": where == "path" if required is None else required,
-        "schema": schema or schemas.TEXT,
+        "schema": schema or schemas.IDENTIFIER,
     }
 
 
@@ -71,7 +89,23 @@ def _action(summary: str, starts_work: bool) -> dict[str, Any]:
 
 
 @cache
-def document() -> dict[str, Any]:
+def document(secured: bool = True) -> dict[str, Any]:
+    """The document; ``secured``: as an instance with an API token serves it."""
+    full = _document()
+    return full if secured else _without_security(full)
+
+
+def _without_security(full: dict[str, Any]) -> dict[str, Any]:
+    open_ = copy.deepcopy(full)
+    del open_["security"], open_["components"]["securitySchemes"]
+    for operations in open_["paths"].values():
+        for operation in operations.values():
+            operation.pop("security", None)
+            operation["responses"].pop("401", None)
+    return open_
+
+
+def _document() -> dict[str, Any]:
     # Health routes answer without a token (load balancers have none): no security, no 401.
     health = {
         "get": {
@@ -98,7 +132,17 @@ def document() -> dict[str, Any]:
             "/health/live": {
                 "get": {"security": [], "responses": {"200": _json("Health", "The process serves HTTP")}}
             },
-            "/openapi.json": {"get": {"responses": {"200": {"description": "This document"}, **_errors()}}},
+            "/openapi.json": {
+                "get": {
+                    "responses": {
+                        "200": {
+                            "description": "This document",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        },
+                        **_errors(),
+                    }
+                }
+            },
             "/workflows": {
                 "post": {
                     "summary": "Register a workflow version (YAML or JSON)",
@@ -153,10 +197,10 @@ def document() -> dict[str, Any]:
                 "get": {
                     "summary": "Runs, newest first",
                     "parameters": [
-                        _param("workflow", "query"),
-                        _param("status", "query", {"type": "string", "enum": schemas.RUN_STATUSES}),
+                        _param("workflow", "query", schemas.WORKFLOW_FILTER),
+                        _param("status", "query", schemas.STATUS_PARAM),
                         _param("limit", "query", schemas.LIMIT_PARAM),
-                        _param("cursor", "query"),
+                        _param("cursor", "query", schemas.CURSOR_PARAM),
                     ],
                     "responses": {"200": _json("RunList", "A page of runs"), **_errors(422)},
                 },
@@ -175,7 +219,7 @@ def document() -> dict[str, Any]:
             "/runs/{id}/signals/{name}": {
                 "post": {
                     "summary": "Send a signal to a run",
-                    "parameters": [RUN_ID, _param("name")],
+                    "parameters": [RUN_ID, _param("name", schema=schemas.SIGNAL_NAME)],
                     "requestBody": {
                         "required": False,
                         "content": {"application/json": {"schema": _ref("SignalRequest")}},
@@ -201,7 +245,7 @@ def document() -> dict[str, Any]:
                         _param("step"),
                         _param("item", "query", schemas.ITEM_PARAM),
                         _param("after", "query", schemas.AFTER_PARAM),
-                        _param("follow", "query", {"type": "boolean"}),
+                        _param("follow", "query", schemas.FOLLOW_PARAM),
                     ],
                     "responses": {
                         "200": {

@@ -11,10 +11,9 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
-from starlette.routing import Route
 
 from executor.http import body, params, schemas, views
-from executor.http.api import api
+from executor.http.api import api, route
 from executor.http.problems import InvalidRequest, NotFound
 from executor.statuses import STEP_FINAL, RunStatus
 from executor.store.records import StepRow
@@ -29,12 +28,14 @@ async def create(request: Request) -> JSONResponse:
     current.refuse_new_work_while_draining()
     data = await body.read_json(request, current.max_body)
     schemas.validate(schemas.RUN_REQUEST, data)
+    # JSON Schema counts 2.0 as an integer; the store gets the int.
+    version = data.get("version")
     run, created = await current.engine.submit(
         data["workflow"],
         data.get("input") or {},
-        version=data.get("version"),
+        version=None if version is None else int(version),
         idempotency_key=data.get("idempotency_key"),
-        priority=data.get("priority", 0),
+        priority=int(data.get("priority", 0)),
     )
     return JSONResponse(views.run(run), 201 if created else 200)
 
@@ -70,11 +71,15 @@ def _run_status(text: str | None) -> RunStatus | None:
 async def list_runs(request: Request) -> JSONResponse:
     # A larger limit is capped rather than refused: a client asking for "everything" gets pages.
     limit = min(params.query_int(request, "limit", schemas.LIMIT_PARAM, DEFAULT_LIMIT), MAX_LIMIT)
-    status = _run_status(params.query(request, "status"))
-    cursor = params.query(request, "cursor")
+    # Unlike the text filters, an empty status is no status: refused, as the document's enum says.
+    status = _run_status(request.query_params.get("status"))
+    cursor = params.query(request, "cursor", schemas.CURSOR_PARAM)
     before = _cursor(cursor) if cursor else None
     runs = await api(request).engine.list_runs(
-        workflow=params.query(request, "workflow"), status=status, before=before, limit=limit + 1
+        workflow=params.query(request, "workflow", schemas.WORKFLOW_FILTER),
+        status=status,
+        before=before,
+        limit=limit + 1,
     )
     page, more = runs[:limit], len(runs) > limit
     next_cursor = _encode_cursor(page[-1].created_at, page[-1].id) if more else None
@@ -104,7 +109,7 @@ async def signal(request: Request) -> JSONResponse:
     current = api(request)
     data = await body.read_json(request, current.max_body, empty={})
     schemas.validate(schemas.SIGNAL_REQUEST, data)
-    run_id, name = params.path(request, "id"), params.path(request, "name")
+    run_id, name = params.path(request, "id"), params.path(request, "name", schemas.SIGNAL_NAME)
     delivered = await current.engine.signal(run_id, name, data.get("payload"))
     return JSONResponse({"run": run_id, "signal": name, "delivered": delivered}, 202)
 
@@ -131,7 +136,7 @@ async def logs(request: Request) -> Any:
     row = await _step_row(request)
     after = params.query_int(request, "after", schemas.AFTER_PARAM, 0)
     engine = api(request).engine
-    if request.query_params.get("follow", "").lower() not in ("1", "true", "yes"):
+    if not params.query_bool(request, "follow"):
         lines = await engine.read_logs(row.id, after=after, limit=1000)
         return JSONResponse(
             {"lines": [views.log_line(x) for x in lines], "next": lines[-1].id if lines else after}
@@ -161,14 +166,13 @@ async def logs(request: Request) -> Any:
 
 
 routes = [
-    Route("/runs", create, methods=["POST"]),
-    Route("/runs", list_runs, methods=["GET"]),
-    Route("/runs/{id}", get, methods=["GET"]),
-    Route("/runs/{id}/cancel", _action("cancel", starts_work=False), methods=["POST"]),
-    Route("/runs/{id}/pause", _action("pause", starts_work=False), methods=["POST"]),
-    Route("/runs/{id}/resume", _action("resume", starts_work=True), methods=["POST"]),
-    Route("/runs/{id}/retry", _action("retry", starts_work=True), methods=["POST"]),
-    Route("/runs/{id}/signals/{name}", signal, methods=["POST"]),
-    Route("/runs/{id}/trigger", trigger, methods=["POST"]),
-    Route("/runs/{id}/steps/{step}/logs", logs, methods=["GET"]),
+    route("/runs", GET=list_runs, POST=create),
+    route("/runs/{id}", GET=get),
+    route("/runs/{id}/cancel", POST=_action("cancel", starts_work=False)),
+    route("/runs/{id}/pause", POST=_action("pause", starts_work=False)),
+    route("/runs/{id}/resume", POST=_action("resume", starts_work=True)),
+    route("/runs/{id}/retry", POST=_action("retry", starts_work=True)),
+    route("/runs/{id}/signals/{name}", POST=signal),
+    route("/runs/{id}/trigger", POST=trigger),
+    route("/runs/{id}/steps/{step}/logs", GET=logs),
 ]

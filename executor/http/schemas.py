@@ -19,9 +19,20 @@ INT32_MAX = 2**31 - 1
 # PostgreSQL's text holds no NUL character (SQLite's does): identifiers with one are refused.
 NO_NUL = "^[^\\u0000]*$"
 NO_NUL_MESSAGE = "must not contain the NUL character (U+0000)"
-TEXT = {"type": "string", "pattern": NO_NUL}
 
-# Query parameters: the routes enforce exactly these bounds, and the OpenAPI document states them.
+# Path and query parameters: the routes enforce exactly these bounds (params.py), and the
+# OpenAPI document states them. Identifiers (run ids, workflow names, step ids) are at most
+# 64 characters, as the workflow language and the run request allow; signal names and
+# cursors, free text, at most 1,000.
+IDENTIFIER: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": NO_NUL}
+SIGNAL_NAME: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 1000, "pattern": NO_NUL}
+WORKFLOW_FILTER: dict[str, Any] = {"type": "string", "maxLength": 64, "pattern": NO_NUL}
+CURSOR_PARAM: dict[str, Any] = {
+    "type": "string",
+    "maxLength": 1000,
+    "pattern": NO_NUL,
+    "description": "a next_cursor",
+}
 LIMIT_PARAM = {
     "type": "integer",
     "minimum": 1,
@@ -32,6 +43,7 @@ LIMIT_PARAM = {
 ITEM_PARAM = {"type": "integer", "minimum": -1, "maximum": INT32_MAX, "description": "-1: the step itself"}
 AFTER_PARAM = {"type": "integer", "minimum": 0, "maximum": 2**62}
 VERSION_PARAM = {"type": "integer", "minimum": 1, "maximum": INT32_MAX}
+FOLLOW_PARAM = {"type": "boolean", "default": False}
 
 RUN_REQUEST = {
     "type": "object",
@@ -82,8 +94,25 @@ ERROR = {
 
 WORKFLOW_REF = {
     "type": "object",
-    "required": ["name", "version"],
-    "properties": {"name": {"type": "string"}, "version": {"type": "integer"}},
+    "required": ["name", "version", "warnings"],
+    "properties": {
+        "name": {"type": "string"},
+        "version": {"type": "integer"},
+        "warnings": {
+            "type": "array",
+            "description": "What is risky in the definition (registered all the same), e.g. a run "
+            "input pasted into a shell script; `line` for YAML definitions only",
+            "items": {
+                "type": "object",
+                "required": ["path", "line", "message"],
+                "properties": {
+                    "path": {"type": "string"},
+                    "line": {"type": ["integer", "null"]},
+                    "message": {"type": "string"},
+                },
+            },
+        },
+    },
 }
 
 WORKFLOW = {
@@ -108,6 +137,7 @@ WORKFLOW_LIST = {
 
 RUN_STATUSES = [status.value for status in RunStatus]
 STEP_STATUSES = [status.value for status in StepStatus]
+STATUS_PARAM = {"type": "string", "enum": RUN_STATUSES}
 
 # One ended attempt of a step (see `executor.engine.history`).
 ATTEMPT = {

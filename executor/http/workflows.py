@@ -6,12 +6,11 @@ import json
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from executor.http import body, params, schemas, views
-from executor.http.api import api
+from executor.http.api import api, route
 from executor.http.problems import MalformedBody, NotFound, UnsupportedMediaType
-from executor.workflow import parse_definition, parse_workflow
+from executor.workflow import lint, parse_definition, parse_workflow
 
 
 async def create(request: Request) -> JSONResponse:
@@ -23,14 +22,20 @@ async def create(request: Request) -> JSONResponse:
         except UnicodeDecodeError:
             raise MalformedBody("the body is not UTF-8 text") from None
         workflow = parse_workflow(source)
+        warnings = lint(workflow, source=source)
     elif kind in body.JSON_TYPES:
         data = body.parse_json(raw)
         workflow = parse_definition(data)
         source = json.dumps(data, indent=2)
+        warnings = lint(workflow)  # no lines: the body was JSON
     else:
         raise UnsupportedMediaType("send the workflow as application/yaml or application/json")
     record, created = await api(request).engine.register(workflow, source)
-    return JSONResponse({"name": record.name, "version": record.version}, 201 if created else 200)
+    # Registered all the same: a warning is risky, not wrong (docs/workflows.md).
+    found = [{"path": w.path, "line": w.line, "message": w.message} for w in warnings]
+    return JSONResponse(
+        {"name": record.name, "version": record.version, "warnings": found}, 201 if created else 200
+    )
 
 
 async def list_latest(request: Request) -> JSONResponse:
@@ -55,8 +60,7 @@ async def version(request: Request) -> JSONResponse:
 
 
 routes = [
-    Route("/workflows", create, methods=["POST"]),
-    Route("/workflows", list_latest, methods=["GET"]),
-    Route("/workflows/{name}", latest, methods=["GET"]),
-    Route("/workflows/{name}/versions/{version:int}", version, methods=["GET"]),
+    route("/workflows", GET=list_latest, POST=create),
+    route("/workflows/{name}", GET=latest),
+    route("/workflows/{name}/versions/{version:int}", GET=version),
 ]

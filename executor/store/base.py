@@ -80,7 +80,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def register_instance(self, instance: Instance) -> None:
-        """Record (or replace) ``instance`` in the registry, its heartbeat set to now."""
+        """Record (or replace) ``instance`` in the registry (its heartbeat timeout too), its
+        heartbeat set to now."""
 
     @abc.abstractmethod
     async def heartbeat(self, instance_id: str, state: str) -> None:
@@ -103,9 +104,10 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def release_silent_instances(self, older_than: float, *, me: str) -> dict[str, int]:
+    async def release_silent_instances(self, *, me: str, unknown_timeout: float) -> dict[str, int]:
         """Release (as `release_instance`) every instance but ``me``, not stopped, whose
-        heartbeat is more than ``older_than`` seconds old; return ``{instance id: leases}``.
+        heartbeat is older than its own ``heartbeat_timeout`` (``unknown_timeout`` for one
+        registered without it); return ``{instance id: leases}``.
 
         One transaction: an instance that beats while this runs is either released (and its
         late outcomes fenced) or left alone, never marked stopped with its leases kept.
@@ -183,7 +185,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def hand_back(self, claimed: Sequence[Claimed], started: Collection[int] = ()) -> int:
-        """Return rows whose attempt was cancelled by a drain, uncounted, to be claimed again.
+        """Return rows whose attempt was cancelled by a drain to the queue, to be claimed again
+        (an attempt a drain cuts short is lost, not failed: it spends no retry).
 
         A queued row goes back to `queued`, `started_at` cleared. If its id is in
         ``started`` (its attempt began) the attempt ends in its history as `lost` (reason

@@ -244,6 +244,7 @@ def instance(row: Row) -> Instance:
         state=row["state"],
         started_at=row["started_at"],
         heartbeat_at=row["heartbeat_at"],
+        heartbeat_timeout=row["heartbeat_timeout"],
     )
 
 

@@ -42,6 +42,9 @@ from executor.store.records import (
 
 POOL_MIN = 1
 CONNECT_TIMEOUT = 10.0
+# How long closing waits for the pool's workers (one may be connecting, for up to
+# CONNECT_TIMEOUT, to a server that does not answer): a stop does not wait that long.
+CLOSE_TIMEOUT = 1.0
 
 # Rows are dicts by column name, read by the decoders `common` shares with SQLite.
 Connection = psycopg.AsyncConnection[DictRow]
@@ -121,7 +124,7 @@ class PostgresStore(Store):
 
     async def close(self) -> None:
         if not self._pool.closed:
-            await self._pool.close()
+            await self._pool.close(timeout=CLOSE_TIMEOUT)
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Connection]:
@@ -183,6 +186,7 @@ class PostgresStore(Store):
                     "pid": instance.pid,
                     "version": instance.version,
                     "state": instance.state,
+                    "heartbeat_timeout": instance.heartbeat_timeout,
                     "now": _now(self._clock),
                 },
             )
@@ -206,12 +210,13 @@ class PostgresStore(Store):
             )
             return cursor.rowcount
 
-    async def release_silent_instances(self, older_than: float, *, me: str) -> dict[str, int]:
+    async def release_silent_instances(self, *, me: str, unknown_timeout: float) -> dict[str, int]:
         now = _now(self._clock)
         released: dict[str, int] = {}
         async with self._transaction() as conn:
             cursor = await conn.execute(
-                self._sql["stop_silent_instances"], {"self": me, "now": now, "older_than": older_than}
+                self._sql["stop_silent_instances"],
+                {"self": me, "now": now, "unknown_timeout": unknown_timeout},
             )
             for row in await cursor.fetchall():
                 expired = await conn.execute(

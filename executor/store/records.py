@@ -21,6 +21,8 @@ class Instance:
     state: str
     started_at: float | None = None
     heartbeat_at: float | None = None
+    # How long it may go without a heartbeat before peers take it for dead (None: unknown).
+    heartbeat_timeout: float | None = None
 
 
 @dataclass(frozen=True)

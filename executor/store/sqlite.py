@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Collection, Sequence
@@ -46,6 +47,7 @@ from executor.store.records import (
 from executor.store.url import sqlite_location_problem
 
 BUSY_TIMEOUT_MS = 30_000
+WAIT_SLICE_MS = 100  # see `_begin_waiting`
 
 _PRAGMAS = (
     "PRAGMA journal_mode = WAL",
@@ -112,8 +114,9 @@ class SQLiteStore(Store):
         except sqlite3.OperationalError as exc:
             if exc.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                 raise
+        stop = threading.Event()
         try:
-            await _see_through(asyncio.to_thread(_begin_waiting, db))
+            await _see_through(asyncio.to_thread(_begin_waiting, db, stop), stop)
         except asyncio.CancelledError:
             _rollback(db)  # the thread may have taken the lock meanwhile: let go of it
             raise
@@ -163,6 +166,7 @@ class SQLiteStore(Store):
                     "pid": instance.pid,
                     "version": instance.version,
                     "state": instance.state,
+                    "heartbeat_timeout": instance.heartbeat_timeout,
                     "now": self._clock(),
                 },
             )
@@ -186,12 +190,13 @@ class SQLiteStore(Store):
             )
             return cursor.rowcount
 
-    async def release_silent_instances(self, older_than: float, *, me: str) -> dict[str, int]:
+    async def release_silent_instances(self, *, me: str, unknown_timeout: float) -> dict[str, int]:
         now = self._clock()
         released: dict[str, int] = {}
         async with self._write() as db:
             rows = db.execute(
-                self._sql["stop_silent_instances"], {"self": me, "now": now, "older_than": older_than}
+                self._sql["stop_silent_instances"],
+                {"self": me, "now": now, "unknown_timeout": unknown_timeout},
             ).fetchall()
             for row in rows:
                 expired = db.execute(self._sql["expire_owner_leases"], {"owner": row["id"], "now": now})
@@ -454,24 +459,39 @@ class SQLiteTxn(Txn):
         return (False, None) if row is None else (True, common.loads(row["payload"]))
 
 
-def _begin_waiting(db: sqlite3.Connection) -> None:
-    """``BEGIN IMMEDIATE``, waiting up to the busy timeout for another process's lock."""
-    db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+def _begin_waiting(db: sqlite3.Connection, stop: threading.Event) -> None:
+    """``BEGIN IMMEDIATE``, waiting up to the busy timeout for another process's lock, in
+    slices of `WAIT_SLICE_MS`: a cancelled wait (``stop``) ends within one slice, where one
+    long busy wait cannot be interrupted."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    db.execute(f"PRAGMA busy_timeout = {WAIT_SLICE_MS}")
     try:
-        db.execute("BEGIN IMMEDIATE")
+        while True:
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                busy = exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+                if not busy or stop.is_set() or time.monotonic() > deadline:
+                    raise
     finally:
         db.execute("PRAGMA busy_timeout = 0")
 
 
-async def _see_through(work: Awaitable[Any]) -> Any:
+async def _see_through(work: Awaitable[Any], stop: threading.Event | None = None) -> Any:
     """Await ``work`` (in a thread, on the connection) to its end even when cancelled
-    meanwhile, then re-raise the cancellation: the connection must not be used again while
-    the thread still uses it (a commit, or a BEGIN waiting for the lock)."""
+    meanwhile (``stop`` tells it to end soon), then re-raise the cancellation: the
+    connection must not be used again while the thread still uses it (a commit, or a BEGIN
+    waiting for the lock)."""
     future = asyncio.ensure_future(work)
     try:
         return await asyncio.shield(future)
     except asyncio.CancelledError:
+        if stop is not None:
+            stop.set()
         await asyncio.wait([future])
+        if not future.cancelled():
+            future.exception()  # retrieved: the cancellation is what the caller hears
         raise
 
 

@@ -4,6 +4,13 @@ Templates come from whoever may submit a workflow, so they run in Jinja's immuta
 sandbox (no dunder access, no mutation of the context) with strict undefined (a typo is
 an error, not an empty string that would quietly ship to production).
 
+The sandbox keeps a template from reaching Python, not from running long or growing big.
+So each template is classified once, from its syntax tree (`is_bounded`): one made of
+lookups, operators, literals and filters whose cost follows their input (no loops, no
+macros, no calls but a few) renders here, as fast as ever; any other is rendered by a
+worker process under a time and memory limit (`executor.render.renderer`). ``*`` and
+``**`` are checked before they compute, so that ``'x' * 10**9`` fails at once anywhere.
+
 A string that is exactly one ``{{ expr }}`` is evaluated as an expression and keeps its
 type, so ``for_each: "{{ inputs.hosts }}"`` gives a list and ``"{{ inputs.replicas }}"``
 an integer; any other template renders to a string.
@@ -13,6 +20,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import math
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -21,13 +29,55 @@ from typing import Any
 
 import jinja2
 from jinja2 import meta, nodes
+from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from executor.errors import ExpressionError
 
-env = ImmutableSandboxedEnvironment(
-    undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
-)
+MAX_CHARS = 8 * 1024 * 1024  # characters of a string one `*` may build
+MAX_ITEMS = 1_000_000  # items of a list one `*` may build
+MAX_BITS = 1 << 17  # bits of an integer one `*` or `**` may build (about 39,000 digits)
+
+
+class Sandbox(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox, with ``*`` and ``**`` checked before they compute (and so
+    never folded at compile time): no single operation builds a huge value."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            _check_repeat(left, right)
+        else:
+            _check_power(left, right)
+        return super().call_binop(context, operator, left, right)
+
+
+def _check_repeat(left: Any, right: Any) -> None:
+    for sequence, times in ((left, right), (right, left)):
+        if isinstance(sequence, str | list | tuple) and isinstance(times, int):
+            size, limit = len(sequence) * times, MAX_CHARS if isinstance(sequence, str) else MAX_ITEMS
+            if size > limit:
+                what = "characters" if isinstance(sequence, str) else "items"
+                raise SecurityError(f"* would build {size:,} {what}; at most {limit:,}")
+            return
+    if isinstance(left, int) and isinstance(right, int) and left.bit_length() + right.bit_length() > MAX_BITS:
+        raise SecurityError(f"* would build an integer of more than {MAX_BITS:,} bits")
+
+
+def _check_power(base: Any, exponent: Any) -> None:
+    if (
+        isinstance(base, int)
+        and isinstance(exponent, int)
+        and exponent > 0
+        and abs(base) > 1
+        and exponent * math.log2(abs(base)) > MAX_BITS
+    ):
+        raise SecurityError(f"** would build an integer of more than {MAX_BITS:,} bits")
+
+
+env = Sandbox(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
 
 # The names a template may use besides Jinja's globals (range, dict, ...).
 CONTEXT_NAMES = ("inputs", "steps", "run", "secrets", "item", "index", "result")
@@ -112,6 +162,12 @@ def _is_steps(node: nodes.Node) -> bool:
     return isinstance(node, nodes.Name) and node.name == "steps"
 
 
+@functools.lru_cache(maxsize=1024)
+def names_read(source: str) -> frozenset[str]:
+    """The names of the context a (compiling) template reads (``inputs``, ``steps``...)."""
+    return frozenset(meta.find_undeclared_variables(parse(source)))
+
+
 def unknown_names(source: str) -> set[str]:
     """Variables a (compiling) template reads that no context provides (``input`` for ``inputs``)."""
     return meta.find_undeclared_variables(parse(source)) - set(env.globals) - set(CONTEXT_NAMES)
@@ -142,22 +198,43 @@ def build_context(
 
 
 def render(value: Any, context: Mapping[str, Any]) -> Any:
-    """``value`` with every template rendered; raises `ExpressionError` naming the template."""
+    """``value`` with every template rendered here; raises `ExpressionError` naming the
+    template. Unbounded templates are rendered by `renderer.Renderer` instead."""
     if isinstance(value, dict):
         return {key: render(item, context) for key, item in value.items()}
     if isinstance(value, list):
         return [render(item, context) for item in value]
     if not is_template(value):
         return value
+    return render_template(value, context)
+
+
+def render_template(source: str, context: Mapping[str, Any], max_chars: int | None = None) -> Any:
+    """One template rendered here: a whole expression keeps its type, anything else is a
+    string (of at most ``max_chars`` characters, checked as it is produced)."""
     try:
-        whole = _WHOLE_EXPRESSION.fullmatch(value)
+        whole = _WHOLE_EXPRESSION.fullmatch(source)
         if whole:
             return _plain(_expression(whole.group(1))(**context))
-        return _template(value).render(**context)
+        if max_chars is None:
+            return _template(source).render(**context)
+        return _limited(_template(source).generate(**context), max_chars)
     except ExpressionError as exc:
-        raise ExpressionError(f"{value}: {exc.message}") from exc
+        raise ExpressionError(f"{source}: {exc.message}") from exc
+    except MemoryError:
+        raise  # the worker's memory limit: reported as such, not as the template's fault
     except Exception as exc:  # a template can fail in any way the operations it uses can
-        raise ExpressionError(f"{value}: {exc}") from exc
+        raise ExpressionError(f"{source}: {exc}") from exc
+
+
+def _limited(chunks: Iterator[str], max_chars: int) -> str:
+    parts, size = [], 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > max_chars:
+            raise ExpressionError(f"renders more than {max_chars:,} characters")
+        parts.append(chunk)
+    return "".join(parts)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -124,7 +124,8 @@ steps:
     for record, rows in client.runs(url, quick):
         assert (record.status, rows[0].status, rows[0].attempt) == ("succeeded", "succeeded", 1)
     for record, rows in client.runs(url, slow):
-        assert rows[0].status == "queued" and rows[0].attempt == 0, "handed back, the attempt not counted"
+        assert (rows[0].status, rows[0].attempt) == ("queued", 1), "handed back"
+        assert [(h["outcome"], h["reason"]) for h in rows[0].history or []] == [("lost", "drain")]
         assert record.status == "running"
     for n in (2, 3):
         shell = int((pids / str(n)).read_text())
@@ -142,7 +143,8 @@ steps:
         lambda: all(r.status == "succeeded" for r, _ in client.runs(url, slow)),
         what="the next start to run them",
     )
-    assert all(rows[0].attempt == 1 for _, rows in client.runs(url, slow))
+    # Attempt 2, the lost one not counted against the step's single attempt.
+    assert all(rows[0].attempt == 2 for _, rows in client.runs(url, slow))
     server.signal()
     assert server.wait_exit(30) == 0
 

@@ -77,13 +77,17 @@ async def test_query_integers_out_of_range_are_refused(api: Running, name: str, 
     _refused(await api.client.get(path, params={name: text}), name)
 
 
-def test_the_document_bounds_every_integer_parameter_as_the_routes_do() -> None:
+def test_the_document_bounds_every_parameter_as_the_routes_do() -> None:
     for path, operations in document()["paths"].items():
         for operation in operations.values():
             for parameter in operation.get("parameters", []):
-                schema = parameter["schema"]
-                if schema.get("type") == "integer":
-                    assert "minimum" in schema and "maximum" in schema, (path, parameter["name"])
+                schema, where = parameter["schema"], (path, parameter["name"])
+                if schema["type"] == "integer":
+                    assert "minimum" in schema and "maximum" in schema, where
+                elif schema["type"] == "string":
+                    assert "maxLength" in schema or "enum" in schema, where
+                else:
+                    assert schema["type"] == "boolean", where
     run_request = schemas.RUN_REQUEST["properties"]
     assert isinstance(run_request, dict)
     for field in ("version", "priority"):

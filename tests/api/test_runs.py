@@ -121,6 +121,31 @@ async def test_cancel_pause_resume_retry_and_409s(api: Running) -> None:
     assert late.status_code == 409
 
 
+async def test_a_paused_run_whose_last_steps_finish_stays_paused_until_resumed(
+    api: Running, tmp_path: Path
+) -> None:
+    # Found by schemathesis: signalling the last waiting step of a paused run answered 500
+    # (the run tried to go from paused to succeeded), and a last step ending while paused
+    # could not be recorded.
+    gate = tmp_path / "gate"
+    await register(
+        api,
+        "name: last\nsteps:\n  - {id: w, action: wait, with: {signal: go}}\n"
+        f"  - {{id: s, action: shell, with: {{command: 'while ! test -e {gate}; do sleep 0.05; done'}}}}\n",
+    )
+    run = (await api.client.post("/runs", json={"workflow": "last"})).json()
+    await async_wait_until(lambda: _is(api, run["id"], "w", "waiting"))
+    await async_wait_until(lambda: _is(api, run["id"], "s", "running"))
+    assert (await api.client.post(f"/runs/{run['id']}/pause")).status_code == 202
+    signal = await api.client.post(f"/runs/{run['id']}/signals/go")
+    assert (signal.status_code, signal.json()["delivered"]) == (202, True)
+    gate.touch()
+    await async_wait_until(lambda: _is(api, run["id"], "s", "succeeded"))
+    assert await status(api, run["id"]) == "paused"
+    resumed = await api.client.post(f"/runs/{run['id']}/resume")
+    assert (resumed.status_code, resumed.json()["status"]) == (202, "succeeded")
+
+
 async def test_retry_a_failed_run(api: Running, tmp_path: Path) -> None:
     flag = tmp_path / "fixed"
     await register(

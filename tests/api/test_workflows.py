@@ -10,11 +10,11 @@ YAML = {"content-type": "application/yaml"}
 
 async def test_register_then_again_then_changed(api: Running) -> None:
     first = await api.client.post("/workflows", content=FLOW, headers=YAML)
-    assert (first.status_code, first.json()) == (201, {"name": "greet", "version": 1})
+    assert (first.status_code, first.json()) == (201, {"name": "greet", "version": 1, "warnings": []})
     again = await api.client.post("/workflows", content=FLOW, headers=YAML)
-    assert (again.status_code, again.json()) == (200, {"name": "greet", "version": 1})
+    assert (again.status_code, again.json()) == (200, {"name": "greet", "version": 1, "warnings": []})
     changed = await api.client.post("/workflows", content=FLOW.replace("hi", "ho"), headers=YAML)
-    assert (changed.status_code, changed.json()) == (201, {"name": "greet", "version": 2})
+    assert (changed.status_code, changed.json()) == (201, {"name": "greet", "version": 2, "warnings": []})
 
 
 async def test_json_definitions_are_accepted(api: Running) -> None:

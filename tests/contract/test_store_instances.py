@@ -101,23 +101,43 @@ async def test_dead_local_instances_are_those_of_the_host_not_stopped_whose_pid_
     assert [(i.id, i.pid, i.state) for i in dead] == [("dead", 2, "running")]
 
 
-async def test_release_silent_instances_releases_those_whose_heartbeat_is_too_old_but_me(
+async def test_release_silent_instances_judges_each_by_its_own_heartbeat_timeout_but_me(
     store: Store, clock: FakeClock
 ) -> None:
-    for id, state in (("silent", "running"), ("beating", "running"), ("gone", "stopped"), ("me", "running")):
-        await store.register_instance(instance(id, state=state))
+    for id, state, timeout in (
+        ("silent", "running", 10.0),
+        ("patient", "running", 60.0),  # may go a minute without a beat
+        ("beating", "running", 10.0),
+        ("old", "running", None),  # an older version: judged by the unknown timeout
+        ("gone", "stopped", 10.0),
+        ("me", "running", 10.0),
+    ):
+        await store.register_instance(
+            Instance(id=id, host="host", pid=1, version="0.1.0", state=state, heartbeat_timeout=timeout)
+        )
+    assert {i.id: i.heartbeat_timeout for i in await store.list_instances()}["patient"] == 60.0
     run_id = await new_run(store, [queued("a", clock()), queued("b", clock()), queued("c", clock())])
     silent = await claim(store, "silent", limit=2, lease=60)
     beating = await claim(store, "beating", limit=1, lease=60)
     clock.advance(8)
     await store.heartbeat("beating", "running")
-    clock.advance(3)  # silent and me: 11 s without a beat; beating: 3 s
-    assert await store.release_silent_instances(12, me="me") == {}, "not older than the bound yet"
-    assert await store.release_silent_instances(10, me="me") == {"silent": 2}
+    clock.advance(2)
+    assert await store.release_silent_instances(me="me", unknown_timeout=30) == {}, "not older yet"
+    clock.advance(1)  # silent, patient, old and me: 11 s without a beat; beating: 3 s
+    assert await store.release_silent_instances(me="me", unknown_timeout=30) == {"silent": 2}
     states = {i.id: i.state for i in await store.list_instances()}
-    assert states == {"silent": "stopped", "beating": "running", "gone": "stopped", "me": "running"}
+    assert states == {
+        "silent": "stopped",
+        "patient": "running",
+        "beating": "running",
+        "old": "running",
+        "gone": "stopped",
+        "me": "running",
+    }
     assert sorted(await store.expired_leases(10)) == sorted((run_id, c.row.id, c.token) for c in silent)
     assert await store.renew_leases("beating", [(beating[0].row.id, beating[0].token)], 60) == {
         beating[0].row.id
     }
-    assert await store.release_silent_instances(10, me="me") == {}, "a stopped instance is not released again"
+    assert await store.release_silent_instances(me="me", unknown_timeout=30) == {}, "released once"
+    clock.advance(20)  # 31 s
+    assert set(await store.release_silent_instances(me="me", unknown_timeout=30)) == {"old", "beating"}

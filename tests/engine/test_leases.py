@@ -207,3 +207,26 @@ steps:
     assert once.status == "failed"
     assert once.error is not None and "drain" in once.error and "on_lost: fail" in once.error
     assert [(h["outcome"], h["reason"]) for h in once.history or []] == [("lost", "drain")]
+
+
+async def test_a_drain_starts_nothing_new_for_the_slots_it_frees(database_url: str, tmp_path: Path) -> None:
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    flow = f"""
+name: one_slot
+steps:
+  - {{id: a, action: shell, with: {{command: "touch {markers}/a; sleep 0.5"}}}}
+  - {{id: b, action: shell, on_lost: fail, with: {{command: "touch {markers}/b"}}}}
+"""
+    async with running_engine(database_url, concurrency=1) as harness:
+        run_id = await harness.submit(flow)
+        await async_wait_until(lambda: any(markers.iterdir()), what="one step to start")
+        [first] = [p.name for p in markers.iterdir()]
+        assert await harness.engine.loop.drain(10) == 0, "the running step finished within the drain"
+        _, rows = await harness.engine.get(run_id)
+    steps = {row.step_id: row for row in rows}
+    other = "b" if first == "a" else "a"
+    assert steps[first].status == "succeeded"
+    # Its completion freed the only slot while draining: the other step was not started.
+    assert (steps[other].status, steps[other].attempt, steps[other].history) == ("queued", 0, None)
+    assert [p.name for p in markers.iterdir()] == [first]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -86,7 +87,7 @@ async def running_engine(
     store = create_store(database, pool_size=POOL_SIZE)
     await store.open()
     engine = Engine(
-        store, instance_id=f"test-{id(store)}", concurrency=concurrency, poll_interval=0.2, lease=lease,
+        store, instance_id=f"test-{os.getpid()}-{id(store)}", concurrency=concurrency, poll_interval=0.2, lease=lease,
         secrets=secrets or {},
     )  # fmt: skip
     claims = asyncio.create_task(engine.loop.run())

@@ -5,18 +5,20 @@
 -- move it) sends its time as the parameter now instead; otherwise now is NULL.
 
 -- name: register_instance
-INSERT INTO instances (id, host, pid, version, state, started_at, heartbeat_at)
-VALUES (%(id)s, %(host)s, %(pid)s, %(version)s, %(state)s, COALESCE(to_timestamp(%(now)s), now()), COALESCE(to_timestamp(%(now)s), now()))
+INSERT INTO instances (id, host, pid, version, state, started_at, heartbeat_at, heartbeat_timeout)
+VALUES (%(id)s, %(host)s, %(pid)s, %(version)s, %(state)s, COALESCE(to_timestamp(%(now)s), now()),
+        COALESCE(to_timestamp(%(now)s), now()), %(heartbeat_timeout)s)
 ON CONFLICT (id) DO UPDATE SET
     host = excluded.host, pid = excluded.pid, version = excluded.version,
-    state = excluded.state, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at
+    state = excluded.state, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,
+    heartbeat_timeout = excluded.heartbeat_timeout
 
 -- name: heartbeat
 UPDATE instances SET state = %(state)s, heartbeat_at = COALESCE(to_timestamp(%(now)s), now()) WHERE id = %(id)s
 
 -- name: _instance_columns
 id, host, pid, version, state, extract(epoch FROM started_at)::float8 AS started_at,
-extract(epoch FROM heartbeat_at)::float8 AS heartbeat_at
+extract(epoch FROM heartbeat_at)::float8 AS heartbeat_at, heartbeat_timeout
 
 -- name: list_instances
 SELECT {instance_columns} FROM instances ORDER BY instances.started_at, instances.id
@@ -39,9 +41,11 @@ WHERE lease_owner = %(owner)s AND status = 'running'
 UPDATE instances SET state = 'stopped' WHERE id = %(id)s
 
 -- name: stop_silent_instances
+-- Each judged by its own heartbeat timeout (an older version's by :unknown_timeout).
 UPDATE instances SET state = 'stopped'
 WHERE state != 'stopped' AND id != %(self)s
-  AND heartbeat_at < COALESCE(to_timestamp(%(now)s), now()) - make_interval(secs => %(older_than)s)
+  AND heartbeat_at < COALESCE(to_timestamp(%(now)s), now())
+                     - make_interval(secs => COALESCE(heartbeat_timeout, %(unknown_timeout)s))
 RETURNING id
 
 -- name: dead_local_instances

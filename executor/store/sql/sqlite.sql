@@ -1,17 +1,18 @@
 -- Named queries of the SQLite store. Times are Unix seconds (REAL), bound as :now.
 
 -- name: register_instance
-INSERT INTO instances (id, host, pid, version, state, started_at, heartbeat_at)
-VALUES (:id, :host, :pid, :version, :state, :now, :now)
+INSERT INTO instances (id, host, pid, version, state, started_at, heartbeat_at, heartbeat_timeout)
+VALUES (:id, :host, :pid, :version, :state, :now, :now, :heartbeat_timeout)
 ON CONFLICT (id) DO UPDATE SET
     host = excluded.host, pid = excluded.pid, version = excluded.version,
-    state = excluded.state, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at
+    state = excluded.state, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,
+    heartbeat_timeout = excluded.heartbeat_timeout
 
 -- name: heartbeat
 UPDATE instances SET state = :state, heartbeat_at = :now WHERE id = :id
 
 -- name: list_instances
-SELECT id, host, pid, version, state, started_at, heartbeat_at
+SELECT id, host, pid, version, state, started_at, heartbeat_at, heartbeat_timeout
 FROM instances ORDER BY started_at, id
 
 -- name: ping
@@ -24,12 +25,14 @@ UPDATE steps SET lease_expires_at = :now - 1 WHERE lease_owner = :owner AND stat
 UPDATE instances SET state = 'stopped' WHERE id = :id
 
 -- name: stop_silent_instances
+-- Each judged by its own heartbeat timeout (an older version's by :unknown_timeout).
 UPDATE instances SET state = 'stopped'
-WHERE state != 'stopped' AND id != :self AND heartbeat_at < :now - :older_than
+WHERE state != 'stopped' AND id != :self
+  AND heartbeat_at < :now - COALESCE(heartbeat_timeout, :unknown_timeout)
 RETURNING id
 
 -- name: dead_local_instances
-SELECT id, host, pid, version, state, started_at, heartbeat_at
+SELECT id, host, pid, version, state, started_at, heartbeat_at, heartbeat_timeout
 FROM instances WHERE host = :host AND state != 'stopped'
 
 -- name: workflow_by_digest

@@ -39,7 +39,7 @@ def test_the_release_example_parses_into_the_model() -> None:
 
     build, approve, deploy, notify = workflow.steps
     assert build.action == "shell"
-    assert build.with_ == {"command": "make build SERVICE={{ inputs.service }}", "env": {"CI": "1"}}
+    assert build.with_ == {"command": ["make", "build", "SERVICE={{ inputs.service }}"], "env": {"CI": "1"}}
     assert build.outputs == {"version": "{{ result.json.version }}"}
     assert build.needs == ()
     # defaults.timeout and defaults.retry apply where the step says nothing
