@@ -19,3 +19,6 @@ class Attempt:
     state: dict[str, Any]  # what a durable action kept when it suspended ({} at first)
     log: Callable[[str, str], None]  # (stream, line): appended to the step's log
     instance: str = ""  # the executor instance running this attempt
+    # Where a line too long for one log entry may be cut at or before a position without
+    # splitting a secret (each piece is masked alone): `Masker.safe_cut`.
+    safe_cut: Callable[[bytes | bytearray, int], int] = lambda data, cut: cut

@@ -117,7 +117,7 @@ class _Stream:
         self.line = bytearray()
 
     def _log_piece(self) -> None:
-        cut = _utf8_cut(self.line, LOG_LINE_BYTES)
+        cut = self.attempt.safe_cut(self.line, _utf8_cut(self.line, LOG_LINE_BYTES))
         self.attempt.log(self.name, _text(self.line[:cut]) + CONTINUES)
         del self.line[:cut]
 

@@ -57,6 +57,7 @@ async def run_attempt(
         state=dict(claimed.row.state or {}) if claimed.resumed else {},
         log=logs.write,
         instance=instance,
+        safe_cut=masker.safe_cut,
     )
     try:
         if claimed.resumed:

@@ -286,6 +286,23 @@ class Masker:
         # Longest first, so that a secret containing another is masked whole.
         values = sorted({value for value in secrets.values() if value}, key=len, reverse=True)
         self._pattern = re.compile("|".join(map(re.escape, values))) if values else None
+        self._encoded = [value.encode() for value in values]
+
+    def safe_cut(self, data: bytes | bytearray, cut: int) -> int:
+        """Where to cut ``data`` (UTF-8) at or before ``cut`` without splitting a secret:
+        each piece of a long line is masked alone, and half a secret would stay readable.
+        ``cut`` itself when no earlier place will do (a secret at the very start)."""
+        moved = True
+        safe = cut
+        while moved:
+            moved = False
+            for secret in self._encoded:
+                start = max(0, safe - len(secret) + 1)
+                found = bytes(data[start : safe + len(secret) - 1]).find(secret)
+                if found >= 0 and start + found < safe:
+                    safe = start + found
+                    moved = True
+        return safe if safe > 0 else cut
 
     def mask(self, value: Any) -> Any:
         if self._pattern is None:

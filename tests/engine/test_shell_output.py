@@ -63,6 +63,17 @@ async def test_the_kept_stdout_ends_at_a_whole_line_so_a_secret_is_masked_whole(
         assert "hunter" not in stdout
 
 
+async def test_a_long_line_is_never_cut_inside_a_secret(database_url: str) -> None:
+    async with running_engine(database_url, secrets={"S": "hunter2-secret"}) as harness:
+        # The secret straddles the first piece's end: cut before it, it is masked whole.
+        script = f"print('a' * {LOG_LINE_BYTES - 5} + 'hunter2-secret' + 'b' * 10)"
+        _, step = await _shell(harness, {"command": [sys.executable, "-c", script]})
+        lines = await harness.engine.read_logs(step.id)
+    assert len(lines) == 2
+    assert not any(part in line.line for line in lines for part in ("hunter", "secret"))
+    assert _reassembled(lines) == ["a" * (LOG_LINE_BYTES - 5) + "***" + "b" * 10]
+
+
 async def test_a_long_line_is_never_cut_inside_a_character(harness: Harness) -> None:
     _, step = await _shell(harness, {"command": [sys.executable, "-c", "print('xé' * 100000, end='')"]})
     lines = await harness.engine.read_logs(step.id)

@@ -191,3 +191,14 @@ def test_a_masker_without_secrets_returns_the_value_itself() -> None:
     value = {"stdout": "anything"}
     assert Masker({}).mask(value) is value
     assert Masker({"EMPTY": ""}).mask(value) is value
+
+
+def test_a_cut_never_splits_a_secret() -> None:
+    masker = Masker({"A": "secret", "B": "et-more"})
+    data = b"xxxx" + b"secret-more" + b"yy"
+    assert masker.safe_cut(data, 2) == 2  # nothing spans it
+    assert masker.safe_cut(data, 7) == 4  # inside "secret": before it
+    # Inside "et-more", which starts inside "secret": before both.
+    assert masker.safe_cut(data, 12) == 4
+    assert masker.safe_cut(b"secret", 3) == 3, "nothing earlier will do: the cut stays"
+    assert Masker({}).safe_cut(data, 7) == 7
