@@ -24,6 +24,9 @@ from executor.settings import Setting, parse_settings, setting
 
 if TYPE_CHECKING:
     from executor.migrate import Stop
+    from executor.workflow import Workflow
+
+VALIDATE_TICKS = 5  # next fire times `executor validate` prints per schedule
 
 app = typer.Typer(
     name="executor",
@@ -38,7 +41,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-COMMANDS = {"serve", "migrate", "version", "run", "validate", "backup"}
+COMMANDS = {"serve", "migrate", "version", "run", "validate", "backup", "purge"}
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -128,6 +131,7 @@ def root(
     "log_format",
     "insecure",
     "skip_migrations",
+    "retention",
 )
 def serve(**given: str | bool | None) -> None:
     """Serve the HTTP API and run workflows until SIGTERM or SIGINT (the default command)."""
@@ -275,6 +279,99 @@ def run_command(
     raise typer.Exit(code)
 
 
+# Paragraphs on one line each: the help's renderer keeps a docstring's line breaks.
+PURGE_HELP = "\n\n".join(
+    (
+        "Delete finished runs that finished more than --older-than ago, now, with their steps, "
+        "logs and signals; print how many (with --dry-run: how many it would delete).",
+        "Unfinished runs (pending, running, paused) are never deleted, nor the child runs of an "
+        "unfinished parent; a parent goes once its child runs have gone. The workflows' "
+        "`retention:` keys and --retention play no part: those are for `executor serve`, which "
+        "deletes old runs by itself.",
+        "No need to stop the service: it works on a database in use, in small paced "
+        "transactions, so the service's work goes on meanwhile. On SQLite the file shrinks as "
+        "it goes. Exit 130 when interrupted (what was deleted stays deleted).",
+        "Example: executor purge --older-than 7d --status failed --dry-run",
+    )
+)
+
+
+@app.command(help=PURGE_HELP)
+@settings_options("purge", "database", "log_level", "log_format")
+def purge(
+    older_than: Annotated[
+        str,
+        typer.Option(
+            "--older-than",
+            metavar="DURATION",
+            show_default=False,
+            help="Delete runs that finished more than this long ago: 500ms, 30s, 5m, 2h, 7d "
+            "(0 for every finished run). Required.",
+        ),
+    ],
+    status: Annotated[
+        str | None,
+        typer.Option(
+            "--status", metavar="STATUS", help="Only runs that ended so: succeeded, failed or cancelled."
+        ),
+    ] = None,
+    workflow: Annotated[
+        str | None, typer.Option("--workflow", metavar="NAME", help="Only runs of this workflow.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count the runs it would delete; delete nothing.")
+    ] = False,
+    **given: str | bool | None,
+) -> None:
+    """Delete old finished runs now (the help is `PURGE_HELP`)."""
+    from executor import migrate
+    from executor.durations import format_duration, parse_duration
+    from executor.retention import purge_database
+    from executor.statuses import RUN_FINAL, RunStatus
+
+    progress = [0]
+    try:
+        settings = parse_settings(stderr_is_tty=sys.stderr.isatty(), **given)
+        log.configure(settings.log_level, settings.log_format)
+        try:
+            age = parse_duration(older_than)
+            if age < 0:
+                raise ValueError(f"{older_than!r} is negative")
+        except ValueError as exc:
+            raise ConfigError("--older-than", str(exc)) from None
+        final = sorted(str(s) for s in RUN_FINAL)
+        if status is not None and status not in final:
+            raise ConfigError(
+                "--status", f"{status!r} is not one of {', '.join(final)} (only finished runs go)"
+            )
+        migrate.check_schema(settings.database)
+        count = purge_database(
+            settings.database,
+            age,
+            workflow=workflow,
+            status=RunStatus(status) if status else None,
+            dry_run=dry_run,
+            progress=progress,
+        )
+    except ExecutorError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted: deleted {_runs(progress[0])} before the stop", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    which = " ".join(
+        part
+        for part in (status, "finished" if status is None else "", "run" if count == 1 else "runs")
+        if part
+    )
+    scope = f" of workflow {workflow}" if workflow else ""
+    verb = "would delete" if dry_run else "deleted"
+    typer.echo(f"{verb} {count} {which}{scope} older than {format_duration(age)}")
+
+
+def _runs(count: int) -> str:
+    return f"{count} run{'' if count == 1 else 's'}"
+
+
 @app.command()
 @settings_options("backup", "database", "log_level", "log_format")
 def backup(
@@ -327,9 +424,32 @@ def validate(
                 typer.echo(as_line(warning), err=True)
             noted = f", {len(warnings)} warning{'' if len(warnings) == 1 else 's'}" if warnings else ""
             typer.echo(f"{path}: ok ({workflow.name}, {len(workflow.steps)} steps{noted})")
+            for line in _schedule_lines(workflow):
+                typer.echo(line)
             failed += bool(strict and warnings)
     if failed:
         raise typer.Exit(1)
+
+
+def _schedule_lines(workflow: Workflow) -> list[str]:
+    """Each schedule and its next fire times, in its own zone (what a reader checks a cron
+    expression against)."""
+    import time
+
+    from executor.durations import format_duration
+
+    lines = []
+    for schedule in workflow.schedules:
+        when = schedule.cron if schedule.cron is not None else f"every {format_duration(schedule.every or 0)}"
+        lines.append(
+            f"  schedule {schedule.id}: {when} ({schedule.timezone}), overlap {schedule.overlap}; next:"
+        )
+        for tick in schedule.next_ticks(time.time(), VALIDATE_TICKS):
+            local = schedule.local(tick)
+            lines.append(
+                f"    {local.strftime('%a %Y-%m-%d %H:%M:%S %Z')} ({local.isoformat(timespec='seconds')})"
+            )
+    return lines
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""Durations as people write them (``500ms``, ``30s``, ``5m``, ``2h``) and as seconds.
+"""Durations as people write them (``500ms``, ``30s``, ``5m``, ``2h``, ``30d``) and as seconds.
 
 One module for settings, the workflow language and actions alike, so that a duration
 means the same thing wherever a user writes one.
@@ -9,12 +9,12 @@ from __future__ import annotations
 import math
 import re
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 def parse_duration(text: str) -> float:
-    """Parse ``500ms``, ``30s``, ``5m``, ``2h`` (or a bare number of seconds) into seconds."""
+    """Parse ``500ms``, ``30s``, ``5m``, ``2h``, ``30d`` (or a bare number of seconds) into seconds."""
     text = str(text)
     match = _DURATION.match(text)
     if match:
@@ -23,7 +23,7 @@ def parse_duration(text: str) -> float:
         seconds = float(text)
     except ValueError:
         raise ValueError(
-            f"{text!r} is not a duration (use a number with ms, s, m or h, e.g. 500ms, 30s, 5m, 2h)"
+            f"{text!r} is not a duration (use a number with ms, s, m, h or d, e.g. 500ms, 30s, 5m, 2h, 7d)"
         ) from None
     if not math.isfinite(seconds):
         raise ValueError(f"{text!r} is not a finite duration")
@@ -39,7 +39,7 @@ def to_seconds(value: float | str) -> float:
 
 def format_duration(seconds: float) -> str:
     """The shortest exact way to write ``seconds`` (``90`` → ``90s``, ``120`` → ``2m``)."""
-    for unit in ("h", "m", "s"):
+    for unit in ("d", "h", "m", "s"):
         size = _UNIT_SECONDS[unit]
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"

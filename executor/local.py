@@ -25,7 +25,7 @@ from executor.runtime import Runtime
 from executor.settings import Settings
 from executor.signals import handle_stop_signals
 from executor.statuses import RUN_FINAL, RunStatus, StepStatus
-from executor.store.records import RunRecord
+from executor.store.records import Origin, RunRecord
 from executor.store.url import DatabaseURL
 from executor.workflow import Workflow, lint, parse_workflow
 from executor.workflow.lint import as_line
@@ -54,6 +54,8 @@ class Progress:
             # The first run created is the one `executor run` started; children come later.
             self.top = self.top or event.run_id
             self.names.setdefault(event.run_id, event.workflow)
+            return
+        if not isinstance(event, StepEvent | RetryEvent):  # attempt events are for metrics
             return
         label = event.step_id if event.item < 0 else f"{event.step_id}[{event.item}]"
         if event.run_id != self.top:
@@ -172,7 +174,7 @@ async def _run(
         engine.listeners.append(on_event)
         # Not cancelled by a signal: once submitted, the run exists and is reported as such.
         await engine.register(workflow, source)
-        run, _ = await engine.submit(workflow.name, run_input)
+        run, _ = await engine.submit(workflow.name, run_input, origin=Origin(trigger="cli"))
         progress.write(f"run {run.id} of {workflow.name} (version {run.workflow_version})\n")
         async with runtime.working():
             if (await engine.get(run.id))[0].status not in RUN_FINAL:

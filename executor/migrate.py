@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -100,6 +101,10 @@ class Stop:
             yield
         finally:
             self._holding = False
+
+    def requested(self) -> bool:
+        """Whether a stop was asked for (for work that polls rather than calls `check`)."""
+        return self._requested.is_set()
 
     def request(self) -> bool:
         """Ask the thread to stop; return whether it holds nothing (and may be left behind)."""
@@ -253,6 +258,8 @@ def apply(
                 backend.apply_migrations_only(pending[index : index + 1])
                 applied.append(migration.id)
             backend.run_post_apply(pending)
+            if database.dialect == "sqlite":
+                _incremental_auto_vacuum(database.sqlite_path, stop)
     except backend.DatabaseError as exc:
         raise MigrationError(f"migration failed: {_reason(exc)}") from exc
     except Interrupted:
@@ -262,6 +269,44 @@ def apply(
     finally:
         backend.connection.close()
     return applied
+
+
+def _incremental_auto_vacuum(path: Path, stop: Stop) -> None:
+    """Turn on SQLite's incremental auto-vacuum, once per database, so that retention gives
+    the pages of deleted runs back to the file system (`Store.reclaim_space`).
+
+    The mode can only change with a VACUUM, which rewrites the file: instant for a new
+    database, seconds per gigabyte for one made by an older executor (and as much free disk
+    again, for the copy). A stop aborts it, the file left as it was; so does another process
+    writing to the database meanwhile (logged). Either way the next migrate tries again.
+    """
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:
+        # Administrative pragmas, not queries of the store: they stay beside their reason.
+        if db.execute("PRAGMA auto_vacuum").fetchone()[0] == _INCREMENTAL:
+            return
+        pages, page_size = (db.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_count", "page_size"))
+        if pages > _QUIET_PAGES:
+            logger.info(
+                "turning on incremental auto-vacuum: rewriting the {:.0f} MB database once",
+                pages * page_size / 2**20,
+            )
+        db.execute(f"PRAGMA busy_timeout = {_VACUUM_BUSY_MS}")
+        # Looks for a stop every few thousand steps of the VACUUM's program (milliseconds).
+        db.set_progress_handler(stop.requested, 10_000)
+        db.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        try:
+            db.execute("VACUUM")
+        except sqlite3.Error as exc:
+            stop.check()  # interrupted by a stop: say so, as any other stop
+            logger.warning(
+                "incremental auto-vacuum not turned on ({}): the next `executor migrate` tries again",
+                _reason(exc),
+            )
+
+
+_INCREMENTAL = 2  # PRAGMA auto_vacuum
+_QUIET_PAGES = 2560  # 10 MB of 4 KiB pages: quicker than a log line is worth
+_VACUUM_BUSY_MS = 5000  # waiting for another process's write to end
 
 
 @contextmanager

@@ -2,7 +2,8 @@
 torn down in one place for every entry point (`executor serve` and `executor run`).
 
     async with Runtime.open(settings, lifecycle) as runtime:  # store open, instance registered
-        async with runtime.working():  # claim loop, leases, wake-ups, heartbeats; state running
+        async with runtime.working(chores=True):  # claim loop, leases, wake-ups, heartbeats,
+            # and (with chores) schedules and retention; state running
             ...  # serve HTTP, or follow one run
             await runtime.drain()  # state draining: stop claiming, wait, hand back the rest
     # state stopped, instance marked stopped, store closed
@@ -22,13 +23,16 @@ from contextlib import asynccontextmanager
 
 from loguru import logger
 
-from executor import __version__
+from executor import __version__, tracing
 from executor.actions import shell
 from executor.actions.http import close_client
+from executor.cancel import pause
 from executor.engine import Engine
 from executor.engine.catalog import register_folder
 from executor.errors import ExecutorError
 from executor.lifecycle import Lifecycle, State
+from executor.retention import Retention
+from executor.scheduler import Scheduler
 from executor.settings import Settings
 from executor.store import Instance, Store, create_store
 
@@ -44,7 +48,9 @@ class Runtime:
         self.lifecycle = lifecycle
         self.store = store
         self.engine = engine
-        # Lease upkeep and wake-ups: stopped by the drain (the heartbeats go on until the end).
+        self.scheduler = Scheduler(engine)
+        # Lease upkeep, wake-ups and chores: stopped by the drain (the heartbeats go on
+        # until the end).
         self._upkeep: list[asyncio.Task[None]] = []
 
     @property
@@ -84,6 +90,8 @@ class Runtime:
         except BaseException:
             await store.close()
             raise
+        if tracing.start(engine.instance_id):
+            logger.info("tracing: exporting spans over OTLP/HTTP")
         runtime = cls(settings, lifecycle, store, engine)
         try:
             yield runtime
@@ -91,8 +99,10 @@ class Runtime:
             await runtime._close()
 
     @asynccontextmanager
-    async def working(self) -> AsyncIterator[None]:
-        """Claim and run work, keep leases, hear wake-ups, beat the heart; state `running`."""
+    async def working(self, *, chores: bool = False) -> AsyncIterator[None]:
+        """Claim and run work, keep leases, hear wake-ups, beat the heart; state `running`.
+        With ``chores`` (a service, not `executor run`), also fire schedules and delete runs
+        past their retention."""
         engine = self.engine
         async with asyncio.TaskGroup() as group:
             claims = group.create_task(engine.loop.run())
@@ -100,6 +110,12 @@ class Runtime:
                 group.create_task(engine.leases.maintain()),
                 group.create_task(self.store.watch(engine.wake)),
             ]
+            if chores:
+                retention = Retention(self.store, owner=engine.instance_id, default=self.settings.retention)
+                self._upkeep += [
+                    group.create_task(self.scheduler.run()),
+                    group.create_task(retention.run()),
+                ]
             heartbeats = group.create_task(self._heartbeats())
             await self.lifecycle.transition(State.RUNNING)
             await _ignore_store_errors(self.store.heartbeat(self.instance_id, State.RUNNING.value))
@@ -130,7 +146,7 @@ class Runtime:
     async def _heartbeats(self) -> None:
         # Five beats per timeout: a peer takes this instance for dead only after four missed.
         while True:
-            await asyncio.sleep(self.settings.heartbeat_timeout / 5)
+            await pause(self.settings.heartbeat_timeout / 5)
             await _ignore_store_errors(self.store.heartbeat(self.instance_id, self.lifecycle.state.value))
 
     async def _close(self) -> None:
@@ -139,6 +155,7 @@ class Runtime:
         await _ignore_store_errors(self.store.heartbeat(self.instance_id, State.STOPPED.value))
         await close_client()
         await self.store.close()
+        await asyncio.to_thread(tracing.shutdown)  # the spans still queued are exported now
         await self.lifecycle.transition(State.STOPPED)
         logger.info("stopped")
 

@@ -115,12 +115,16 @@ class Service:
         http_stop = asyncio.Event()
         config = _hypercorn_config(sock)
         app = create_app(
-            self.lifecycle, runtime.engine, tokens=self.settings.api_tokens, max_body=self.settings.max_body
+            self.lifecycle,
+            runtime.engine,
+            scheduler=runtime.scheduler,
+            tokens=self.settings.api_tokens,
+            max_body=self.settings.max_body,
         )
         async with asyncio.TaskGroup() as group:
             http = group.create_task(serve(app, config, shutdown_trigger=http_stop.wait))  # type: ignore[arg-type]
             try:
-                async with runtime.working():
+                async with runtime.working(chores=True):
                     logger.bind(
                         instance=runtime.instance_id, database=self.settings.database.redacted()
                     ).info("executor {} running on http://{}:{}", __version__, self.settings.host, self.port)

@@ -347,6 +347,16 @@ SETTINGS = {
             "`executor migrate` once, then start every instance with this flag).",
         ),
         Setting(
+            "retention",
+            "--retention",
+            "EXECUTOR_RETENTION",
+            default="30d",
+            parse=seconds(minimum=0.0),
+            metavar="DURATION",
+            help="Delete finished runs (with their steps, logs and signals) this long after they "
+            "finished; `0` keeps everything. A workflow's `retention:` key overrides it for its runs.",
+        ),
+        Setting(
             "lock_timeout",
             "--lock-timeout",
             "EXECUTOR_LOCK_TIMEOUT",
@@ -416,6 +426,8 @@ class Settings:
     log_format: Literal["text", "json"]
     insecure: bool
     skip_migrations: bool
+    # Finished runs older than this are deleted by one instance at a time (0: kept forever).
+    retention: float
     lock_timeout: float  # `executor migrate` only
 
 

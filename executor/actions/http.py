@@ -1,7 +1,8 @@
 """`http`: one HTTP request with httpx.
 
 Every attempt of a step sends the same ``Idempotency-Key`` header, so a receiver can tell
-a retry from a new request. Result: ``{status, headers, body, json}``. A status outside
+a retry from a new request; with tracing on, a ``traceparent`` header too (the attempt's span,
+unless the step sets one). Result: ``{status, headers, body, json}``. A status outside
 `expect_status` (default: any 2xx) fails the attempt.
 """
 
@@ -11,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from executor import tracing
 from executor.actions.base import json_or_none
 from executor.actions.context import Attempt
 from executor.actions.outcomes import Failed, Outcome, Succeeded
@@ -60,6 +62,9 @@ class Http(HttpSpec):
         seconds = to_seconds(timeout)
         headers = {str(k): str(v) for k, v in (params.get("headers") or {}).items()}
         headers.setdefault("Idempotency-Key", attempt.idempotency_key)
+        traceparent = tracing.current_traceparent()
+        if traceparent is not None and not any(name.lower() == "traceparent" for name in headers):
+            headers["traceparent"] = traceparent  # the attempt's span is the receiver's parent
         method = str(params.get("method") or "GET").upper()
         kwargs: dict[str, Any] = {"headers": headers, "timeout": seconds}
         if params.get("query"):

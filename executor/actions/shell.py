@@ -24,7 +24,7 @@ from typing import Any
 
 from loguru import logger
 
-from executor import supervisor
+from executor import supervisor, tracing
 from executor.actions.base import json_or_none
 from executor.actions.context import Attempt
 from executor.actions.outcomes import Failed, Outcome, Succeeded
@@ -181,6 +181,9 @@ class Shell(ShellSpec):
         }
         if attempt.item_index >= 0:
             env["EXECUTOR_ITEM_INDEX"] = str(attempt.item_index)
+        traceparent = tracing.current_traceparent()
+        if traceparent is not None:
+            env["TRACEPARENT"] = traceparent  # the attempt's span (tracing on): a command's parent
         stdin = params.get("stdin")
         await _end_earlier_attempts(attempt)
         _supervisor.expect(attempt.instance)

@@ -18,20 +18,23 @@ from typing import Any, TypeVar
 
 from loguru import logger
 
-from executor.actions.outcomes import Failed, Outcome
+from executor import metrics
+from executor.actions.outcomes import Failed, Outcome, Succeeded
 from executor.engine import history
 from executor.engine.commit import GroupCommit
-from executor.engine.events import Event, StepEvent
+from executor.engine.events import AttemptEvent, Event, StepEvent
 from executor.engine.leases import Leases
 from executor.engine.loop import ClaimLoop
 from executor.engine.runner import run_attempt
+from executor.engine.telemetry import Telemetry
 from executor.engine.transitions import ChangeScope, ReplayedIds, RunChange
 from executor.errors import ExecutorError, RunNotFound, StoreConflict, StoreError
 from executor.render.renderer import DEFAULT_TIMEOUT, Renderer, RenderPending
 from executor.statuses import RunStatus, StepStatus
 from executor.store import Store
 from executor.store.base import Txn
-from executor.store.records import Claimed, RunRecord, StepRow, StoredLogLine, WorkflowRecord
+from executor.store.records import Claimed, Origin, RunRecord, StepRow, StoredLogLine, WorkflowRecord
+from executor.tracing import AttemptSpan
 from executor.workflow import Masker, Workflow
 from executor.workflow.expressions import secrets_from_environ
 
@@ -60,7 +63,11 @@ class Engine:
         self.secrets = secrets_from_environ() if secrets is None else secrets
         self.masker = Masker(self.secrets)
         self.loop: ClaimLoop[Claimed] = ClaimLoop(self, concurrency=concurrency, poll_interval=poll_interval)
-        self.listeners: list[Callable[[Event], None]] = []
+        # Metrics and traces first: every event is counted, whatever a later listener does.
+        self.telemetry = Telemetry(store)
+        self.listeners: list[Callable[[Event], None]] = [self.telemetry]
+        metrics.count_in_flight(self.loop)
+        self._lost: set[int] = set()  # rows whose lease renewal found lost (their attempt stops)
         self._workflows: dict[tuple[str, int], Workflow] = {}
         self._tasks: dict[int, asyncio.Task[Any]] = {}
         self.leases = Leases(
@@ -177,6 +184,7 @@ class Engine:
         version: int | None = None,
         idempotency_key: str | None = None,
         priority: int = 0,
+        origin: Origin = Origin(),
     ) -> tuple[RunRecord, bool]:
         """Start a run (committed before this returns); with a used idempotency key, return
         the run it started (False)."""
@@ -184,7 +192,7 @@ class Engine:
         async def body(txn: Txn, scope: ChangeScope) -> tuple[RunRecord, bool]:
             return await RunChange.create(
                 txn, scope, workflow, {} if run_input is None else run_input,
-                version=version, idempotency_key=idempotency_key, priority=priority,
+                version=version, idempotency_key=idempotency_key, priority=priority, origin=origin,
             )  # fmt: skip
 
         return await self.change(body)
@@ -240,6 +248,10 @@ class Engine:
         """Log lines of step row ``row_id`` after line id ``after``, oldest first."""
         return await self.store.read_logs(row_id, after=after, limit=limit)
 
+    async def step_counts(self) -> dict[str, int]:
+        """Steps ``ready`` and ``running`` across every instance (`Store.step_counts`)."""
+        return await self.store.step_counts()
+
     # -- the claim loop's work source ----------------------------------------------------
 
     async def claim(self, limit: int) -> Sequence[Claimed]:
@@ -273,7 +285,13 @@ class Engine:
         for item in claimed:
             self.leases.hold(item)
             row = item.row
-            event = StepEvent(row.run_id, row.step_id, row.item_index, StepStatus.RUNNING, row.attempt)
+            waited = None
+            if row.available_at is not None and row.lease_expires_at is not None:
+                # Both on the database's clock: the claim set the expiry to its time + the lease.
+                waited = row.lease_expires_at - self.lease - row.available_at
+            event = StepEvent(
+                row.run_id, row.step_id, row.item_index, StepStatus.RUNNING, row.attempt, waited=waited
+            )
             for listener in self.listeners:
                 listener(event)
 
@@ -283,8 +301,14 @@ class Engine:
     async def run(self, claimed: Claimed) -> None:
         row = claimed.row
         self._tasks[row.id] = asyncio.current_task()  # type: ignore[assignment]
+        started = time.monotonic()
+        took: tuple[float, float] | None = None  # seconds the action ran, and when it ended
+        action, ended, error = "", "cancelled", None
+        span: AttemptSpan | None = None
         try:
             workflow = await self._workflow(claimed)
+            action = workflow.step(row.step_id).action
+            span = await self.telemetry.start_attempt(claimed, action)
             try:
                 outcome = await run_attempt(
                     self.store, workflow, claimed, self.secrets, self.masker, self.instance_id, self.renderer
@@ -294,11 +318,47 @@ class Engine:
             except Exception as exc:  # a bug in an action must not leave the step hanging
                 logger.bind(run_id=row.run_id, step=row.step_id).opt(exception=exc).error("step crashed")
                 outcome = Failed(f"internal error: {type(exc).__name__}: {exc}")
+            took = (time.monotonic() - started, time.time())
+            name, error = _outcome(outcome)
             # Shielded: an attempt that finished is recorded even if shutdown cancels us now.
-            await asyncio.shield(self._record(claimed, outcome))
+            recorded = await asyncio.shield(self._record(claimed, outcome))
+            ended = name if recorded else "lost"
+        except asyncio.CancelledError:
+            raise
+        except BaseException:
+            ended = "error"
+            raise
         finally:
             self._tasks.pop(row.id, None)
             self.leases.release(row.id)
+            if row.id in self._lost:
+                self._lost.discard(row.id)
+                ended = "lost"
+            seconds, ended_at = took or (time.monotonic() - started, None)
+            self._attempt_ended(claimed, action, ended, error, span, seconds, ended_at)
+
+    def _attempt_ended(
+        self,
+        claimed: Claimed,
+        action: str,
+        outcome: str,
+        error: str | None,
+        span: AttemptSpan | None,
+        seconds: float,
+        ended_at: float | None,
+    ) -> None:
+        """Tell metrics and traces: the action ran ``seconds`` and ended at ``ended_at`` (None:
+        it never came to an outcome)."""
+        if span is not None:
+            # The span ends when the action did, not once its outcome was recorded (and the
+            # steps after it started).
+            span.end(outcome, error, at=ended_at)
+        if not action:  # it never started: its workflow could not be read
+            return
+        row = claimed.row
+        event = AttemptEvent(row.run_id, row.step_id, row.item_index, row.attempt, action, outcome, seconds)
+        for listener in self.listeners:
+            listener(event)
 
     async def _workflow(self, claimed: Claimed) -> Workflow:
         workflow = self._cached_workflow(claimed.workflow_name, claimed.workflow_version)
@@ -308,16 +368,16 @@ class Engine:
             workflow = self.load_workflow(record.name, record.version, record.definition)
         return workflow
 
-    async def _record(self, claimed: Claimed, outcome: Outcome, *, lost: str | None = None) -> None:
-        """Record the outcome; while the database is away, keep trying for a while: the
-        attempt finished, and running it again is only the last resort (the lease runs
-        out and the step is retried elsewhere; this late outcome is then fenced off)."""
+    async def _record(self, claimed: Claimed, outcome: Outcome, *, lost: str | None = None) -> bool:
+        """Record the outcome (False: rejected, its lease was lost). While the database is
+        away, keep trying for a while: the attempt finished, and running it again is only the
+        last resort (the lease runs out and the step is retried elsewhere; this late outcome
+        is then fenced off)."""
         deadline = time.monotonic() + max(2 * self.lease, 60.0)
         delay = 0.2
         while True:
             try:
-                await self._record_once(claimed, outcome, lost=lost)
-                return
+                return await self._record_once(claimed, outcome, lost=lost)
             except StoreConflict:
                 raise
             except StoreError as exc:
@@ -330,16 +390,17 @@ class Engine:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    async def _record_once(self, claimed: Claimed, outcome: Outcome, *, lost: str | None) -> None:
-        async def act(change: RunChange) -> None:
+    async def _record_once(self, claimed: Claimed, outcome: Outcome, *, lost: str | None) -> bool:
+        async def act(change: RunChange) -> bool:
             row = await change.holds(claimed.row.id, claimed.token)
             if row is None:
                 logger.bind(run_id=claimed.row.run_id, step=claimed.row.step_id).warning(
                     "outcome of a lost lease rejected (the step was reclaimed or cancelled)"
                 )
-                return
+                return False
             change.scope.settled_rows.add(row.id)
             await change.complete(row, outcome, lost=lost)
+            return True
 
         row = claimed.row
         workflow = self._cached_workflow(claimed.workflow_name, claimed.workflow_version)
@@ -348,7 +409,7 @@ class Engine:
         for dependent in workflow.dependents(row.step_id) if workflow is not None else ():
             steps.add(dependent.id)
             steps.update(dependent.needs)
-        await self._on_run(row.run_id, act, frees=1, rows=[row.id], steps=sorted(steps))
+        return await self._on_run(row.run_id, act, frees=1, rows=[row.id], steps=sorted(steps))
 
     async def hand_back(self, items: Sequence[Claimed], *, started: bool) -> None:
         """Give claimed attempts back to the queue. Attempts a drain cut short (``started``)
@@ -376,6 +437,7 @@ class Engine:
     def _stop_attempt(self, row_id: int) -> None:
         task = self._tasks.get(row_id)
         if task is not None:
+            self._lost.add(row_id)  # its attempt ends `lost`, not `cancelled`
             task.cancel()
 
     async def _expire_lease(self, run_id: str, row_id: int, token: str) -> None:
@@ -385,3 +447,12 @@ class Engine:
     async def _time_out(self, run_id: str) -> None:
         with contextlib.suppress(RunNotFound):
             await self._on_run(run_id, lambda change: change.time_out())
+
+
+def _outcome(outcome: Outcome) -> tuple[str, str | None]:
+    """An attempt's outcome as metrics and traces name it, and its error."""
+    if isinstance(outcome, Succeeded):
+        return "succeeded", None
+    if isinstance(outcome, Failed):
+        return "failed", outcome.error
+    return "suspended", None

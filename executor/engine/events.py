@@ -1,21 +1,45 @@
 """What the engine tells its listeners once a change has committed (`Engine.listeners`):
-the progress of `executor run`, tests that watch a run, and later metrics."""
+the progress of `executor run`, tests that watch a run, metrics and traces (`telemetry`).
+
+Events carry what their listeners need (a run's trigger and times, an attempt's action and
+duration), so that no listener reads the database on the engine's path."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from executor.statuses import RunStatus, StepStatus
+from executor.store.records import RunRecord
 
 
 @dataclass(frozen=True)
 class RunEvent:
-    """A run was created or changed status."""
+    """A run was created (``created``) or changed status."""
 
     run_id: str
     workflow: str
     status: RunStatus
     error: str | None = None
+    created: bool = False
+    trigger: str = "api"  # what started it (`RunRecord.trigger`)
+    created_at: float | None = None
+    finished_at: float | None = None  # set once it is final
+    traceparent: str | None = None  # the W3C trace context its starter sent
+
+    @classmethod
+    def of(cls, run: RunRecord, *, created: bool = False) -> RunEvent:
+        """The event of ``run`` as it is now (just ``created``, or changed status)."""
+        return cls(
+            run.id,
+            run.workflow_name,
+            run.status,
+            run.error,
+            created=created,
+            trigger=run.trigger,
+            created_at=run.created_at,
+            finished_at=run.finished_at,
+            traceparent=run.traceparent,
+        )
 
 
 @dataclass(frozen=True)
@@ -28,6 +52,8 @@ class StepEvent:
     status: StepStatus
     attempt: int
     error: str | None = None
+    # Set when this instance claimed it: seconds from the row becoming ready to the claim.
+    waited: float | None = None
 
 
 @dataclass(frozen=True)
@@ -42,4 +68,22 @@ class RetryEvent:
     error: str
 
 
-Event = RunEvent | StepEvent | RetryEvent
+@dataclass(frozen=True)
+class AttemptEvent:
+    """An attempt that ran on this instance ended (its outcome recorded, or not: ``lost``).
+
+    ``outcome``: succeeded, failed, suspended (a durable step now waits), cancelled (the run
+    was cancelled, or a drain cut it short), lost (its lease was lost meanwhile: renewal found
+    it gone and stopped the attempt, or its outcome was rejected) or error (Executor could not
+    run it or record its outcome, e.g. the database)."""
+
+    run_id: str
+    step_id: str
+    item: int
+    attempt: int
+    action: str
+    outcome: str
+    seconds: float
+
+
+Event = RunEvent | StepEvent | RetryEvent | AttemptEvent

@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 
 from loguru import logger
 
+from executor.cancel import pause
 from executor.errors import ExecutorError
 from executor.store import Store
 from executor.store.records import Claimed
@@ -98,7 +99,7 @@ class Leases:
                     logger.warning("the database does not answer: {}", exc.message)
                 self.database_ok = False
             # While the database is away, look again soon: readiness comes back with it.
-            await asyncio.sleep(interval if self.database_ok else min(interval, 0.5))
+            await pause(interval if self.database_ok else min(interval, 0.5))
 
     async def _reap(self, interval: float) -> None:
         while True:
@@ -108,7 +109,7 @@ class Leases:
                     await self.reap()
                 except ExecutorError as exc:
                     logger.debug("reaping failed, trying again: {}", exc.message)
-            await asyncio.sleep(interval)
+            await pause(interval)
 
     async def renew(self) -> None:
         held = [(row_id, item.token) for row_id, item in list(self._held.items())]

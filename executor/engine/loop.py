@@ -19,6 +19,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from loguru import logger
 
+from executor.cancel import wait_event
 from executor.errors import ExecutorError
 
 W = TypeVar("W")
@@ -121,10 +122,7 @@ class ClaimLoop(Generic[W]):
                     continue  # there may be more ready: claim again as soon as a slot frees up
             # With every slot busy a timer falling due changes nothing: wait for a slot.
             timeout = await self._until_next() if self.free_slots() else self.poll_interval
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            except TimeoutError:
-                pass
+            await wait_event(self._wake, timeout)
 
     async def _until_next(self) -> float:
         """Sleep until the next timer falls due, but never longer than the poll interval."""

@@ -20,6 +20,7 @@ from executor.render.renderer import Renderer
 from executor.store import Store
 from executor.store.records import Claimed
 from executor.workflow import Masker, Step, Workflow, build_context
+from executor.workflow.schedules import template_context
 
 
 def idempotency_key(claimed: Claimed) -> str:
@@ -41,7 +42,7 @@ async def run_attempt(
     action = ACTIONS[step.action]
     try:
         if step.templated:
-            params = await _params(store, step, claimed, secrets, renderer or Renderer())
+            params = await _params(store, workflow, step, claimed, secrets, renderer or Renderer())
         else:
             params = step.with_
     except ExecutorError as exc:  # names the parameter: "with.command: {{ ... }}: reason"
@@ -78,7 +79,12 @@ async def run_attempt(
 
 
 async def _params(
-    store: Store, step: Step, claimed: Claimed, secrets: dict[str, str], renderer: Renderer
+    store: Store,
+    workflow: Workflow,
+    step: Step,
+    claimed: Claimed,
+    secrets: dict[str, str],
+    renderer: Renderer,
 ) -> Any:
     """The step's ``with``, rendered in the run's context (a template that needs a worker
     gets the step's ``timeout``, else the renderer's)."""
@@ -96,6 +102,9 @@ async def _params(
         run_id=row.run_id,
         workflow=claimed.workflow_name,
         secrets=secrets,
+        schedule=template_context(
+            workflow.schedule(claimed.schedule_id), claimed.schedule_id, claimed.schedule_tick
+        ),
         **extra,
     )
     return await renderer.render(step.with_, context, where="with", timeout=step.timeout)

@@ -30,6 +30,7 @@ from executor.store.base import DuplicateRun, Txn
 from executor.store.records import (
     NewRun,
     NewStep,
+    Origin,
     RunChanges,
     RunFields,
     RunRecord,
@@ -37,8 +38,10 @@ from executor.store.records import (
     StepFields,
     StepRow,
 )
+from executor.tracing import run_trace
 from executor.workflow import Masker, Step, Workflow, apply_input, build_context
 from executor.workflow.expressions import is_true
+from executor.workflow.schedules import template_context
 
 MAX_ITEMS = 100_000
 LEASE_EXPIRED = "lease expired"
@@ -160,6 +163,9 @@ class RunChange:
             run_id=self.run.id,
             workflow=self.run.workflow_name,
             secrets=self.scope.secrets,
+            schedule=template_context(
+                self.workflow.schedule(self.run.schedule_id), self.run.schedule_id, self.run.schedule_tick
+            ),
             **extra,
         )
 
@@ -220,7 +226,7 @@ class RunChange:
             changes.setdefault("finished_at", time.time())
         await self.txn.update_run(self.run.id, **changes)
         self.run = dataclasses.replace(self.run, **changes)
-        self.scope.events.append(RunEvent(self.run.id, self.run.workflow_name, status, self.run.error))
+        self.scope.events.append(RunEvent.of(self.run))
 
     # -- creating a run ------------------------------------------------------------------
 
@@ -236,9 +242,11 @@ class RunChange:
         idempotency_key: str | None = None,
         priority: int = 0,
         parent: tuple[RunRecord, StepRow] | None = None,
+        origin: Origin = Origin(),
     ) -> tuple[RunRecord, bool]:
         """Create a run with its step rows and queue its first steps; or, for an idempotency
-        key already used with this workflow, return that run (False: nothing created)."""
+        key already used with this workflow, or a schedule's tick already run, return that
+        run (False: nothing created)."""
         if idempotency_key is not None:
             existing = await txn.find_run(workflow_name, idempotency_key)
             if existing is not None:
@@ -260,17 +268,28 @@ class RunChange:
             parent_run_id=parent[0].id if parent else None,
             parent_step=parent[1].id if parent else None,
             deadline_at=now + workflow.timeout if workflow.timeout else None,
+            trigger="parent" if parent else origin.trigger,
+            schedule_id=origin.schedule_id,
+            schedule_tick=origin.schedule_tick,
+            # A child run's span is a child of its parent run's (`tracing.run_trace`).
+            traceparent=str(run_trace(parent[0].id, parent[0].traceparent).traceparent)
+            if parent
+            else origin.traceparent,
         )
         try:
             run = await txn.insert_run(new)
         except DuplicateRun:
-            # A concurrent request with the same key won the race: it is the run.
-            assert idempotency_key is not None
-            existing = await txn.find_run(workflow_name, idempotency_key)
+            # A concurrent request with the same key (or another instance firing the same
+            # tick) won the race: it is the run.
+            if idempotency_key is not None:
+                existing = await txn.find_run(record.name, idempotency_key)
+            else:
+                assert origin.schedule_id is not None and origin.schedule_tick is not None
+                existing = await txn.find_tick_run(record.name, origin.schedule_id, origin.schedule_tick)
             assert existing is not None
             return existing, False
         rows = await txn.insert_steps(run.id, [NewStep(step_id=step.id) for step in workflow.steps])
-        scope.events.append(RunEvent(run.id, run.workflow_name, RunStatus.PENDING))
+        scope.events.append(RunEvent.of(run, created=True))
         change = cls(txn, scope, run, workflow)
         for row in rows:
             change._keep(row)

@@ -12,6 +12,7 @@ from starlette.routing import Route
 from executor.engine import Engine
 from executor.http.problems import Draining
 from executor.lifecycle import Lifecycle, State
+from executor.scheduler import Scheduler
 
 RETRY_AFTER_SECONDS = 5
 
@@ -23,6 +24,7 @@ class Api:
     engine: Engine
     lifecycle: Lifecycle
     max_body: int
+    scheduler: Scheduler | None = None
 
     def refuse_new_work_while_draining(self) -> None:
         """Starting work on an instance that is going away would only be handed back."""

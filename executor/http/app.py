@@ -1,4 +1,5 @@
-"""The Starlette application: routes, authentication, error mapping, the version header."""
+"""The Starlette application: routes, authentication, error mapping, the version header,
+request metrics."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from executor import __version__
 from executor.engine import Engine
-from executor.http import errors, health, openapi, runs, workflows
+from executor.http import errors, health, metrics, openapi, runs, schedules, workflows
 from executor.http.api import Api
 from executor.http.auth import BearerAuth
+from executor.http.metrics import HttpMetrics
 from executor.lifecycle import Lifecycle
+from executor.scheduler import Scheduler
 
 VERSION_HEADER = (b"x-executor-version", __version__.encode())
 
@@ -46,12 +49,13 @@ def create_app(
     lifecycle: Lifecycle,
     engine: Engine | None = None,
     *,
+    scheduler: Scheduler | None = None,
     tokens: tuple[str, ...] = (),
     max_body: int,  # bytes; `--max-body`
 ) -> ASGIApp:
-    routes = [*health.routes, Route("/openapi.json", openapi_document, methods=["GET"])]
+    routes = [*health.routes, Route("/openapi.json", openapi_document, methods=["GET"]), *metrics.routes]
     if engine is not None:
-        routes += [*workflows.routes, *runs.routes]
+        routes += [*workflows.routes, *runs.routes, *schedules.routes]
     app = Starlette(routes=routes, exception_handlers=errors.HANDLERS)
     # `/runs/` is a 404 naming `/runs` (errors.py), not a redirect that some clients follow
     # without the POST body.
@@ -59,6 +63,9 @@ def create_app(
     app.state.lifecycle = lifecycle
     app.state.secured = bool(tokens)
     if engine is not None:
-        app.state.api = Api(engine=engine, lifecycle=lifecycle, max_body=max_body)
-    # Outside Starlette's ServerErrorMiddleware, so even a 500 carries the header.
-    return VersionHeader(BearerAuth(app, tokens))
+        app.state.api = Api(
+            engine=engine, lifecycle=lifecycle, max_body=max_body, scheduler=scheduler or Scheduler(engine)
+        )
+    # Outside Starlette's ServerErrorMiddleware, so even a 500 carries the header; every
+    # request counted, a 401 too.
+    return HttpMetrics(VersionHeader(BearerAuth(app, tokens)), app.routes)

@@ -26,6 +26,10 @@ COMPONENTS = {
     "SignalRequest": schemas.SIGNAL_REQUEST,
     "SignalAnswer": schemas.SIGNAL_ANSWER,
     "Logs": schemas.LOGS,
+    "Schedule": schemas.SCHEDULE,
+    "ScheduleList": schemas.SCHEDULE_LIST,
+    "BackfillRequest": schemas.BACKFILL_REQUEST,
+    "Backfill": schemas.BACKFILL,
 }
 
 
@@ -75,6 +79,17 @@ def _param(
 
 
 RUN_ID = _param("id")
+SCHEDULE_KEY = [_param("workflow"), _param("schedule")]
+
+
+def _schedule_action(summary: str) -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": summary,
+            "parameters": SCHEDULE_KEY,
+            "responses": {"200": _json("Schedule", "The schedule after the action"), **_errors(404, 422)},
+        }
+    }
 
 
 def _action(summary: str, starts_work: bool) -> dict[str, Any]:
@@ -141,6 +156,21 @@ def _document() -> dict[str, Any]:
                         },
                         **_errors(),
                     }
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics of this instance (OpenMetrics when Accept asks for it)",
+                    "responses": {
+                        "200": {
+                            "description": "The metrics in the Prometheus text exposition format",
+                            "content": {
+                                "text/plain": {"schema": {"type": "string"}},
+                                "application/openmetrics-text": {"schema": {"type": "string"}},
+                            },
+                        },
+                        **_errors(),
+                    },
                 }
             },
             "/workflows": {
@@ -235,6 +265,46 @@ def _document() -> dict[str, Any]:
                     "summary": "Wake the claim loop for this run now",
                     "parameters": [RUN_ID],
                     "responses": {"202": _json("Run", "The run"), **_errors(404, 422)},
+                }
+            },
+            "/schedules": {
+                "get": {
+                    "summary": "The schedules of every workflow's latest version, with their next ticks",
+                    "parameters": [_param("workflow", "query", schemas.WORKFLOW_FILTER)],
+                    "responses": {"200": _json("ScheduleList", "Schedules"), **_errors(422)},
+                }
+            },
+            "/schedules/{workflow}/{schedule}": {
+                "get": {
+                    "summary": "One schedule",
+                    "parameters": SCHEDULE_KEY,
+                    "responses": {"200": _json("Schedule", "The schedule"), **_errors(404, 422)},
+                }
+            },
+            "/schedules/{workflow}/{schedule}/pause": _schedule_action(
+                "Stop firing (ticks meanwhile are not caught up)"
+            ),
+            "/schedules/{workflow}/{schedule}/resume": _schedule_action("Fire again from the next tick"),
+            "/schedules/{workflow}/{schedule}/trigger": {
+                "post": {
+                    "summary": "Start a run of the schedule now, whatever its overlap policy",
+                    "parameters": SCHEDULE_KEY,
+                    "responses": {"201": _json("Run", "Started"), **_errors(404, 422, 503)},
+                }
+            },
+            "/schedules/{workflow}/{schedule}/backfill": {
+                "post": {
+                    "summary": "List the ticks of a time range and, unless dry_run, start their runs",
+                    "parameters": SCHEDULE_KEY,
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("BackfillRequest")}},
+                    },
+                    "responses": {
+                        "200": _json("Backfill", "Dry run: the ticks"),
+                        "202": _json("Backfill", "Started or queued"),
+                        **_errors(400, 404, 413, 415, 422, 503),
+                    },
                 }
             },
             "/runs/{id}/steps/{step}/logs": {

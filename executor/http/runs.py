@@ -16,7 +16,8 @@ from executor.http import body, params, schemas, views
 from executor.http.api import api, route
 from executor.http.problems import InvalidRequest, NotFound
 from executor.statuses import STEP_FINAL, RunStatus
-from executor.store.records import StepRow
+from executor.store.records import Origin, StepRow
+from executor.tracing import parse_traceparent
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
@@ -36,8 +37,16 @@ async def create(request: Request) -> JSONResponse:
         version=None if version is None else int(version),
         idempotency_key=data.get("idempotency_key"),
         priority=int(data.get("priority", 0)),
+        origin=Origin(trigger="api", traceparent=_traceparent(request)),
     )
     return JSONResponse(views.run(run), 201 if created else 200)
+
+
+def _traceparent(request: Request) -> str | None:
+    """The W3C ``traceparent`` the client sent, to become the run's parent span (a value that
+    is not valid is dropped, as the Trace Context specification says)."""
+    parsed = parse_traceparent(request.headers.get("traceparent"))
+    return None if parsed is None else str(parsed)
 
 
 def _cursor(value: str) -> tuple[float, str]:

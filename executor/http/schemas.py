@@ -9,6 +9,7 @@ from jsonschema import Draft202012Validator, ValidationError
 
 from executor.http.problems import InvalidRequest
 from executor.statuses import RunStatus, StepStatus
+from executor.store.records import TRIGGERS
 
 TIME = {"type": ["string", "null"], "format": "date-time"}
 ANY: dict[str, Any] = {}
@@ -55,6 +56,26 @@ RUN_REQUEST = {
         "input": {"type": "object"},
         "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": NO_NUL},
         "priority": {"type": "integer", "minimum": -1000, "maximum": 1000},
+    },
+}
+
+BACKFILL_REQUEST = {
+    "type": "object",
+    "required": ["from", "to"],
+    "additionalProperties": False,
+    "properties": {
+        "from": {
+            "type": "string",
+            "maxLength": 64,
+            "description": "ISO 8601 time, first tick included; without an offset, in the schedule's zone",
+        },
+        "to": {"type": "string", "maxLength": 64, "description": "ISO 8601 time, last tick included"},
+        "dry_run": {"type": "boolean", "description": "Only list the ticks"},
+        "overlap": {
+            "type": "string",
+            "enum": ["buffer_all", "allow_all"],
+            "description": "buffer_all (default): one run after another; allow_all: all at once",
+        },
     },
 }
 
@@ -183,6 +204,18 @@ STEP = {
     },
 }
 
+TRIGGER = {
+    "type": "object",
+    "required": ["type"],
+    "description": "What started the run; a schedule's runs name the schedule and the tick "
+    "(its nominal fire time, which templates see as `schedule.tick`).",
+    "properties": {
+        "type": {"type": "string", "enum": list(TRIGGERS)},
+        "schedule": {"type": "string"},
+        "tick": TIME,
+    },
+}
+
 RUN = {
     "type": "object",
     "required": ["id", "workflow", "version", "status", "input", "created_at"],
@@ -197,6 +230,7 @@ RUN = {
         "idempotency_key": {"type": ["string", "null"]},
         "priority": {"type": "integer"},
         "parent_run_id": {"type": ["string", "null"]},
+        "trigger": TRIGGER,
         "created_at": TIME,
         "started_at": TIME,
         "finished_at": TIME,
@@ -208,6 +242,51 @@ RUN_LIST = {
     "type": "object",
     "required": ["runs", "next_cursor"],
     "properties": {"runs": {"type": "array", "items": RUN}, "next_cursor": {"type": ["string", "null"]}},
+}
+
+SCHEDULE = {
+    "type": "object",
+    "required": ["workflow", "id", "timezone", "overlap", "paused", "next_ticks"],
+    "properties": {
+        "workflow": {"type": "string"},
+        "id": {"type": "string"},
+        "cron": {"type": ["string", "null"]},
+        "every": {"type": ["number", "null"], "description": "Seconds"},
+        "timezone": {"type": "string"},
+        "input": {"type": "object"},
+        "overlap": {
+            "type": "string",
+            "enum": ["skip", "buffer_one", "buffer_all", "cancel_other", "allow_all"],
+        },
+        "catchup_window": {"type": "number", "description": "Seconds"},
+        "jitter": {"type": "number", "description": "Seconds"},
+        "paused": {"type": "boolean"},
+        "next_tick": TIME,
+        "last_tick": TIME,
+        "next_ticks": {"type": "array", "items": TIME, "description": "The next 10 ticks"},
+        "buffered": {"type": "array", "items": TIME, "description": "Ticks waiting for the running run"},
+        "fired": {"type": "integer", "description": "Ticks that started a run"},
+        "missed": {"type": "integer", "description": "Ticks older than the catch-up window when handled"},
+        "skipped": {"type": "integer", "description": "Ticks the overlap policy skipped"},
+    },
+}
+
+SCHEDULE_LIST = {
+    "type": "object",
+    "required": ["schedules"],
+    "properties": {"schedules": {"type": "array", "items": SCHEDULE}},
+}
+
+BACKFILL = {
+    "type": "object",
+    "required": ["ticks", "dry_run", "started", "buffered", "existing"],
+    "properties": {
+        "ticks": {"type": "array", "items": TIME},
+        "dry_run": {"type": "boolean"},
+        "started": {"type": "integer"},
+        "buffered": {"type": "integer"},
+        "existing": {"type": "integer", "description": "Ticks that already had a run"},
+    },
 }
 
 LOG_LINE = {

@@ -1,10 +1,11 @@
-"""How runs, steps, workflows and log lines look in API answers."""
+"""How runs, steps, workflows, schedules and log lines look in API answers."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
+from executor.scheduler import ScheduleView
 from executor.store.records import RunRecord, StepRow, StoredLogLine, WorkflowRecord
 
 
@@ -53,6 +54,7 @@ def run(record: RunRecord, rows: list[StepRow] | None = None) -> dict[str, Any]:
         "idempotency_key": record.idempotency_key,
         "priority": record.priority,
         "parent_run_id": record.parent_run_id,
+        "trigger": trigger(record),
         "created_at": iso(record.created_at),
         "started_at": iso(record.started_at),
         "finished_at": iso(record.finished_at),
@@ -67,6 +69,38 @@ def run(record: RunRecord, rows: list[StepRow] | None = None) -> dict[str, Any]:
                 steps[row.step_id].setdefault("items", []).append({"index": row.item_index, **_step(row)})
         answer["steps"] = list(steps.values())
     return answer
+
+
+def trigger(record: RunRecord) -> dict[str, Any]:
+    """What started the run; for a schedule's run, which schedule and the tick (nominal time)."""
+    answer: dict[str, Any] = {"type": record.trigger}
+    if record.schedule_id is not None:
+        answer["schedule"] = record.schedule_id
+        answer["tick"] = iso(record.schedule_tick)
+    return answer
+
+
+def schedule(view: ScheduleView) -> dict[str, Any]:
+    row, spec = view.row, view.spec
+    return {
+        "workflow": row.workflow_name,
+        "id": row.schedule_id,
+        "cron": spec.cron,
+        "every": spec.every,
+        "timezone": spec.timezone,
+        "input": spec.input,
+        "overlap": spec.overlap,
+        "catchup_window": spec.catchup_window,
+        "jitter": spec.jitter,
+        "paused": row.paused,
+        "next_tick": iso(row.next_tick),
+        "last_tick": iso(row.last_tick),
+        "next_ticks": [iso(tick) for tick in view.next_ticks],
+        "buffered": [iso(entry["tick"]) for entry in row.buffered],
+        "fired": row.fired,
+        "missed": row.missed,
+        "skipped": row.skipped,
+    }
 
 
 def log_line(line: StoredLogLine) -> dict[str, Any]:

@@ -31,6 +31,9 @@ async def create(request: Request) -> JSONResponse:
     else:
         raise UnsupportedMediaType("send the workflow as application/yaml or application/json")
     record, created = await api(request).engine.register(workflow, source)
+    scheduler = api(request).scheduler
+    if workflow.schedules and scheduler is not None:
+        scheduler.wake()  # their first ticks are computed now, not at the next look
     # Registered all the same: a warning is risky, not wrong (docs/workflows.md).
     found = [{"path": w.path, "line": w.line, "message": w.message} for w in warnings]
     return JSONResponse(

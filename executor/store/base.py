@@ -28,7 +28,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Unpack
+from typing import Any, NamedTuple, Unpack
 
 from executor.statuses import RunStatus, StepStatus
 from executor.store.records import (
@@ -39,13 +39,15 @@ from executor.store.records import (
     NewStep,
     RunChanges,
     RunRecord,
+    ScheduleFields,
+    ScheduleRow,
     StepChanges,
     StepRow,
     StoredLogLine,
     WorkflowRecord,
 )
 
-__all__ = ["Clock", "DuplicateRun", "Instance", "Store", "Txn"]
+__all__ = ["Clock", "DuplicateRun", "Instance", "PurgeBatch", "PurgeCursor", "Store", "Txn"]
 
 Clock = Callable[[], float]
 """Where a store reads "now", in Unix seconds (`time.time` by default)."""
@@ -128,6 +130,13 @@ class Store(abc.ABC):
         Sending a definition whose digest is already stored for ``name`` creates nothing and
         returns the existing version (False). Two concurrent registrations of different
         definitions get consecutive versions; of the same definition, one version.
+
+        In the same transaction, when the version is the latest, the schedules its
+        definition declares (its ``schedules`` list, each with an ``id``) become the
+        workflow's: a new one, one whose declaration changed, or one back after a version
+        without it is due now with no next tick (the scheduler computes it: it starts afresh,
+        without catching up); an unchanged one keeps its next tick and buffer; any other of
+        the workflow's schedules becomes inactive. Pauses and counts survive every version.
         """
 
     @abc.abstractmethod
@@ -137,6 +146,25 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def list_workflows(self) -> list[WorkflowRecord]:
         """The latest version of every workflow, by name."""
+
+    # -- schedules -----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def list_schedules(self, workflow: str | None = None) -> list[ScheduleRow]:
+        """The active schedules (of one workflow when given), by workflow and id."""
+
+    @abc.abstractmethod
+    async def get_schedule(self, workflow: str, schedule_id: str) -> ScheduleRow | None:
+        """One schedule, active or not (None: never declared)."""
+
+    @abc.abstractmethod
+    async def due_schedules(self, limit: int) -> list[tuple[str, str]]:
+        """``(workflow, schedule id)`` of at most ``limit`` active, unpaused schedules whose
+        ``due_at`` has passed, earliest first."""
+
+    @abc.abstractmethod
+    async def next_schedule_due(self) -> float | None:
+        """The earliest ``due_at`` of an active, unpaused schedule, or None."""
 
     # -- runs and steps: the unit of work -------------------------------------------------
 
@@ -222,12 +250,86 @@ class Store(abc.ABC):
     async def read_logs(self, step: int, after: int = 0, limit: int = 1000) -> list[StoredLogLine]:
         """Log lines of step row ``step`` with id > ``after``, oldest first."""
 
+    # -- metrics -------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def step_counts(self) -> dict[str, int]:
+        """``{"ready": n, "running": m}``: rows a claim could take now (the claim's condition:
+        `queued` or `waiting`, due, of a `pending` or `running` run) and rows `running` under
+        a lease, of every instance. For `/metrics` at scrape time, never on the engine's path."""
+
+    @abc.abstractmethod
+    async def run_traceparent(self, run_id: str) -> str | None:
+        """The trace context run ``run_id`` was started with (None: none, or no such run)."""
+
     async def __aenter__(self) -> Store:
         await self.open()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+    # -- retention -----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def purge_runs(
+        self,
+        older_than: float,
+        *,
+        workflow: str | None = None,
+        status: RunStatus | None = None,
+        after: PurgeCursor | None = None,
+        limit: int = 100,
+        dry_run: bool = False,
+    ) -> PurgeBatch:
+        """Delete one page of finished runs that finished more than ``older_than`` seconds
+        ago, with their steps, step logs and signals, in one short transaction.
+
+        The page is the next ``limit`` finished runs (of ``workflow``, or of every workflow
+        when None) in the order of ``(finished_at, id)``, oldest first, strictly after the
+        cursor ``after`` (from the start when None): its cost does not depend on how many
+        runs the database holds, nor on how many of the page match. Of the page, the runs
+        in ``status`` (any final status when None) are deleted if they can go now:
+
+        * still finished and still older than the cutoff (a retried run is not finished);
+        * their parent run, if any, finished: an unfinished parent still waits for them;
+        * no child run left: a parent goes after its children (in the same transaction
+          when they are in the same page; otherwise in a later page or pass).
+
+        An unfinished run (`pending`, `running`, `paused`) is never deleted, nor a run of an
+        unfinished parent. ``dry_run`` deletes nothing and counts, of the same page, the
+        runs that would go or whose child runs would all go too (finished before the cutoff,
+        in ``status``, of ``workflow``).
+
+        Returns how many runs were deleted (or would be) and the cursor of the next page;
+        the cursor is None when the page was empty (nothing is left to look at). A run the
+        cursor has passed is not looked at again before the next pass, which starts over.
+        """
+
+    @abc.abstractmethod
+    async def take_chore(self, name: str, owner: str, *, lease: float, every: float) -> bool:
+        """Take (or, for its holder, renew) the lease on chore ``name`` for ``lease`` seconds
+        from now; return whether ``owner`` holds it now.
+
+        Taken when nobody holds it, or the holder's lease has expired, and it was not done
+        (`finish_chore` with ``done``) within the last ``every`` seconds. At most one owner
+        holds a chore at a time, fleet-wide: of two instances taking it at once, one gets it.
+        """
+
+    @abc.abstractmethod
+    async def finish_chore(self, name: str, owner: str, *, done: bool) -> None:
+        """Let go of chore ``name`` if ``owner`` holds it; ``done`` records now as when it
+        was last done (not done: any instance may take it again at once)."""
+
+    async def reclaim_space(self) -> int:
+        """Give some of the space that deletions freed back to the file system, in one
+        short transaction; return how much is left to give back (0: nothing).
+
+        SQLite moves at most a few megabytes of pages at a time (incremental auto-vacuum)
+        and truncates the file; call again until it returns 0. The default does nothing:
+        PostgreSQL reuses the space of deleted rows once autovacuum has been through.
+        """
+        return 0
 
 
 class Txn(abc.ABC):
@@ -309,11 +411,18 @@ class Txn(abc.ABC):
 
     @abc.abstractmethod
     async def insert_run(self, run: NewRun) -> RunRecord:
-        """Create a `pending` run. Raises `DuplicateRun` when its idempotency key is taken."""
+        """Create a `pending` run. Raises `DuplicateRun` when its idempotency key is taken, or
+        when a run of its schedule's tick exists (``(workflow, schedule_id, schedule_tick)``
+        is unique: however many instances fire a tick, and however often, one run is made)."""
 
     @abc.abstractmethod
     async def find_run(self, workflow_name: str, idempotency_key: str) -> RunRecord | None:
         """The run of ``workflow_name`` created with ``idempotency_key``, if any."""
+
+    @abc.abstractmethod
+    async def find_tick_run(self, workflow_name: str, schedule_id: str, tick: float) -> RunRecord | None:
+        """The run of ``workflow_name`` that schedule ``schedule_id`` started for ``tick``, if
+        any. There is at most one: `insert_run` refuses a second (`DuplicateRun`)."""
 
     @abc.abstractmethod
     async def update_run(self, run_id: str, **changes: Unpack[RunChanges]) -> None:
@@ -343,6 +452,23 @@ class Txn(abc.ABC):
         """As `Store.get_workflow`, inside this transaction."""
 
     @abc.abstractmethod
+    async def lock_schedule(self, workflow: str, schedule_id: str) -> tuple[ScheduleRow, float] | None:
+        """A schedule, held until the transaction ends, and the store's now (the clock its
+        times are compared with). None when there is no such schedule, or when another
+        transaction holds it: that one is handling it (a fleet fires each tick once)."""
+
+    @abc.abstractmethod
+    async def update_schedule(
+        self, workflow: str, schedule_id: str, **changes: Unpack[ScheduleFields]
+    ) -> None:
+        """Set columns of a schedule (`ScheduleFields`; another raises `ValueError`) and its
+        ``updated_at``. No changes: nothing happens."""
+
+    @abc.abstractmethod
+    async def unfinished_schedule_runs(self, workflow: str, schedule_id: str) -> list[RunRecord]:
+        """The runs this schedule started that have not finished, oldest first."""
+
+    @abc.abstractmethod
     async def insert_signal(self, run_id: str, name: str, payload: Any) -> int:
         """Keep a signal until a `wait` step takes it; return its id."""
 
@@ -356,4 +482,16 @@ class Txn(abc.ABC):
 
 
 class DuplicateRun(Exception):
-    """`Txn.insert_run` found the idempotency key taken (the transaction is still usable)."""
+    """`Txn.insert_run` found the idempotency key or the schedule's tick taken (the
+    transaction is still usable)."""
+
+
+PurgeCursor = tuple[float, str]
+"""Where `Store.purge_runs` goes on from: the ``(finished_at, id)`` of the last run it looked at."""
+
+
+class PurgeBatch(NamedTuple):
+    """What one page of `Store.purge_runs` did."""
+
+    deleted: int  # runs deleted (with dry_run: that would be)
+    cursor: PurgeCursor | None  # where the next page starts; None: nothing left to look at

@@ -18,6 +18,8 @@ from executor.store.records import (
     NewStep,
     RunChanges,
     RunRecord,
+    ScheduleFields,
+    ScheduleRow,
     StepChanges,
     StepRow,
     StoredLogLine,
@@ -58,6 +60,10 @@ def run_params(run: NewRun, encode: Callable[[Any], Any]) -> dict[str, Any]:
         "parent_run_id": run.parent_run_id,
         "parent_step": run.parent_step,
         "deadline_at": run.deadline_at,
+        "trigger": run.trigger,
+        "schedule_id": run.schedule_id,
+        "schedule_tick": run.schedule_tick,
+        "traceparent": run.traceparent,
     }
 
 
@@ -182,6 +188,10 @@ def run_record(row: Row, decode: Decode = loads) -> RunRecord:
         created_at=row["created_at"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
+        trigger=row["trigger"],
+        schedule_id=row["schedule_id"],
+        schedule_tick=row["schedule_tick"],
+        traceparent=row["traceparent"],
     )
 
 
@@ -210,18 +220,53 @@ def step_row(row: Row, decode: Decode = loads) -> StepRow:
 
 def claimed(row: Row, decode: Decode = loads) -> Claimed:
     """A claimed step row with the columns the claim adds: its run's ``workflow_name``,
-    ``workflow_version`` and ``run_input``, and ``claimed_from``, the status it left."""
+    ``workflow_version``, ``run_input``, ``schedule_id`` and ``schedule_tick``, and
+    ``claimed_from``, the status it left."""
     return Claimed(
         row=step_row(row, decode),
         workflow_name=row["workflow_name"],
         workflow_version=row["workflow_version"],
         run_input=decode(row["run_input"]),
         resumed=row["claimed_from"] == StepStatus.WAITING,
+        schedule_id=row["schedule_id"],
+        schedule_tick=row["schedule_tick"],
     )
 
 
 def step_results(rows: Iterable[Row], decode: Decode = loads) -> dict[str, tuple[StepStatus, Any]]:
     return {row["step_id"]: (STEP_STATUS[row["status"]], decode(row["output"])) for row in rows}
+
+
+SCHEDULE_UPDATABLE = ScheduleFields.__optional_keys__
+SCHEDULE_TIMES = frozenset({"next_tick", "due_at", "last_tick"})
+
+
+def schedule_row(row: Row, decode: Decode = loads) -> ScheduleRow:
+    return ScheduleRow(
+        workflow_name=row["workflow_name"],
+        schedule_id=row["schedule_id"],
+        spec=decode(row["spec"]),
+        active=bool(row["active"]),
+        paused=bool(row["paused"]),
+        next_tick=row["next_tick"],
+        due_at=row["due_at"],
+        last_tick=row["last_tick"],
+        buffered=list(decode(row["buffered"]) or []),
+        fired=row["fired"],
+        missed=row["missed"],
+        skipped=row["skipped"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def declared_schedules(definition: dict[str, Any]) -> dict[str, str]:
+    """``schedule id → its declaration as canonical JSON text`` of a workflow definition (its
+    ``schedules`` list): equal text, unchanged schedule."""
+    return {
+        str(spec["id"]): json.dumps(spec, sort_keys=True, separators=(",", ":"))
+        for spec in definition.get("schedules") or ()
+    }
 
 
 def workflow_record(row: Row, decode: Decode = loads) -> WorkflowRecord:

@@ -10,6 +10,7 @@ whatever their hosts' clocks say; a store given a clock (tests) sends its time i
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
@@ -22,10 +23,11 @@ from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from executor.cancel import pause, stop_if_cancelled
 from executor.errors import StoreConflict, StoreError
 from executor.statuses import RunStatus, StepStatus
 from executor.store import common, queries
-from executor.store.base import Clock, DuplicateRun, Store, Txn
+from executor.store.base import Clock, DuplicateRun, PurgeBatch, PurgeCursor, Store, Txn
 from executor.store.records import (
     Claimed,
     Instance,
@@ -34,6 +36,8 @@ from executor.store.records import (
     NewStep,
     RunChanges,
     RunRecord,
+    ScheduleFields,
+    ScheduleRow,
     StepChanges,
     StepRow,
     StoredLogLine,
@@ -89,6 +93,16 @@ def _workflow(row: DictRow) -> WorkflowRecord:
     return common.workflow_record(row, common.as_is)
 
 
+def _still_cancelled(exc: BaseException) -> None:
+    """Raise `CancelledError` when the current task is being cancelled: a query interrupted
+    by a cancellation can end in a driver error instead (psycopg closes the connection, and
+    returning it to the pool fails), not a database error to try again (see executor.cancel)."""
+    try:
+        stop_if_cancelled()
+    except asyncio.CancelledError as cancelled:
+        raise cancelled from exc
+
+
 def _now(clock: Clock | None) -> float | None:
     """The parameter ``now`` of the queries: None lets the database's clock decide."""
     return None if clock is None else clock()
@@ -133,8 +147,10 @@ class PostgresStore(Store):
             async with self._pool.connection() as conn:
                 yield conn
         except (pg_errors.DeadlockDetected, pg_errors.SerializationFailure) as exc:
+            _still_cancelled(exc)
             raise StoreConflict(f"transaction conflict, try again: {exc}") from exc
         except (PoolTimeout, psycopg.Error) as exc:
+            _still_cancelled(exc)
             raise StoreError(f"database error: {exc}") from exc
 
     async def _all(self, name: str, params: dict[str, Any] | None = None) -> list[DictRow]:
@@ -154,10 +170,11 @@ class PostgresStore(Store):
                     self.url, autocommit=True, connect_timeout=int(CONNECT_TIMEOUT)
                 )
             except psycopg.Error as exc:
+                _still_cancelled(exc)
                 logger.warning(
                     "cannot listen for work notifications, retrying in {}s: {}", delay, _first_line(exc)
                 )
-                await asyncio.sleep(delay)
+                await pause(delay)
                 delay = min(delay * 2, 10.0)
                 continue
             try:
@@ -170,8 +187,9 @@ class PostgresStore(Store):
                     async for _ in conn.notifies():
                         wake()
             except psycopg.Error as exc:
+                _still_cancelled(exc)
                 logger.warning("lost the work notification connection, reconnecting: {}", _first_line(exc))
-                await asyncio.sleep(delay)
+                await pause(delay)
                 delay = min(delay * 2, 10.0)
 
     # -- instances -----------------------------------------------------------------------
@@ -241,11 +259,49 @@ class PostgresStore(Store):
             params: dict[str, Any] = {"name": name, "digest": digest}
             existing = await (await conn.execute(self._sql["workflow_by_digest"], params)).fetchone()
             if existing is not None:
-                return _workflow(existing), False
+                record = _workflow(existing)
+                latest = await (await conn.execute(self._sql["latest_workflow"], {"name": name})).fetchone()
+                if latest is not None and latest["version"] == record.version:
+                    await self._sync_schedules(conn, name, record.definition)
+                return record, False
             params.update(source=source, definition=_json(definition), now=_now(self._clock))
             row = await (await conn.execute(self._sql["insert_workflow"], params)).fetchone()
             assert row is not None
+            await self._sync_schedules(conn, name, definition)
             return _workflow(row), True
+
+    async def _sync_schedules(self, conn: Connection, name: str, definition: dict[str, Any]) -> None:
+        now = _now(self._clock)
+        declared = common.declared_schedules(definition)
+        for schedule_id, spec in declared.items():
+            params = {
+                "workflow_name": name,
+                "schedule_id": schedule_id,
+                "spec": _json(json.loads(spec)),
+                "now": now,
+            }
+            await conn.execute(self._sql["sync_schedule"], params)
+        params = {"workflow_name": name, "keep": list(declared), "now": now}
+        await conn.execute(self._sql["retire_schedules"], params)
+
+    # -- schedules -----------------------------------------------------------------------
+
+    async def list_schedules(self, workflow: str | None = None) -> list[ScheduleRow]:
+        rows = await self._all("list_schedules", {"workflow_name": workflow})
+        return [common.schedule_row(row, common.as_is) for row in rows]
+
+    async def get_schedule(self, workflow: str, schedule_id: str) -> ScheduleRow | None:
+        rows = await self._all("get_schedule", {"workflow_name": workflow, "schedule_id": schedule_id})
+        return common.schedule_row(rows[0], common.as_is) if rows else None
+
+    async def due_schedules(self, limit: int) -> list[tuple[str, str]]:
+        rows = await self._all("due_schedules", {"now": _now(self._clock), "limit": limit})
+        return [(row["workflow_name"], row["schedule_id"]) for row in rows]
+
+    async def next_schedule_due(self) -> float | None:
+        rows = await self._all("next_schedule_due")
+        due: float | None = rows[0]["due_at"]
+        return due
 
     async def get_workflow(self, name: str, version: int | None = None) -> WorkflowRecord | None:
         if version is None:
@@ -354,6 +410,65 @@ class PostgresStore(Store):
     async def read_logs(self, step: int, after: int = 0, limit: int = 1000) -> list[StoredLogLine]:
         rows = await self._all("read_logs", {"step": step, "after": after, "limit": limit})
         return [common.log_line(row) for row in rows]
+
+    # -- metrics -------------------------------------------------------------------------
+
+    async def step_counts(self) -> dict[str, int]:
+        row = (await self._all("step_counts", {"now": _now(self._clock)}))[0]
+        return {"ready": row["ready"], "running": row["running"]}
+
+    async def run_traceparent(self, run_id: str) -> str | None:
+        rows = await self._all("run_traceparent", {"id": run_id})
+        return rows[0]["traceparent"] if rows else None
+
+    # -- retention -----------------------------------------------------------------------
+
+    async def purge_runs(
+        self,
+        older_than: float,
+        *,
+        workflow: str | None = None,
+        status: RunStatus | None = None,
+        after: PurgeCursor | None = None,
+        limit: int = 100,
+        dry_run: bool = False,
+    ) -> PurgeBatch:
+        after_at, after_id = after or (-1.0, str(uuid.UUID(int=0)))  # before every run
+        params: dict[str, Any] = {
+            "now": _now(self._clock),
+            "older_than": older_than,
+            "after_at": after_at,
+            "after_id": after_id,
+            "workflow": workflow,
+            "status": status,
+            "limit": limit,
+        }
+        page_query = self._sql["purge_page_of_workflow" if workflow else "purge_page"]
+        async with self._transaction() as conn:
+            page = await (await conn.execute(page_query, params)).fetchall()
+            if not page:
+                return PurgeBatch(0, None)
+            params["ids"] = [row["id"] for row in page if row["chosen"]]
+            cursor = (page[-1]["finished_at"], str(page[-1]["id"]))
+            if dry_run:
+                counted = await (await conn.execute(self._sql["count_purgeable"], params)).fetchone()
+                assert counted is not None  # an aggregate without GROUP BY gives one row
+                return PurgeBatch(counted["purgeable"], cursor)
+            deleted = 0
+            while True:  # again while it deletes: parents whose children just went
+                count = (await conn.execute(self._sql["purge_runs"], params)).rowcount
+                deleted += count
+                if count == 0:
+                    return PurgeBatch(deleted, cursor)
+
+    async def take_chore(self, name: str, owner: str, *, lease: float, every: float) -> bool:
+        params = {"name": name, "owner": owner, "lease": lease, "every": every, "now": _now(self._clock)}
+        return bool(await self._all("take_chore", params))
+
+    async def finish_chore(self, name: str, owner: str, *, done: bool) -> None:
+        params = {"name": name, "owner": owner, "done": done, "now": _now(self._clock)}
+        async with self._transaction() as conn:
+            await conn.execute(self._sql["finish_chore"], params)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -508,6 +623,11 @@ class PostgresTxn(Txn):
         row = await self._one("find_run", {"workflow_name": workflow_name, "key": idempotency_key})
         return None if row is None else _run(row)
 
+    async def find_tick_run(self, workflow_name: str, schedule_id: str, tick: float) -> RunRecord | None:
+        params = {"workflow_name": workflow_name, "schedule_id": schedule_id, "tick": tick}
+        row = await self._one("find_tick_run", params)
+        return None if row is None else _run(row)
+
     async def update_run(self, run_id: str, **changes: Unpack[RunChanges]) -> None:
         common.check_columns(changes, common.RUN_UPDATABLE, "runs")
         self._runs.pop(run_id, None)
@@ -525,6 +645,35 @@ class PostgresTxn(Txn):
 
     async def child_runs(self, run_id: str) -> list[RunRecord]:
         return [_run(row) for row in await self._all("child_runs", {"run_id": run_id})]
+
+    async def lock_schedule(self, workflow: str, schedule_id: str) -> tuple[ScheduleRow, float] | None:
+        params = {"workflow_name": workflow, "schedule_id": schedule_id, "now": _now(self.clock)}
+        row = await self._one("lock_schedule", params)
+        return None if row is None else (common.schedule_row(row, common.as_is), row["now"])
+
+    async def update_schedule(
+        self, workflow: str, schedule_id: str, **changes: Unpack[ScheduleFields]
+    ) -> None:
+        common.check_columns(changes, common.SCHEDULE_UPDATABLE, "schedules")
+        if not changes:
+            return
+        # Column names come from the allow-list in `common`, never from callers' data.
+        assignments = ", ".join(
+            f"{c} = to_timestamp(%({c})s)" if c in common.SCHEDULE_TIMES else f"{c} = %({c})s"
+            for c in changes
+        )
+        params = {c: _json(v) if c == "buffered" else v for c, v in changes.items()}
+        await self._write(
+            f"UPDATE schedules SET {assignments}, updated_at = COALESCE(to_timestamp(%(_now)s), now()) "
+            "WHERE workflow_name = %(_workflow)s AND schedule_id = %(_id)s",
+            {**params, "_now": _now(self.clock), "_workflow": workflow, "_id": schedule_id},
+        )
+
+    async def unfinished_schedule_runs(self, workflow: str, schedule_id: str) -> list[RunRecord]:
+        rows = await self._all(
+            "unfinished_schedule_runs", {"workflow_name": workflow, "schedule_id": schedule_id}
+        )
+        return [_run(row) for row in rows]
 
     async def insert_steps(self, run_id: str, steps: Sequence[NewStep]) -> list[StepRow]:
         params = {

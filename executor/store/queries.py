@@ -1,4 +1,6 @@
-"""Named SQL queries, kept in ``.sql`` files beside this module, one file per dialect.
+"""Named SQL queries, kept in ``.sql`` files beside this module: per dialect, the engine's in
+``<dialect>.sql`` and one file per further concern in ``<dialect>.<concern>.sql``
+(``sqlite.schedules.sql``, ``postgres.retention.sql``).
 
 A file holds blocks that each start with a ``-- name: <query_name>`` line; everything up
 to the next such line is that query's text.
@@ -24,8 +26,19 @@ def parse(text: str) -> dict[str, str]:
 
 def load(dialect: str) -> dict[str, str]:
     """The dialect's queries. A block named ``_x`` is a fragment: ``{x}`` in a query stands for it."""
-    text = resources.files("executor.store.sql").joinpath(f"{dialect}.sql").read_text("utf-8")
-    queries = parse(text)
+    folder = resources.files("executor.store.sql")
+    names = sorted(
+        entry.name
+        for entry in folder.iterdir()
+        if entry.name == f"{dialect}.sql"
+        or (entry.name.startswith(f"{dialect}.") and entry.name.endswith(".sql"))
+    )
+    queries: dict[str, str] = {}
+    for name in names:
+        for query, body in parse(folder.joinpath(name).read_text("utf-8")).items():
+            if query in queries:
+                raise ValueError(f"query {query!r} is defined twice ({name})")
+            queries[query] = body
     fragments = {name[1:]: body for name, body in queries.items() if name.startswith("_")}
     return {name: _expand(body, fragments) for name, body in queries.items() if not name.startswith("_")}
 

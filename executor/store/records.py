@@ -8,6 +8,9 @@ from typing import Any, TypedDict
 
 from executor.statuses import STEP_FINAL, RunStatus, StepStatus
 
+TRIGGERS = ("api", "cli", "schedule", "backfill", "parent")
+"""What can start a run (`RunRecord.trigger`)."""
+
 
 @dataclass(frozen=True)
 class Instance:
@@ -52,6 +55,13 @@ class RunRecord:
     created_at: float
     started_at: float | None
     finished_at: float | None
+    # What started it: api, cli, schedule, backfill or parent (`TRIGGERS`); a schedule's
+    # id and tick (its nominal time) for schedule and backfill.
+    trigger: str = "api"
+    schedule_id: str | None = None
+    schedule_tick: float | None = None
+    # The W3C trace context its starter sent (OpenTelemetry), if any.
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +138,52 @@ class RunChanges(RunFields, total=False):
 
 
 @dataclass(frozen=True)
+class ScheduleRow:
+    """A schedule's state (`Store` keeps one per schedule a workflow's latest version declares)."""
+
+    workflow_name: str
+    schedule_id: str
+    spec: dict[str, Any]  # the declaration (`Schedule.to_json`)
+    active: bool  # False: the latest version no longer declares it
+    paused: bool
+    next_tick: float | None  # the first tick not yet handled (None: to be computed, or no more)
+    due_at: float | None  # when to handle it next (None: never)
+    last_tick: float | None  # the last tick that started a run
+    # Ticks waiting for the running run to end (overlap buffer_*, backfills), oldest first:
+    # ``{"tick": seconds, "trigger": "schedule" | "backfill"}``.
+    buffered: list[dict[str, Any]]
+    fired: int
+    missed: int
+    skipped: int
+    created_at: float
+    updated_at: float
+
+
+class ScheduleFields(TypedDict, total=False):
+    """Columns of a schedule that `Txn.update_schedule` sets."""
+
+    paused: bool
+    next_tick: float | None
+    due_at: float | None
+    last_tick: float | None
+    buffered: list[dict[str, Any]]
+    fired: int
+    missed: int
+    skipped: int
+
+
+@dataclass(frozen=True)
+class Origin:
+    """What starts a run: its `trigger` (one of `TRIGGERS`), the schedule and tick that
+    fired it, and the trace context its starter sent."""
+
+    trigger: str = "api"
+    schedule_id: str | None = None
+    schedule_tick: float | None = None  # the tick's nominal time
+    traceparent: str | None = None
+
+
+@dataclass(frozen=True)
 class NewStep:
     step_id: str
     item_index: int = -1
@@ -147,6 +203,10 @@ class NewRun:
     parent_run_id: str | None = None
     parent_step: int | None = None
     deadline_at: float | None = None
+    trigger: str = "api"
+    schedule_id: str | None = None
+    schedule_tick: float | None = None
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -159,6 +219,9 @@ class Claimed:
     run_input: Any
     # True when a waiting (durable) step was claimed because its timer fell due.
     resumed: bool
+    # The schedule and tick that started the run, if one did (templates see them).
+    schedule_id: str | None = None
+    schedule_tick: float | None = None
 
     @property
     def token(self) -> str:

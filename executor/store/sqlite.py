@@ -30,7 +30,7 @@ from typing import Any, Unpack
 from executor.errors import StoreError
 from executor.statuses import RunStatus, StepStatus
 from executor.store import common, queries
-from executor.store.base import Clock, DuplicateRun, Store, Txn
+from executor.store.base import Clock, DuplicateRun, PurgeBatch, PurgeCursor, Store, Txn
 from executor.store.records import (
     Claimed,
     Instance,
@@ -39,6 +39,8 @@ from executor.store.records import (
     NewStep,
     RunChanges,
     RunRecord,
+    ScheduleFields,
+    ScheduleRow,
     StepChanges,
     StepRow,
     StoredLogLine,
@@ -48,6 +50,8 @@ from executor.store.url import sqlite_location_problem
 
 BUSY_TIMEOUT_MS = 30_000
 WAIT_SLICE_MS = 100  # see `_begin_waiting`
+_INCREMENTAL = 2  # PRAGMA auto_vacuum: incremental (see executor.migrate)
+_VACUUM_PAGES = 2000  # pages a purge's page gives back at most (8 MB of 4 KiB pages)
 
 _PRAGMAS = (
     "PRAGMA journal_mode = WAL",
@@ -216,11 +220,44 @@ class SQLiteStore(Store):
             params: dict[str, Any] = {"name": name, "digest": digest}
             existing = db.execute(self._sql["workflow_by_digest"], params).fetchone()
             if existing is not None:
-                return common.workflow_record(existing), False
+                record = common.workflow_record(existing)
+                latest = db.execute(self._sql["latest_workflow"], {"name": name}).fetchone()
+                if latest is not None and latest["version"] == record.version:
+                    self._sync_schedules(db, name, record.definition)
+                return record, False
             params.update(source=source, definition=common.dumps(definition), now=self._clock())
             row = db.execute(self._sql["insert_workflow"], params).fetchone()
             assert row is not None
+            self._sync_schedules(db, name, definition)
             return common.workflow_record(row), True
+
+    def _sync_schedules(self, db: sqlite3.Connection, name: str, definition: dict[str, Any]) -> None:
+        now = self._clock()
+        declared = common.declared_schedules(definition)
+        for schedule_id, spec in declared.items():
+            params = {"workflow_name": name, "schedule_id": schedule_id, "spec": spec, "now": now}
+            db.execute(self._sql["sync_schedule"], params)
+        params = {"workflow_name": name, "keep": json.dumps(list(declared)), "now": now}
+        db.execute(self._sql["retire_schedules"], params)
+
+    # -- schedules -----------------------------------------------------------------------
+
+    async def list_schedules(self, workflow: str | None = None) -> list[ScheduleRow]:
+        rows = await self._read("list_schedules", {"workflow_name": workflow})
+        return [common.schedule_row(row) for row in rows]
+
+    async def get_schedule(self, workflow: str, schedule_id: str) -> ScheduleRow | None:
+        rows = await self._read("get_schedule", {"workflow_name": workflow, "schedule_id": schedule_id})
+        return common.schedule_row(rows[0]) if rows else None
+
+    async def due_schedules(self, limit: int) -> list[tuple[str, str]]:
+        rows = await self._read("due_schedules", {"now": self._clock(), "limit": limit})
+        return [(row["workflow_name"], row["schedule_id"]) for row in rows]
+
+    async def next_schedule_due(self) -> float | None:
+        rows = await self._read("next_schedule_due")
+        due: float | None = rows[0]["due_at"]
+        return due
 
     async def get_workflow(self, name: str, version: int | None = None) -> WorkflowRecord | None:
         if version is None:
@@ -326,6 +363,102 @@ class SQLiteStore(Store):
         rows = await self._read("read_logs", {"step": step, "after": after, "limit": limit})
         return [common.log_line(row) for row in rows]
 
+    # -- metrics -------------------------------------------------------------------------
+
+    async def step_counts(self) -> dict[str, int]:
+        row = (await self._read("step_counts", {"now": self._clock()}))[0]
+        return {"ready": row["ready"], "running": row["running"]}
+
+    async def run_traceparent(self, run_id: str) -> str | None:
+        rows = await self._read("run_traceparent", {"id": run_id})
+        return rows[0]["traceparent"] if rows else None
+
+    # -- retention -----------------------------------------------------------------------
+
+    async def purge_runs(
+        self,
+        older_than: float,
+        *,
+        workflow: str | None = None,
+        status: RunStatus | None = None,
+        after: PurgeCursor | None = None,
+        limit: int = 100,
+        dry_run: bool = False,
+    ) -> PurgeBatch:
+        after_at, after_id = after or (-1.0, "")  # before every run: times are positive
+        params = {
+            "before": self._clock() - older_than,
+            "after_at": after_at,
+            "after_id": after_id,
+            "workflow": workflow,
+            "status": status,
+            "limit": limit,
+        }
+        page_query = self._sql["purge_page_of_workflow" if workflow else "purge_page"]
+        if dry_run:  # the reader: no write lock taken
+            page = await self._read("purge_page_of_workflow" if workflow else "purge_page", params)
+            ids = json.dumps([row["id"] for row in page if row["chosen"]])
+            counted = await self._read("count_purgeable", {**params, "ids": ids})
+            return PurgeBatch(counted[0]["purgeable"], _purge_cursor(page))
+
+        def purge(db: sqlite3.Connection) -> PurgeBatch:
+            page = db.execute(page_query, params).fetchall()
+            ids = json.dumps([row["id"] for row in page if row["chosen"]])
+            deleted = 0
+            while True:  # again while it deletes: parents whose children just went
+                count = db.execute(self._sql["purge_runs"], {**params, "ids": ids}).rowcount
+                deleted += count
+                if count == 0:
+                    break
+            if deleted and db.execute(self._sql["auto_vacuum"]).fetchone()[0] == _INCREMENTAL:
+                # The pages this page freed go back to the file now, while they are few:
+                # moving a page onto a free one searches the free list, which is slow once
+                # it holds a whole purge's pages (minutes per gigabyte). One page a step.
+                free = min(db.execute(self._sql["free_pages"]).fetchone()[0], _VACUUM_PAGES)
+                for _ in range(free):
+                    db.execute(self._sql["incremental_vacuum_page"])
+            return PurgeBatch(deleted, _purge_cursor(page))
+
+        async with self._write() as db:
+            # In a thread: a page's cascade (its steps, logs and signals) takes milliseconds,
+            # which the event loop spends serving meanwhile.
+            batch: PurgeBatch = await _see_through(asyncio.to_thread(purge, db))
+        return batch
+
+    async def reclaim_space(self) -> int:
+        def vacuum(db: sqlite3.Connection) -> int:
+            if db.execute(self._sql["auto_vacuum"]).fetchone()[0] != _INCREMENTAL:
+                return 0  # a database from before incremental auto-vacuum: see executor.migrate
+            try:
+                # As a script: stepped to its end (the pragma frees one page per step), in a
+                # transaction of its own.
+                db.executescript(self._sql["incremental_vacuum"])
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                    raise
+                # Another process is writing: no waiting here, the caller tries again later.
+            free: int = db.execute(self._sql["free_pages"]).fetchone()[0]
+            return free
+
+        async with self._write_lock:  # one transaction at a time on the writer, as `_write`
+            db = self._connection(self._writer)
+            try:
+                left: int = await _see_through(asyncio.to_thread(vacuum, db))
+            except sqlite3.Error as exc:
+                _rollback(db)
+                raise StoreError(f"database error: {exc}") from exc
+        return left
+
+    async def take_chore(self, name: str, owner: str, *, lease: float, every: float) -> bool:
+        params = {"name": name, "owner": owner, "lease": lease, "every": every, "now": self._clock()}
+        async with self._write() as db:
+            return bool(db.execute(self._sql["take_chore"], params).fetchall())
+
+    async def finish_chore(self, name: str, owner: str, *, done: bool) -> None:
+        params = {"name": name, "owner": owner, "done": done, "now": self._clock()}
+        async with self._write() as db:
+            db.execute(self._sql["finish_chore"], params)
+
 
 class SQLiteTxn(Txn):
     """A `Txn` inside the writer's ``BEGIN IMMEDIATE``: the whole database is locked for
@@ -402,12 +535,43 @@ class SQLiteTxn(Txn):
         row = await self._one("find_run", {"workflow_name": workflow_name, "key": idempotency_key})
         return None if row is None else common.run_record(row)
 
+    async def find_tick_run(self, workflow_name: str, schedule_id: str, tick: float) -> RunRecord | None:
+        params = {"workflow_name": workflow_name, "schedule_id": schedule_id, "tick": tick}
+        row = await self._one("find_tick_run", params)
+        return None if row is None else common.run_record(row)
+
     async def update_run(self, run_id: str, **changes: Unpack[RunChanges]) -> None:
         common.check_columns(changes, common.RUN_UPDATABLE, "runs")
         await self._update("runs", run_id, dict(changes), common.RUN_JSON)
 
     async def child_runs(self, run_id: str) -> list[RunRecord]:
         return [common.run_record(row) for row in await self._all("child_runs", {"run_id": run_id})]
+
+    async def lock_schedule(self, workflow: str, schedule_id: str) -> tuple[ScheduleRow, float] | None:
+        # The transaction holds the database's write lock: nobody else can be firing it.
+        row = await self._one("get_schedule", {"workflow_name": workflow, "schedule_id": schedule_id})
+        return None if row is None else (common.schedule_row(row), self.clock())
+
+    async def update_schedule(
+        self, workflow: str, schedule_id: str, **changes: Unpack[ScheduleFields]
+    ) -> None:
+        common.check_columns(changes, common.SCHEDULE_UPDATABLE, "schedules")
+        if not changes:
+            return
+        values: dict[str, Any] = {**changes, "updated_at": self.clock()}
+        # Column names come from the allow-list in `common`, never from callers' data.
+        assignments = ", ".join(f"{column} = :{column}" for column in values)
+        params = {c: json.dumps(v) if c == "buffered" else v for c, v in values.items()}
+        self.db.execute(
+            f"UPDATE schedules SET {assignments} WHERE workflow_name = :_workflow AND schedule_id = :_id",
+            {**params, "_workflow": workflow, "_id": schedule_id},
+        )
+
+    async def unfinished_schedule_runs(self, workflow: str, schedule_id: str) -> list[RunRecord]:
+        rows = await self._all(
+            "unfinished_schedule_runs", {"workflow_name": workflow, "schedule_id": schedule_id}
+        )
+        return [common.run_record(row) for row in rows]
 
     async def insert_steps(self, run_id: str, steps: Sequence[NewStep]) -> list[StepRow]:
         now = self.clock()
@@ -493,6 +657,11 @@ async def _see_through(work: Awaitable[Any], stop: threading.Event | None = None
         if not future.cancelled():
             future.exception()  # retrieved: the cancellation is what the caller hears
         raise
+
+
+def _purge_cursor(page: Sequence[sqlite3.Row]) -> PurgeCursor | None:
+    """The cursor after a page of `purge_runs`: its last run (None: the page was empty)."""
+    return (page[-1]["finished_at"], page[-1]["id"]) if page else None
 
 
 def _rollback(db: sqlite3.Connection) -> None:

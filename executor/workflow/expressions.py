@@ -80,8 +80,10 @@ def _check_power(base: Any, exponent: Any) -> None:
 env = Sandbox(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
 
 # The names a template may use besides Jinja's globals (range, dict, ...).
-CONTEXT_NAMES = ("inputs", "steps", "run", "secrets", "item", "index", "result")
+CONTEXT_NAMES = ("inputs", "steps", "run", "schedule", "secrets", "item", "index", "result")
 SECRET_PREFIX = "EXECUTOR_SECRET_"
+# What a run that no schedule started sees as `schedule` (see `schedules.template_context`).
+NO_SCHEDULE = {"id": None, "tick": None, "timestamp": None, "date": None, "previous_tick": None}
 
 # One `{{ ... }}` and nothing around it; the inner part may not open or close another block.
 _WHOLE_EXPRESSION = re.compile(r"\{\{-?((?:(?!\{\{|\}\}|\{%|\{#).)*?)-?\}\}", re.DOTALL)
@@ -180,15 +182,18 @@ def build_context(
     run_id: str,
     workflow: str,
     secrets: Mapping[str, str],
+    schedule: Mapping[str, Any] | None = None,
     item: Any = Missing,
     index: Any = Missing,
     result: Any = Missing,
 ) -> dict[str, Any]:
-    """What templates see; ``item``/``index`` only in for_each steps, ``result`` only in outputs."""
+    """What templates see; ``item``/``index`` only in for_each steps, ``result`` only in
+    outputs; ``schedule`` is `schedules.template_context`."""
     context: dict[str, Any] = {
         "inputs": inputs,
         "steps": {step_id: dict(state) for step_id, state in steps.items()},
         "run": {"id": run_id, "workflow": workflow},
+        "schedule": dict(schedule or NO_SCHEDULE),
         "secrets": dict(secrets),
     }
     for name, value in (("item", item), ("index", index), ("result", result)):

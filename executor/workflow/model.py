@@ -15,6 +15,7 @@ from functools import cached_property
 from typing import Any, Literal
 
 from executor.workflow import expressions
+from executor.workflow.schedules import Schedule
 
 TRIGGER_RULES = ("all_success", "all_done", "all_failed", "one_success", "one_failed", "none_failed")
 BACKOFFS = ("fixed", "exponential")
@@ -124,9 +125,16 @@ class Workflow:
     inputs: dict[str, Any] | None = None  # JSON Schema of the run input
     timeout: float | None = None  # whole-run limit in seconds
     outputs: dict[str, Any] | None = None  # templates over `steps`, rendered when the run succeeds
+    schedules: tuple[Schedule, ...] = ()
+    # Seconds its finished runs are kept (None: the --retention setting; 0: forever).
+    retention: float | None = None
 
     def step(self, step_id: str) -> Step:
         return self._index[0][step_id]
+
+    def schedule(self, schedule_id: str | None) -> Schedule | None:
+        """The schedule declared with this id (None: no such schedule in this version)."""
+        return next((s for s in self.schedules if s.id == schedule_id), None)
 
     @cached_property
     def starts_children(self) -> bool:
@@ -154,6 +162,10 @@ class Workflow:
             "timeout": self.timeout,
             "steps": [step.to_json() for step in self.steps],
             "outputs": self.outputs,
+            # Only when set: the digests of workflows stored before these keys existed stay
+            # the same, so registering them again finds their version.
+            **({"schedules": [s.to_json() for s in self.schedules]} if self.schedules else {}),
+            **({"retention": self.retention} if self.retention is not None else {}),
         }
 
     @classmethod
@@ -165,6 +177,8 @@ class Workflow:
             timeout=data.get("timeout"),
             steps=tuple(Step.from_json(step) for step in data["steps"]),
             outputs=data.get("outputs"),
+            schedules=tuple(Schedule.from_json(s) for s in data.get("schedules") or ()),
+            retention=data.get("retention"),
         )
 
     @property

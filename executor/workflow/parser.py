@@ -10,23 +10,44 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from jsonschema import Draft202012Validator
 
 from executor.durations import parse_duration
-from executor.errors import Problem, WorkflowInvalid
+from executor.errors import InputInvalid, Problem, WorkflowInvalid
 from executor.workflow import expressions, graph
 from executor.workflow.expressions import is_template
+from executor.workflow.inputs import apply_input
 from executor.workflow.model import BACKOFFS, TRIGGER_RULES, RetryPolicy, Step, Workflow
 from executor.workflow.params import action_names, check_action
+from executor.workflow.schedules import (
+    DEFAULT_CATCHUP_WINDOW,
+    MIN_EVERY,
+    OVERLAPS,
+    Schedule,
+    ScheduleError,
+    check_cron,
+    zone,
+)
 from executor.workflow.source import MAX_BYTES, join, load_yaml, parent
 
 __all__ = ["Problem", "load_workflow_file", "parse_definition", "parse_workflow"]
 
-TOP_KEYS = ("name", "description", "inputs", "timeout", "defaults", "steps", "outputs")
+TOP_KEYS = (
+    "name",
+    "description",
+    "inputs",
+    "timeout",
+    "defaults",
+    "steps",
+    "outputs",
+    "schedules",
+    "retention",
+)
+SCHEDULE_KEYS = ("id", "cron", "every", "timezone", "input", "overlap", "catchup_window", "jitter")
 DEFAULTS_KEYS = ("timeout", "retry")
 STEP_KEYS = (
     "id",
@@ -135,6 +156,8 @@ class _Checker:
         if outputs is not None and not isinstance(outputs, dict):
             self.add("outputs", "must be a mapping of output names to values")
         self.templates("outputs", outputs, known=self.step_ids(drafts), needed=None)
+        schedules = self.schedules(data.get("schedules"), inputs)
+        retention = self.duration("retention", data.get("retention"))
         if self.problems:
             raise WorkflowInvalid(sorted(self.problems, key=lambda p: p.line or 0))
         steps = []
@@ -151,6 +174,8 @@ class _Checker:
             inputs=inputs,
             timeout=timeout,
             outputs=outputs,
+            schedules=tuple(schedules),
+            retention=retention,
         )
 
     def name(self, value: Any) -> str | None:
@@ -192,6 +217,94 @@ class _Checker:
         self.templates("defaults", value, known=None, needed=None)
         timeout = self.duration("defaults.timeout", value.get("timeout"), positive=True)
         return timeout, self.retry("defaults.retry", value.get("retry"))
+
+    # -- schedules ---------------------------------------------------------------------
+
+    def schedules(self, value: Any, inputs: dict[str, Any] | None) -> list[Schedule]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.add("schedules", f"must be a list of schedules, not {_kind(value)}")
+            return []
+        schedules: list[Schedule] = []
+        first: dict[str, int] = {}
+        for index, raw in enumerate(value):
+            schedule = self.schedule(f"schedules[{index}]", index, raw, inputs)
+            declared = str(raw.get("id", index)) if isinstance(raw, dict) else None
+            if declared is not None and declared in first:
+                self.add(
+                    f"schedules[{index}].id",
+                    f"duplicate schedule id {declared!r} (first used by schedules[{first[declared]}])",
+                )
+            elif declared is not None:
+                first[declared] = index
+            if schedule is not None:
+                schedules.append(schedule)
+        return schedules
+
+    def schedule(self, base: str, index: int, raw: Any, inputs: dict[str, Any] | None) -> Schedule | None:
+        if not isinstance(raw, dict):
+            self.add(base, f"a schedule must be a mapping with cron or every, not {_kind(raw)}")
+            return None
+        before = len(self.problems)
+        self.unknown_keys(base, raw, SCHEDULE_KEYS)
+        schedule_id = raw.get("id", str(index))
+        if not isinstance(schedule_id, str | int) or isinstance(schedule_id, bool):
+            self.add(f"{base}.id", "must be a string")
+        elif not STEP_ID.fullmatch(str(schedule_id)) or len(str(schedule_id)) > MAX_ID:
+            self.add(
+                f"{base}.id",
+                f"{schedule_id!r} is not a schedule id (lowercase letters, digits and _, at most {MAX_ID})",
+            )
+        cron, every = raw.get("cron"), raw.get("every")
+        if (cron is None) == (every is None):
+            self.add(base, 'needs exactly one of cron (e.g. "30 2 * * *", @daily) and every (e.g. 10m)')
+        if cron is not None and not isinstance(cron, str):
+            self.add(
+                f"{base}.cron", 'must be a string of five fields, e.g. "30 2 * * *", or @hourly/@daily/...'
+            )
+        elif cron is not None:
+            self.check(f"{base}.cron", check_cron, cron)
+        every_seconds = self.duration(f"{base}.every", every, positive=True)
+        if every_seconds is not None and every_seconds < MIN_EVERY:
+            self.add(f"{base}.every", f"must be at least {MIN_EVERY:g}s")
+        timezone = raw.get("timezone", "UTC")
+        if not isinstance(timezone, str):
+            self.add(f"{base}.timezone", "must be an IANA time zone name, e.g. Europe/Berlin")
+        else:
+            self.check(f"{base}.timezone", zone, timezone)
+        overlap = raw.get("overlap", "skip")
+        if overlap not in OVERLAPS:
+            self.add(f"{base}.overlap", f"{overlap!r} is not one of: {', '.join(OVERLAPS)}")
+        window = self.duration(f"{base}.catchup_window", raw.get("catchup_window"))
+        jitter = self.duration(f"{base}.jitter", raw.get("jitter"))
+        run_input = raw.get("input")
+        if run_input is not None and not isinstance(run_input, dict):
+            self.add(f"{base}.input", f"must be a mapping (the run's input), not {_kind(run_input)}")
+        elif run_input is not None or inputs is not None:
+            try:
+                apply_input(inputs, run_input or {})
+            except InputInvalid as exc:
+                for where, message in exc.problems:
+                    self.add(f"{base}.input" + where.removeprefix("$"), f"{message} (checked against inputs)")
+        if len(self.problems) > before:
+            return None
+        return Schedule(
+            id=str(schedule_id),
+            cron=cron.strip() if isinstance(cron, str) else None,
+            every=every_seconds,
+            timezone=timezone,
+            input=run_input or {},
+            overlap=overlap,
+            catchup_window=DEFAULT_CATCHUP_WINDOW if window is None else window,
+            jitter=jitter or 0.0,
+        )
+
+    def check(self, path: str, checker: Callable[[str], object], value: str) -> None:
+        try:
+            checker(value)
+        except ScheduleError as exc:
+            self.add(path, str(exc))
 
     # -- steps -------------------------------------------------------------------------
 

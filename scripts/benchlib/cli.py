@@ -4,6 +4,7 @@ figures' table at the end. Exit status 1 when a measurement cannot be trusted.""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import sys
 import time
@@ -36,6 +37,12 @@ def parse_args() -> argparse.Namespace:
         "--idle", type=float, default=30.0, help="seconds of idle to measure CPU over (default 30)"
     )
     parser.add_argument("--concurrency", type=int, help="passed to the service (default: the service's own)")
+    parser.add_argument(
+        "--purge-runs",
+        type=int,
+        metavar="N",
+        help="finished runs the purge workload deletes (default 100,000)",
+    )
     args = parser.parse_args()
     unknown = set(args.only or []) - set(WORKLOADS)
     if unknown:
@@ -64,7 +71,10 @@ def main() -> int:
         suite = Suite(
             databases(args.database),
             repeat=1 if args.quick else args.repeat,
-            sizes=QUICK if args.quick else FULL,
+            sizes=dataclasses.replace(
+                QUICK if args.quick else FULL,
+                **({"purge_runs": args.purge_runs} if args.purge_runs else {}),
+            ),
             quick=args.quick,
             idle=0.5 if args.quick else args.idle,
             concurrency=args.concurrency,

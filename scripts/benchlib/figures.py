@@ -28,7 +28,7 @@ def unit_of(metric: str) -> str:
             "requests": "req/s",
             "jobs": "jobs/s",
         }.get(metric.split("_")[0], "/s")
-    if metric.startswith("rss") or metric in ("idle_rss", "binary_size"):
+    if metric.startswith("rss") or metric.endswith("_mib") or metric in ("idle_rss", "binary_size"):
         return "MiB"
     if metric == "idle_cpu":
         return "% of a core"

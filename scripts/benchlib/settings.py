@@ -14,7 +14,7 @@ BINARY = Path(os.environ.get("EXECUTOR_BINARY", ROOT / "dist" / "executor"))
 PEERS = Path(os.environ.get("EXECUTOR_BENCH_PEERS", ROOT / "scripts" / "bench-peers"))
 POSTGRES = os.environ.get("EXECUTOR_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 DATABASES = ("sqlite", "postgres")
-WORKLOADS = ("steps", "runs", "fanout", "latency", "fleet", "footprint", "peers")
+WORKLOADS = ("steps", "runs", "fanout", "latency", "fleet", "footprint", "purge", "schedules", "peers")
 
 
 def service_env() -> dict[str, str]:
@@ -30,6 +30,8 @@ class Sizes:
     fanout_items: int = 5000
     latency_runs: int = 500
     rss_runs: int = 10000
+    purge_runs: int = 100_000  # `--purge-runs N` for another
+    schedule_seconds: int = 60  # how long the schedules workload lets a 1 s schedule fire
 
 
 FULL = Sizes()
@@ -41,4 +43,6 @@ QUICK = Sizes(
     fanout_items=50,
     latency_runs=10,
     rss_runs=200,
+    purge_runs=500,
+    schedule_seconds=4,
 )

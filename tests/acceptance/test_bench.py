@@ -35,6 +35,14 @@ EVERY_DATABASE = {
     *(("latency", "idle", metric) for metric in LATENCY),
     *(("footprint", "cli", metric) for metric in IDLE),
     *(("footprint", "cli", f"rss_{when}_runs") for when in ("before", "after_100", "after_200")),
+    ("purge", "purge", "runs_per_s"),
+    *(("purge", "claims", f"claim_{when}_{p}") for when in ("idle", "during_purge") for p in ("p50", "p99")),
+    *(
+        ("schedules", variant, f"tick_to_{what}_{p}")
+        for variant in ("one_instance", "fleet_of_2")
+        for what in ("created", "first_step")
+        for p in ("p50", "p99")
+    ),
 }
 POSTGRES_ONLY = {
     *(("fleet", variant, "steps_per_s") for variant in ("1_instance", "2_instances", "3_instances")),
@@ -79,11 +87,12 @@ def sane(figure: dict[str, Any]) -> bool:
 
 
 @pytest.mark.parametrize("database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.mark.timeout(240)
 def test_quick_run_gives_every_workloads_figures(database: str, frozen_binary: Path) -> None:
     if database == "postgres":
         require_postgres()
 
-    figures, _ = bench("--quick", "--database", database)
+    figures, _ = bench("--quick", "--database", database, timeout=220)
 
     found = {(f["workload"], f["variant"], f["metric"]) for f in figures}
     expected = EVERY_DATABASE | (POSTGRES_ONLY if database == "postgres" else set())

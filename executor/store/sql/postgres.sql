@@ -81,7 +81,8 @@ id, workflow_name, workflow_version, status, input, outputs, error, idempotency_
 parent_run_id, parent_step, extract(epoch FROM deadline_at)::float8 AS deadline_at,
 extract(epoch FROM created_at)::float8 AS created_at,
 extract(epoch FROM started_at)::float8 AS started_at,
-extract(epoch FROM finished_at)::float8 AS finished_at
+extract(epoch FROM finished_at)::float8 AS finished_at,
+trigger, schedule_id, extract(epoch FROM schedule_tick)::float8 AS schedule_tick, traceparent
 
 -- name: _step_columns
 s.id, s.run_id, s.step_id, s.item_index, s.status, s.attempt,
@@ -142,16 +143,24 @@ SELECT count(*) AS unfinished FROM steps
 WHERE run_id = %(run_id)s AND item_index = -1 AND status IN ('pending', 'queued', 'running', 'waiting')
 
 -- name: insert_run
+-- Any conflict (an idempotency key taken, a schedule's tick already run) creates nothing.
 INSERT INTO runs (id, workflow_name, workflow_version, status, input, idempotency_key, priority,
-                  parent_run_id, parent_step, deadline_at, created_at)
+                  parent_run_id, parent_step, deadline_at, created_at,
+                  trigger, schedule_id, schedule_tick, traceparent)
 VALUES (%(id)s, %(workflow_name)s, %(workflow_version)s, 'pending', %(input)s, %(idempotency_key)s,
         %(priority)s, %(parent_run_id)s, %(parent_step)s, to_timestamp(%(deadline_at)s),
-        COALESCE(to_timestamp(%(now)s), now()))
-ON CONFLICT (workflow_name, idempotency_key) DO NOTHING
+        COALESCE(to_timestamp(%(now)s), now()),
+        %(trigger)s, %(schedule_id)s, to_timestamp(%(schedule_tick)s), %(traceparent)s)
+ON CONFLICT DO NOTHING
 RETURNING {run_columns}
 
 -- name: find_run
 SELECT {run_columns} FROM runs WHERE workflow_name = %(workflow_name)s AND idempotency_key = %(key)s
+
+-- name: find_tick_run
+SELECT {run_columns} FROM runs
+WHERE workflow_name = %(workflow_name)s AND schedule_id = %(schedule_id)s
+  AND schedule_tick = to_timestamp(%(tick)s)
 
 -- name: child_runs
 SELECT {run_columns} FROM runs WHERE parent_run_id = %(run_id)s ORDER BY runs.created_at, runs.id
@@ -230,7 +239,8 @@ WITH due AS (
 )
 -- In the order of the pick (as SQLite returns them): a step's priority is its run's.
 SELECT c.*, r.workflow_name AS workflow_name, r.workflow_version AS workflow_version,
-       r.input AS run_input
+       r.input AS run_input, r.schedule_id AS schedule_id,
+       extract(epoch FROM r.schedule_tick)::float8 AS schedule_tick
 FROM claimed c JOIN runs r ON r.id = c.run_id ORDER BY r.priority DESC, c.available_at, c.id
 
 -- name: renew_leases

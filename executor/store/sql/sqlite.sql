@@ -61,7 +61,8 @@ ORDER BY w.name
 
 -- name: _run_columns
 id, workflow_name, workflow_version, status, input, outputs, error, idempotency_key, priority,
-parent_run_id, parent_step, deadline_at, created_at, started_at, finished_at
+parent_run_id, parent_step, deadline_at, created_at, started_at, finished_at,
+trigger, schedule_id, schedule_tick, traceparent
 
 -- name: _step_columns
 id, run_id, step_id, item_index, status, attempt, available_at, lease_owner, lease_token,
@@ -104,15 +105,22 @@ SELECT count(*) AS unfinished FROM steps
 WHERE run_id = :run_id AND item_index = -1 AND status IN ('pending', 'queued', 'running', 'waiting')
 
 -- name: insert_run
+-- Any conflict (an idempotency key taken, a schedule's tick already run) creates nothing.
 INSERT INTO runs (id, workflow_name, workflow_version, status, input, idempotency_key, priority,
-                  parent_run_id, parent_step, deadline_at, created_at)
+                  parent_run_id, parent_step, deadline_at, created_at,
+                  trigger, schedule_id, schedule_tick, traceparent)
 VALUES (:id, :workflow_name, :workflow_version, 'pending', :input, :idempotency_key, :priority,
-        :parent_run_id, :parent_step, :deadline_at, :now)
-ON CONFLICT (workflow_name, idempotency_key) DO NOTHING
+        :parent_run_id, :parent_step, :deadline_at, :now,
+        :trigger, :schedule_id, :schedule_tick, :traceparent)
+ON CONFLICT DO NOTHING
 RETURNING {run_columns}
 
 -- name: find_run
 SELECT {run_columns} FROM runs WHERE workflow_name = :workflow_name AND idempotency_key = :key
+
+-- name: find_tick_run
+SELECT {run_columns} FROM runs
+WHERE workflow_name = :workflow_name AND schedule_id = :schedule_id AND schedule_tick = :tick
 
 -- name: child_runs
 SELECT {run_columns} FROM runs WHERE parent_run_id = :run_id ORDER BY created_at, id
@@ -176,7 +184,7 @@ SELECT s.id AS id, s.run_id AS run_id, s.step_id AS step_id, s.item_index AS ite
        s.lease_expires_at AS lease_expires_at, s.state AS state, s.output AS output,
        s.error AS error, s.created_at AS created_at, s.started_at AS started_at,
        s.finished_at AS finished_at, s.history AS history, r.workflow_name AS workflow_name, r.workflow_version AS workflow_version,
-       r.input AS run_input,
+       r.input AS run_input, r.schedule_id AS schedule_id, r.schedule_tick AS schedule_tick,
        CASE WHEN s.id IN (SELECT value FROM json_each(:waiting)) THEN 'waiting' ELSE 'queued' END
            AS claimed_from
 FROM steps s JOIN runs r ON r.id = s.run_id

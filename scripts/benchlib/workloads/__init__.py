@@ -9,6 +9,8 @@ from scripts.benchlib.suite import Suite
 from scripts.benchlib.workloads.fleet import fleet
 from scripts.benchlib.workloads.footprint import footprint
 from scripts.benchlib.workloads.latency import latency
+from scripts.benchlib.workloads.purge import purge
+from scripts.benchlib.workloads.schedules import schedules
 from scripts.benchlib.workloads.throughput import fanout, runs, steps
 
 # workload name -> how it is measured on one database (the order of settings.WORKLOADS runs them)
@@ -19,4 +21,6 @@ PER_DATABASE: dict[str, Callable[[Suite, str], None]] = {
     "latency": latency,
     "fleet": fleet,
     "footprint": footprint,
+    "purge": purge,
+    "schedules": schedules,
 }

@@ -73,7 +73,7 @@ def test_render_walks_structures_and_copies(context: dict[str, Any]) -> None:
 
 def test_item_index_and_result_exist_only_when_given() -> None:
     base: dict[str, Any] = {"inputs": {}, "steps": {}, "run_id": "r", "workflow": "w", "secrets": {}}
-    assert set(build_context(**base)) == {"inputs", "steps", "run", "secrets"}
+    assert set(build_context(**base)) == {"inputs", "steps", "run", "schedule", "secrets"}
     context = build_context(**base, item="host-a", index=0, result={"exit_code": 0})
     assert render("{{ item }}#{{ index }}", context) == "host-a#0"
     assert render("{{ result.exit_code }}", context) == 0

@@ -1,0 +1,239 @@
+"""Prometheus metrics of this process (served at ``GET /metrics``).
+
+Every metric is declared here, in base units (seconds), with no run id in any label: the
+labels are bounded by the catalog (workflow names), the action names, statuses and route
+templates. The recording functions keep each label set's child, so the engine's hot path
+(a few calls per step) pays a dict look-up and an increment, not `labels()`.
+
+Gauges read from the database (`DatabaseGauges`) are the same on every instance of a fleet:
+their help says to take ``max()`` across instances, never ``sum()``.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections.abc import Iterable, Iterator
+from typing import Any, ClassVar, Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, disable_created_metrics
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
+
+from executor import __version__
+
+# No `_created` series beside every counter and histogram: twice the series for a value
+# Prometheus does not use.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+# Steps run from milliseconds (noop) to hours (a long shell command or a wait).
+STEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, math.inf)
+RUN_BUCKETS = (0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600, 10800, 21600, 86400, math.inf)
+WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, math.inf)
+HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, math.inf)
+
+BUILD_INFO = Info("executor_build", "The version of Executor this instance runs.", registry=REGISTRY)
+BUILD_INFO.info({"version": __version__})
+
+RUNS_STARTED = Counter(
+    "executor_runs_started",
+    "Runs this instance created, by workflow and trigger (api, cli, schedule, backfill, parent).",
+    ["workflow", "trigger"],
+    registry=REGISTRY,
+)
+RUNS_FINISHED = Counter(
+    "executor_runs_finished",
+    "Runs that ended on this instance (their last change committed here), by workflow and "
+    "final status (succeeded, failed, cancelled).",
+    ["workflow", "status"],
+    registry=REGISTRY,
+)
+RUN_DURATION = Histogram(
+    "executor_run_duration_seconds",
+    "Seconds from a run's creation to its end, observed by the instance that ended it.",
+    ["workflow"],
+    buckets=RUN_BUCKETS,
+    registry=REGISTRY,
+)
+STEP_ATTEMPTS = Counter(
+    "executor_step_attempts",
+    "Attempts of steps this instance ran, by action and outcome: succeeded, failed, suspended "
+    "(a durable step now waits: sleep, wait, a child run), cancelled (the run was cancelled, or "
+    "a drain handed the attempt back), lost (its lease was lost; the outcome was not recorded) "
+    "or error (Executor could not run it or record its outcome, e.g. the database was away).",
+    ["action", "outcome"],
+    registry=REGISTRY,
+)
+STEP_DURATION = Histogram(
+    "executor_step_duration_seconds",
+    "Seconds an attempt of a step ran on this instance, by action (from its start to its "
+    "outcome, before recording it).",
+    ["action"],
+    buckets=STEP_BUCKETS,
+    registry=REGISTRY,
+)
+STEP_QUEUE_WAIT = Histogram(
+    "executor_step_queue_wait_seconds",
+    "Seconds from a step becoming ready (queued, a retry delay or a timer over) to this "
+    "instance claiming it.",
+    buckets=WAIT_BUCKETS,
+    registry=REGISTRY,
+)
+STEPS_IN_FLIGHT = Gauge(
+    "executor_steps_in_flight",
+    "Attempts running on this instance now (at most --concurrency).",
+    registry=REGISTRY,
+)
+LEASES_LOST = Counter(
+    "executor_leases_lost",
+    "Leases this instance held and lost while their attempt ran (the step was reclaimed, e.g. "
+    "after a stall longer than --lease): renewal found it gone and stopped the attempt, or the "
+    "attempt's outcome was rejected. Each is also an attempt with outcome lost.",
+    registry=REGISTRY,
+)
+SCHEDULE_TICKS = Counter(
+    "executor_schedule_ticks",
+    "Ticks of schedules this instance handled, by outcome: started (a run), skipped (overlap), "
+    "buffered (overlap buffer_one/buffer_all), missed (older than the catch-up window).",
+    ["outcome"],
+    registry=REGISTRY,
+)
+RETENTION_DELETED = Counter(
+    "executor_retention_deleted",
+    "Finished runs this instance deleted by retention (with their steps, logs and signals).",
+    registry=REGISTRY,
+)
+HTTP_REQUESTS = Counter(
+    "executor_http_requests",
+    "HTTP requests this instance answered, by route template (e.g. /runs/{run_id}; "
+    "'unmatched' for paths no route has), method and status class (2xx, 4xx, ...).",
+    ["route", "method", "status"],
+    registry=REGISTRY,
+)
+HTTP_DURATION = Histogram(
+    "executor_http_request_duration_seconds",
+    "Seconds from receiving an HTTP request to the end of its response, by route template "
+    "and method (streamed responses count until their last byte).",
+    ["route", "method"],
+    buckets=HTTP_BUCKETS,
+    registry=REGISTRY,
+)
+
+# -- recording (the engine's listener and the HTTP middleware call these) ------------------
+
+_children: dict[tuple[Any, ...], Any] = {}
+
+
+def _child(metric: Any, *labels: str) -> Any:
+    key = (id(metric), *labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*labels)
+    return child
+
+
+def run_started(workflow: str, trigger: str) -> None:
+    _child(RUNS_STARTED, workflow, trigger).inc()
+
+
+def run_finished(workflow: str, status: str, seconds: float | None) -> None:
+    _child(RUNS_FINISHED, workflow, status).inc()
+    if seconds is not None:
+        _child(RUN_DURATION, workflow).observe(max(0.0, seconds))
+
+
+def step_claimed(waited: float) -> None:
+    STEP_QUEUE_WAIT.observe(max(0.0, waited))
+
+
+def step_attempt(action: str, outcome: str, seconds: float) -> None:
+    _child(STEP_ATTEMPTS, action, outcome).inc()
+    _child(STEP_DURATION, action).observe(seconds)
+
+
+def lease_lost() -> None:
+    LEASES_LOST.inc()
+
+
+def http_request(route: str, method: str, status: int, seconds: float) -> None:
+    _child(HTTP_REQUESTS, route, method, f"{status // 100}xx").inc()
+    _child(HTTP_DURATION, route, method).observe(seconds)
+
+
+def schedule_ticks(outcome: str, count: int = 1) -> None:
+    if count:
+        _child(SCHEDULE_TICKS, outcome).inc(count)
+
+
+def retention_deleted(count: int) -> None:
+    if count:
+        RETENTION_DELETED.inc(count)
+
+
+# -- steps in flight: read from the claim loops of this process at scrape time ---------------
+
+
+class InFlight(Protocol):
+    @property
+    def in_flight(self) -> int: ...
+
+
+# Weakly held: an engine that is gone (tests make many) no longer counts.
+_in_flight: weakref.WeakSet[InFlight] = weakref.WeakSet()
+
+
+def count_in_flight(source: InFlight) -> None:
+    """Count ``source``'s attempts (a claim loop's ``in_flight``) in `executor_steps_in_flight`."""
+    _in_flight.add(source)
+
+
+STEPS_IN_FLIGHT.set_function(lambda: float(sum(source.in_flight for source in list(_in_flight))))
+
+# -- gauges read from the database at scrape time --------------------------------------------
+
+
+class DatabaseGauges(Collector):
+    """What the database says when `/metrics` is scraped (`update` before each scrape); the
+    same on every instance of a fleet. Nothing is exposed while the last read failed."""
+
+    HELP: ClassVar[dict[str, str]] = {
+        "executor_steps_ready": (
+            "Steps ready to run and not claimed yet (queued and due, or waiting with their "
+            "timer over), across the fleet: read from the database at scrape time, the same on "
+            "every instance; aggregate with max(), not sum()."
+        ),
+        "executor_steps_running": (
+            "Steps running on any instance (holding a lease), across the fleet: read from the "
+            "database at scrape time, the same on every instance; aggregate with max(), not sum()."
+        ),
+    }
+
+    def __init__(self) -> None:
+        self.values: dict[str, float] | None = None
+
+    def update(self, values: dict[str, float] | None) -> None:
+        self.values = values
+
+    def describe(self) -> Iterable[Metric]:
+        return [GaugeMetricFamily(name, help_text) for name, help_text in self.HELP.items()]
+
+    def collect(self) -> Iterator[Metric]:
+        values = self.values
+        if values is None:
+            return
+        for name, help_text in self.HELP.items():
+            if name in values:
+                yield GaugeMetricFamily(name, help_text, value=values[name])
+
+
+DATABASE = DatabaseGauges()
+REGISTRY.register(DATABASE)
+
+
+def exposition(accept: str | None) -> tuple[bytes, str]:
+    """The registry in the format ``accept`` asks for (Prometheus text, or OpenMetrics), and
+    its content type."""
+    encoder, content_type = choose_encoder(accept or "")
+    return encoder(REGISTRY), content_type

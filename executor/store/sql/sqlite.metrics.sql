@@ -1,0 +1,15 @@
+-- Reads for metrics and traces (`Store` `# -- metrics`): never on the engine's path.
+
+-- name: step_counts
+-- Steps ready (the claim's condition: queued and due, or waiting with its timer over, of a
+-- run neither paused nor final) and steps running; each arm read from its partial index.
+SELECT
+    (SELECT count(*) FROM steps s CROSS JOIN runs r ON r.id = s.run_id
+     WHERE s.status = 'queued' AND s.available_at <= :now AND r.status IN ('pending', 'running'))
+  + (SELECT count(*) FROM steps s CROSS JOIN runs r ON r.id = s.run_id
+     WHERE s.status = 'waiting' AND s.available_at <= :now AND r.status IN ('pending', 'running'))
+    AS ready,
+    (SELECT count(*) FROM steps WHERE status = 'running') AS running
+
+-- name: run_traceparent
+SELECT traceparent FROM runs WHERE id = :id
