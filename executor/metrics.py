@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import math
 import weakref
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, disable_created_metrics
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from executor import __version__
 
@@ -55,30 +57,6 @@ RUN_DURATION = Histogram(
     "Seconds from a run's creation to its end, observed by the instance that ended it.",
     ["workflow"],
     buckets=RUN_BUCKETS,
-    registry=REGISTRY,
-)
-STEP_ATTEMPTS = Counter(
-    "executor_step_attempts",
-    "Attempts of steps this instance ran, by action and outcome: succeeded, failed, suspended "
-    "(a durable step now waits: sleep, wait, a child run), cancelled (the run was cancelled, or "
-    "a drain handed the attempt back), lost (its lease was lost; the outcome was not recorded) "
-    "or error (Executor could not run it or record its outcome, e.g. the database was away).",
-    ["action", "outcome"],
-    registry=REGISTRY,
-)
-STEP_DURATION = Histogram(
-    "executor_step_duration_seconds",
-    "Seconds an attempt of a step ran on this instance, by action (from its start to its "
-    "outcome, before recording it).",
-    ["action"],
-    buckets=STEP_BUCKETS,
-    registry=REGISTRY,
-)
-STEP_QUEUE_WAIT = Histogram(
-    "executor_step_queue_wait_seconds",
-    "Seconds from a step becoming ready (queued, a retry delay or a timer over) to this "
-    "instance claiming it.",
-    buckets=WAIT_BUCKETS,
     registry=REGISTRY,
 )
 STEPS_IN_FLIGHT = Gauge(
@@ -144,13 +122,101 @@ def run_finished(workflow: str, status: str, seconds: float | None) -> None:
         _child(RUN_DURATION, workflow).observe(max(0.0, seconds))
 
 
+# -- the per-step metrics: plain numbers, exposed at scrape time ----------------------------
+
+
+def _le(bound: float) -> str:
+    """A bucket's bound as Prometheus writes it ("0.005", "+Inf")."""
+    text: str = floatToGoString(bound)  # type: ignore[no-untyped-call]
+    return text
+
+
+class _Buckets:
+    """A histogram's counts as plain numbers: observed on the event loop's thread only, so
+    without the lock (and the per-bucket scan) that prometheus-client's pays per observation."""
+
+    __slots__ = ("bounds", "counts", "total")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = [bound for bound in bounds if bound != math.inf]
+        self.counts = [0] * (len(self.bounds) + 1)  # the last: above every bound (+Inf)
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1  # a bucket counts values <= its bound
+        self.total += value
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        running, found = 0.0, []
+        for bound, count in zip([*self.bounds, math.inf], self.counts, strict=True):
+            running += count
+            found.append((_le(bound), running))
+        return found
+
+
+class StepMetrics(Collector):
+    """The metrics recorded a few times per step, kept as plain counts (no lock, no bucket
+    scan per observation) and turned into metric families when scraped."""
+
+    ATTEMPTS = (
+        "executor_step_attempts",
+        "Attempts of steps this instance ran, by action and outcome: succeeded, failed, suspended "
+        "(a durable step now waits: sleep, wait, a child run), cancelled (the run was cancelled, or "
+        "a drain handed the attempt back), lost (its lease was lost; the outcome was not recorded) "
+        "or error (Executor could not run it or record its outcome, e.g. the database was away).",
+    )
+    DURATION = (
+        "executor_step_duration_seconds",
+        "Seconds an attempt of a step ran on this instance, by action (from its start to its "
+        "outcome, before recording it).",
+    )
+    QUEUE_WAIT = (
+        "executor_step_queue_wait_seconds",
+        "Seconds from a step becoming ready (queued, a retry delay or a timer over) to this "
+        "instance claiming it.",
+    )
+
+    def __init__(self) -> None:
+        self.attempts: dict[tuple[str, str], int] = {}
+        self.durations: dict[str, _Buckets] = {}
+        self.queue_wait = _Buckets(WAIT_BUCKETS)
+
+    def describe(self) -> Iterable[Metric]:
+        return [
+            CounterMetricFamily(*self.ATTEMPTS, labels=["action", "outcome"]),
+            HistogramMetricFamily(*self.DURATION, labels=["action"]),
+            HistogramMetricFamily(*self.QUEUE_WAIT),
+        ]
+
+    def collect(self) -> Iterator[Metric]:
+        attempts = CounterMetricFamily(*self.ATTEMPTS, labels=["action", "outcome"])
+        for (action, outcome), count in list(self.attempts.items()):
+            attempts.add_metric([action, outcome], count)
+        yield attempts
+        durations = HistogramMetricFamily(*self.DURATION, labels=["action"])
+        for action, buckets in list(self.durations.items()):
+            durations.add_metric([action], buckets.cumulative(), buckets.total)
+        yield durations
+        waits = HistogramMetricFamily(*self.QUEUE_WAIT)
+        waits.add_metric([], self.queue_wait.cumulative(), self.queue_wait.total)
+        yield waits
+
+
+STEPS = StepMetrics()
+REGISTRY.register(STEPS)
+
+
 def step_claimed(waited: float) -> None:
-    STEP_QUEUE_WAIT.observe(max(0.0, waited))
+    STEPS.queue_wait.observe(max(0.0, waited))
 
 
 def step_attempt(action: str, outcome: str, seconds: float) -> None:
-    _child(STEP_ATTEMPTS, action, outcome).inc()
-    _child(STEP_DURATION, action).observe(seconds)
+    key = (action, outcome)
+    STEPS.attempts[key] = STEPS.attempts.get(key, 0) + 1
+    buckets = STEPS.durations.get(action)
+    if buckets is None:
+        buckets = STEPS.durations[action] = _Buckets(STEP_BUCKETS)
+    buckets.observe(seconds)
 
 
 def lease_lost() -> None:

@@ -40,9 +40,10 @@ MIN_INTERVAL = 1.0  # at least this long (a tiny retention: a pass a second, not
 LEASE = 60.0  # how long a pass holds the chore without renewing it (renewed every third)
 # How long a page should take, about. SQLite: a page holds the one write lock, which a claim
 # then waits for: 5 ms is the commit's fsync and a few dozen runs. Measured (scripts/bench
-# --only purge, 100,000 runs): claim p99 8.5 ms idle, 18 ms during a purge at 1,300 runs/s;
-# with 10 ms pages 27 ms at 2,750 runs/s. PostgreSQL: claims never wait for a page (other
-# rows), so pages are as large as keeps one transaction short.
+# --only purge, 100,000 runs, one sample each): claim p99 3.0 ms idle, 7.6 ms during a purge
+# at 2,730 runs/s; with 3 ms pages 2.2 and 5.3 ms at 1,350 runs/s (no better a ratio, half
+# the rate). PostgreSQL: claims never wait for a page (other rows), so pages are as large as
+# keeps one transaction short (2,435 runs/s; claim p99 4.5 ms idle, 6.1 ms during).
 PAGE_SECONDS = {"sqlite": 0.005, "postgres": 0.1}
 PAGE_FIRST, PAGE_MIN, PAGE_MAX = 50, 5, 1000  # runs per page
 ROUNDS = 2  # a second round takes the parents whose children went after them in the first

@@ -444,19 +444,24 @@ class PostgresStore(Store):
             "limit": limit,
         }
         page_query = self._sql["purge_page_of_workflow" if workflow else "purge_page"]
+        # Never prepared: the generic plan PostgreSQL settles on for a prepared statement
+        # (psycopg prepares one after a few executions) knows neither the cursor nor the ids,
+        # and scanned whole tables; planning each page with its values costs a millisecond.
         async with self._transaction() as conn:
-            page = await (await conn.execute(page_query, params)).fetchall()
+            page = await (await conn.execute(page_query, params, prepare=False)).fetchall()
             if not page:
                 return PurgeBatch(0, None)
             params["ids"] = [row["id"] for row in page if row["chosen"]]
             cursor = (page[-1]["finished_at"], str(page[-1]["id"]))
             if dry_run:
-                counted = await (await conn.execute(self._sql["count_purgeable"], params)).fetchone()
+                counted = await (
+                    await conn.execute(self._sql["count_purgeable"], params, prepare=False)
+                ).fetchone()
                 assert counted is not None  # an aggregate without GROUP BY gives one row
                 return PurgeBatch(counted["purgeable"], cursor)
             deleted = 0
             while True:  # again while it deletes: parents whose children just went
-                count = (await conn.execute(self._sql["purge_runs"], params)).rowcount
+                count = (await conn.execute(self._sql["purge_runs"], params, prepare=False)).rowcount
                 deleted += count
                 if count == 0:
                     return PurgeBatch(deleted, cursor)

@@ -19,19 +19,23 @@ id, extract(epoch FROM finished_at)::float8 AS finished_at,
 -- The next page of the oldest finished runs of every workflow (index runs_by_finished). A
 -- page has :limit runs whatever the filters, so that a page costs the same however few of
 -- its runs match: :status only says which are chosen.
+-- Ordered by the table's columns (runs.finished_at): the bare name would be the output
+-- column of that name, the epoch computed from it, which no index has (a sort of every run).
 SELECT {purge_page_columns} FROM runs WHERE {purge_window}
-ORDER BY finished_at, id LIMIT %(limit)s
+ORDER BY runs.finished_at, runs.id LIMIT %(limit)s
 
 -- name: purge_page_of_workflow
 -- As purge_page, for one workflow (index runs_by_workflow_finished): runs of workflows that
 -- keep theirs longer are never read.
 SELECT {purge_page_columns} FROM runs WHERE workflow_name = %(workflow)s AND {purge_window}
-ORDER BY finished_at, id LIMIT %(limit)s
+ORDER BY runs.finished_at, runs.id LIMIT %(limit)s
 
 -- name: _purgeable
+-- "No unfinished parent" as an anti-join on the parent's key: written as "no parent, or a
+-- finished one", PostgreSQL's generic plan of the prepared statement (psycopg prepares it
+-- after a few pages) hashed every finished run for it, a whole scan per page.
 r.finished_at IS NOT NULL AND r.finished_at < (COALESCE(to_timestamp(%(now)s), now()) - make_interval(secs => %(older_than)s))
-AND (r.parent_run_id IS NULL
-     OR EXISTS (SELECT 1 FROM runs p WHERE p.id = r.parent_run_id AND p.finished_at IS NOT NULL))
+AND NOT EXISTS (SELECT 1 FROM runs p WHERE p.id = r.parent_run_id AND p.finished_at IS NULL)
 
 -- name: purge_runs
 -- Those of the chosen runs (:ids) that can go now, with their steps, logs and signals (ON

@@ -22,9 +22,9 @@ FROM runs WHERE workflow_name = :workflow AND {purge_window}
 ORDER BY finished_at, id LIMIT :limit
 
 -- name: _purgeable
+-- No unfinished parent: a lookup of the parent's key (as on PostgreSQL).
 r.finished_at IS NOT NULL AND r.finished_at < :before
-AND (r.parent_run_id IS NULL
-     OR EXISTS (SELECT 1 FROM runs p WHERE p.id = r.parent_run_id AND p.finished_at IS NOT NULL))
+AND NOT EXISTS (SELECT 1 FROM runs p WHERE p.id = r.parent_run_id AND p.finished_at IS NULL)
 
 -- name: purge_runs
 -- Those of the chosen runs (:ids) that can go now, with their steps, logs and signals (ON
