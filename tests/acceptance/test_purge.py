@@ -187,4 +187,11 @@ def test_the_service_deletes_old_runs_by_itself(
         wait_until(
             lambda: client.get(f"/runs/{run_id}").status_code == 404, timeout=20, what="the run deleted"
         )
-    assert any("retention: deleted 1 finished run" in line.get("message", "") for line in server.log_lines())
+    # Logged when the pass ends: a moment after the run is gone.
+    wait_until(
+        lambda: any(
+            "retention: deleted 1 finished run" in line.get("message", "") for line in server.log_lines()
+        ),
+        timeout=10,
+        what="the pass's log line",
+    )
