@@ -255,7 +255,7 @@ class Scheduler:
         overlap policy and even when paused: an operator asked for it."""
 
         async def body(txn: Txn, scope: ChangeScope) -> RunRecord:
-            locked = await txn.lock_schedule(workflow, schedule_id)
+            locked = await txn.lock_schedule(workflow, schedule_id, wait=True)
             row = _active(locked, workflow, schedule_id)
             _, now = locked  # type: ignore[misc]
             spec = Schedule.from_json(row.spec)
@@ -284,7 +284,7 @@ class Scheduler:
             return BackfillResult(ticks)
 
         async def body(txn: Txn, scope: ChangeScope) -> BackfillResult:
-            locked = await txn.lock_schedule(workflow, schedule_id)
+            locked = await txn.lock_schedule(workflow, schedule_id, wait=True)
             current = _active(locked, workflow, schedule_id)
             _, now = locked  # type: ignore[misc]
             started = existing = 0
@@ -316,7 +316,7 @@ class Scheduler:
 
     async def _locked(self, workflow: str, schedule_id: str, decide: Any) -> None:
         async def body(txn: Txn, scope: ChangeScope) -> None:
-            locked = await txn.lock_schedule(workflow, schedule_id)
+            locked = await txn.lock_schedule(workflow, schedule_id, wait=True)
             row = _active(locked, workflow, schedule_id)
             _, now = locked  # type: ignore[misc]
             changes: ScheduleFields = decide(txn, row, now)

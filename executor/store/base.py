@@ -452,10 +452,13 @@ class Txn(abc.ABC):
         """As `Store.get_workflow`, inside this transaction."""
 
     @abc.abstractmethod
-    async def lock_schedule(self, workflow: str, schedule_id: str) -> tuple[ScheduleRow, float] | None:
+    async def lock_schedule(
+        self, workflow: str, schedule_id: str, *, wait: bool = False
+    ) -> tuple[ScheduleRow, float] | None:
         """A schedule, held until the transaction ends, and the store's now (the clock its
         times are compared with). None when there is no such schedule, or when another
-        transaction holds it: that one is handling it (a fleet fires each tick once)."""
+        transaction holds it: that one is handling it (a fleet fires each tick once). With
+        ``wait`` (an operator's action), a held schedule is waited for instead."""
 
     @abc.abstractmethod
     async def update_schedule(

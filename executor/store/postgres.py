@@ -651,9 +651,11 @@ class PostgresTxn(Txn):
     async def child_runs(self, run_id: str) -> list[RunRecord]:
         return [_run(row) for row in await self._all("child_runs", {"run_id": run_id})]
 
-    async def lock_schedule(self, workflow: str, schedule_id: str) -> tuple[ScheduleRow, float] | None:
+    async def lock_schedule(
+        self, workflow: str, schedule_id: str, *, wait: bool = False
+    ) -> tuple[ScheduleRow, float] | None:
         params = {"workflow_name": workflow, "schedule_id": schedule_id, "now": _now(self.clock)}
-        row = await self._one("lock_schedule", params)
+        row = await self._one("lock_schedule_waiting" if wait else "lock_schedule", params)
         return None if row is None else (common.schedule_row(row, common.as_is), row["now"])
 
     async def update_schedule(

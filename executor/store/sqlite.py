@@ -547,7 +547,9 @@ class SQLiteTxn(Txn):
     async def child_runs(self, run_id: str) -> list[RunRecord]:
         return [common.run_record(row) for row in await self._all("child_runs", {"run_id": run_id})]
 
-    async def lock_schedule(self, workflow: str, schedule_id: str) -> tuple[ScheduleRow, float] | None:
+    async def lock_schedule(
+        self, workflow: str, schedule_id: str, *, wait: bool = False
+    ) -> tuple[ScheduleRow, float] | None:
         # The transaction holds the database's write lock: nobody else can be firing it.
         row = await self._one("get_schedule", {"workflow_name": workflow, "schedule_id": schedule_id})
         return None if row is None else (common.schedule_row(row), self.clock())

@@ -51,6 +51,14 @@ SELECT {schedule_columns},
 FROM schedules WHERE workflow_name = %(workflow_name)s AND schedule_id = %(schedule_id)s
 FOR UPDATE SKIP LOCKED
 
+-- name: lock_schedule_waiting
+-- As lock_schedule, but waits for a transaction holding it (an operator's pause or trigger
+-- must not miss the schedule because an instance is firing it right now).
+SELECT {schedule_columns},
+       extract(epoch FROM COALESCE(to_timestamp(%(now)s), clock_timestamp()))::float8 AS now
+FROM schedules WHERE workflow_name = %(workflow_name)s AND schedule_id = %(schedule_id)s
+FOR UPDATE
+
 -- name: unfinished_schedule_runs
 SELECT {run_columns} FROM runs
 WHERE workflow_name = %(workflow_name)s AND schedule_id = %(schedule_id)s AND finished_at IS NULL
