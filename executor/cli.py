@@ -20,6 +20,7 @@ import typer
 from executor import __version__, frozen, log
 from executor.errors import ConfigError, ExecutorError
 from executor.lifecycle import EXIT_INTERRUPTED, Interrupted, Lifecycle
+from executor.remote.commands import GROUPS as REMOTE_GROUPS
 from executor.settings import Setting, parse_settings, setting
 
 if TYPE_CHECKING:
@@ -456,6 +457,12 @@ def _schedule_lines(workflow: Workflow) -> list[str]:
 def version() -> None:
     """Print the version and exit."""
     typer.echo(f"executor {__version__}")
+
+
+# The remote commands: clients of a running Executor's HTTP API (executor.remote).
+for _name, _group in REMOTE_GROUPS.items():
+    app.add_typer(_group, name=_name, rich_help_panel="Remote: drive a running Executor over its API")
+COMMANDS |= set(REMOTE_GROUPS)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,12 +14,13 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 from loguru import logger
 
 from executor import metrics
 from executor.actions.outcomes import Failed, Outcome, Succeeded
+from executor.engine import bulk as bulk_actions
 from executor.engine import history
 from executor.engine.commit import GroupCommit
 from executor.engine.events import AttemptEvent, Event, StepEvent
@@ -33,7 +34,18 @@ from executor.render.renderer import DEFAULT_TIMEOUT, Renderer, RenderPending
 from executor.statuses import RunStatus, StepStatus
 from executor.store import Store
 from executor.store.base import Txn
-from executor.store.records import Claimed, Origin, RunRecord, StepRow, StoredLogLine, WorkflowRecord
+from executor.store.records import (
+    Claimed,
+    Instance,
+    Origin,
+    RunCriteria,
+    RunFilter,
+    RunRecord,
+    StepRow,
+    StoredLogLine,
+    WorkflowRecord,
+    WorkflowVersion,
+)
 from executor.tracing import AttemptSpan
 from executor.workflow import Masker, Workflow
 from executor.workflow.expressions import secrets_from_environ
@@ -227,14 +239,32 @@ class Engine:
 
     async def list_runs(
         self,
+        filter: RunFilter | None = None,
+        /,
         *,
-        workflow: str | None = None,
-        status: RunStatus | None = None,
         before: tuple[float, str] | None = None,
         limit: int = 50,
+        **criteria: Unpack[RunCriteria],
     ) -> list[RunRecord]:
-        """Runs newest first, as `Store.list_runs` pages them."""
-        return await self.store.list_runs(workflow=workflow, status=status, before=before, limit=limit)
+        """Runs newest first, as `Store.list_runs` pages them: those ``filter`` selects, or
+        the ``criteria`` (its fields as keywords) do."""
+        return await self.store.list_runs(_filter(filter, criteria), before=before, limit=limit)
+
+    async def count_runs(self, filter: RunFilter | None = None, /, **criteria: Unpack[RunCriteria]) -> int:
+        """How many runs ``filter`` (or the ``criteria``) selects (`Store.count_runs`)."""
+        return await self.store.count_runs(_filter(filter, criteria))
+
+    async def run_counts(self) -> dict[str, dict[RunStatus, int]]:
+        """``{workflow: {status: runs}}`` of every run kept (`Store.run_counts`)."""
+        return await self.store.run_counts()
+
+    async def bulk(
+        self, action: bulk_actions.Action, wanted: RunFilter, *, dry_run: bool = False
+    ) -> bulk_actions.BulkResult:
+        """Cancel or retry every run ``wanted`` selects that the action applies to, created
+        before now (`executor.engine.bulk`); with ``dry_run``, count them."""
+        act = self.cancel if action == "cancel" else self.retry
+        return await bulk_actions.bulk(self.store, act, action, wanted, dry_run=dry_run)
 
     async def get_workflow(self, name: str, version: int | None = None) -> WorkflowRecord | None:
         """One stored version (the latest when ``version`` is None)."""
@@ -243,6 +273,16 @@ class Engine:
     async def list_workflows(self) -> list[WorkflowRecord]:
         """The latest version of every workflow, by name."""
         return await self.store.list_workflows()
+
+    async def list_workflow_versions(self, name: str) -> list[WorkflowVersion]:
+        """Every version of workflow ``name``, newest first (empty: no such workflow)."""
+        return await self.store.list_workflow_versions(name)
+
+    async def instances(self) -> list[tuple[Instance, int]]:
+        """Every registered instance, oldest first, with the steps it runs now."""
+        found = await self.store.list_instances()
+        in_flight = await self.store.steps_in_flight()
+        return [(instance, in_flight.get(instance.id, 0)) for instance in found]
 
     async def read_logs(self, row_id: int, after: int = 0, limit: int = 1000) -> list[StoredLogLine]:
         """Log lines of step row ``row_id`` after line id ``after``, oldest first."""
@@ -447,6 +487,12 @@ class Engine:
     async def _time_out(self, run_id: str) -> None:
         with contextlib.suppress(RunNotFound):
             await self._on_run(run_id, lambda change: change.time_out())
+
+
+def _filter(given: RunFilter | None, criteria: RunCriteria) -> RunFilter:
+    if given is not None and criteria:
+        raise TypeError("give a RunFilter or its fields as keywords, not both")
+    return RunFilter(**criteria) if criteria else given or RunFilter()
 
 
 def _outcome(outcome: Outcome) -> tuple[str, str | None]:

@@ -6,15 +6,16 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from executor import __version__
 from executor.engine import Engine
-from executor.http import errors, health, metrics, openapi, runs, schedules, workflows
+from executor.http import errors, health, instances, metrics, openapi, runs, schedules, ui, workflows
 from executor.http.api import Api
 from executor.http.auth import BearerAuth
 from executor.http.metrics import HttpMetrics
+from executor.http.ui import guard as ui_guard
 from executor.lifecycle import Lifecycle
 from executor.scheduler import Scheduler
 
@@ -53,19 +54,25 @@ def create_app(
     tokens: tuple[str, ...] = (),
     max_body: int,  # bytes; `--max-body`
 ) -> ASGIApp:
-    routes = [*health.routes, Route("/openapi.json", openapi_document, methods=["GET"]), *metrics.routes]
+    routes: list[BaseRoute] = [
+        *health.routes,
+        Route("/openapi.json", openapi_document, methods=["GET"]),
+        *metrics.routes,
+    ]
     if engine is not None:
-        routes += [*workflows.routes, *runs.routes, *schedules.routes]
+        routes += [*workflows.routes, *runs.routes, *schedules.routes, *instances.routes]
+        routes += ui.routes
     app = Starlette(routes=routes, exception_handlers=errors.HANDLERS)
     # `/runs/` is a 404 naming `/runs` (errors.py), not a redirect that some clients follow
     # without the POST body.
     app.router.redirect_slashes = False
     app.state.lifecycle = lifecycle
     app.state.secured = bool(tokens)
+    app.state.tokens = tokens
     if engine is not None:
         app.state.api = Api(
             engine=engine, lifecycle=lifecycle, max_body=max_body, scheduler=scheduler or Scheduler(engine)
         )
     # Outside Starlette's ServerErrorMiddleware, so even a 500 carries the header; every
     # request counted, a 401 too.
-    return HttpMetrics(VersionHeader(BearerAuth(app, tokens)), app.routes)
+    return HttpMetrics(VersionHeader(BearerAuth(ui_guard.Guard(app, tokens), tokens)), app.routes)

@@ -30,6 +30,12 @@ COMPONENTS = {
     "ScheduleList": schemas.SCHEDULE_LIST,
     "BackfillRequest": schemas.BACKFILL_REQUEST,
     "Backfill": schemas.BACKFILL,
+    "RunCount": schemas.RUN_COUNT,
+    "BulkCancelRequest": schemas.BULK_CANCEL_REQUEST,
+    "BulkRetryRequest": schemas.BULK_RETRY_REQUEST,
+    "Bulk": schemas.BULK,
+    "WorkflowVersions": schemas.WORKFLOW_VERSIONS,
+    "InstanceList": schemas.INSTANCE_LIST,
 }
 
 
@@ -79,6 +85,15 @@ def _param(
 
 
 RUN_ID = _param("id")
+# The filter of GET /runs and GET /runs/count.
+RUN_FILTER = [
+    _param("workflow", "query", schemas.WORKFLOW_FILTER),
+    _param("status", "query", schemas.STATUS_PARAM),
+    _param("trigger", "query", schemas.TRIGGER_PARAM),
+    _param("since", "query", schemas.SINCE_PARAM),
+    _param("until", "query", schemas.UNTIL_PARAM),
+    _param("parent", "query", schemas.PARENT_PARAM),
+]
 SCHEDULE_KEY = [_param("workflow"), _param("schedule")]
 
 
@@ -88,6 +103,22 @@ def _schedule_action(summary: str) -> dict[str, Any]:
             "summary": summary,
             "parameters": SCHEDULE_KEY,
             "responses": {"200": _json("Schedule", "The schedule after the action"), **_errors(404, 422)},
+        }
+    }
+
+
+def _bulk(action: str, summary: str, starts_work: bool) -> dict[str, Any]:
+    request = "BulkCancelRequest" if action == "cancel" else "BulkRetryRequest"
+    codes = (400, 413, 415, 422, 503) if starts_work else (400, 413, 415, 422)
+    return {
+        "post": {
+            "summary": summary,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(request)}}},
+            "responses": {
+                "200": _json("Bulk", "Dry run: how many runs it would act on"),
+                "202": _json("Bulk", "Done: what it did to each run it selected"),
+                **_errors(*codes),
+            },
         }
     }
 
@@ -201,6 +232,13 @@ def _document() -> dict[str, Any]:
                     "responses": {"200": _json("Workflow", "The workflow"), **_errors(404, 422)},
                 }
             },
+            "/workflows/{name}/versions": {
+                "get": {
+                    "summary": "Every version of a workflow, newest first (no definitions)",
+                    "parameters": [_param("name")],
+                    "responses": {"200": _json("WorkflowVersions", "The versions"), **_errors(404, 422)},
+                }
+            },
             "/workflows/{name}/versions/{version}": {
                 "get": {
                     "summary": "One version of a workflow",
@@ -225,16 +263,29 @@ def _document() -> dict[str, Any]:
                     },
                 },
                 "get": {
-                    "summary": "Runs, newest first",
+                    "summary": "Runs, newest first (every filter given holds)",
                     "parameters": [
-                        _param("workflow", "query", schemas.WORKFLOW_FILTER),
-                        _param("status", "query", schemas.STATUS_PARAM),
+                        *RUN_FILTER,
                         _param("limit", "query", schemas.LIMIT_PARAM),
                         _param("cursor", "query", schemas.CURSOR_PARAM),
                     ],
                     "responses": {"200": _json("RunList", "A page of runs"), **_errors(422)},
                 },
             },
+            # Listed before /runs/{id}, which their paths would match too.
+            "/runs/count": {
+                "get": {
+                    "summary": "How many runs the filters select (as GET /runs would list them all)",
+                    "parameters": RUN_FILTER,
+                    "responses": {"200": _json("RunCount", "The count"), **_errors(422)},
+                }
+            },
+            "/runs/bulk/cancel": _bulk(
+                "cancel", "Cancel every unfinished run the filter selects, created before the request", False
+            ),
+            "/runs/bulk/retry": _bulk(
+                "retry", "Retry every failed run the filter selects, created before the request", True
+            ),
             "/runs/{id}": {
                 "get": {
                     "summary": "A run with every step",
@@ -265,6 +316,12 @@ def _document() -> dict[str, Any]:
                     "summary": "Wake the claim loop for this run now",
                     "parameters": [RUN_ID],
                     "responses": {"202": _json("Run", "The run"), **_errors(404, 422)},
+                }
+            },
+            "/instances": {
+                "get": {
+                    "summary": "The instances registered on the database, with their heartbeats and the steps each runs",
+                    "responses": {"200": _json("InstanceList", "Instances, oldest first"), **_errors()},
                 }
             },
             "/schedules": {

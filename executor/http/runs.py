@@ -1,4 +1,5 @@
-"""Routes: start runs, read them, act on them, signal them, follow their logs."""
+"""Routes: start runs, list and count them, act on them (one, or all a filter selects),
+signal them, follow their logs."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 
+from executor.engine.bulk import Action
 from executor.http import body, params, schemas, views
-from executor.http.api import api, route
+from executor.http.api import Endpoint, api, route
 from executor.http.problems import InvalidRequest, NotFound
 from executor.statuses import STEP_FINAL, RunStatus
-from executor.store.records import Origin, StepRow
+from executor.store.records import TRIGGERS, Origin, RunFilter, StepRow
 from executor.tracing import parse_traceparent
 
 MAX_LIMIT = 500
@@ -77,22 +79,98 @@ def _run_status(text: str | None) -> RunStatus | None:
         ) from None
 
 
+def _trigger(text: str | None) -> str | None:
+    if text is None:
+        return None
+    if text not in TRIGGERS:
+        raise InvalidRequest(
+            f"trigger must be one of {', '.join(TRIGGERS)}",
+            [{"path": "trigger", "message": f"{text!r} is not a trigger"}],
+        )
+    return text
+
+
+def _time(text: str | None, path: str) -> float | None:
+    if text is None:
+        return None
+    seconds = schemas.date_time(text)
+    if seconds is None:
+        name = path.rsplit(".", 1)[-1]
+        raise InvalidRequest(
+            f"{name} is not an RFC 3339 date-time",
+            [
+                {
+                    "path": path,
+                    "message": f"{text!r} is not a date-time with its offset, e.g. 2026-12-01T10:00:00Z",
+                }
+            ],
+        )
+    return seconds
+
+
+def _query_filter(request: Request) -> RunFilter:
+    """The runs the query selects. Like the status, an empty trigger, since or until is
+    refused (the document's enum and format say so); an empty workflow or parent is none."""
+    given = request.query_params
+    return RunFilter(
+        workflow=params.query(request, "workflow", schemas.WORKFLOW_FILTER),
+        status=_run_status(given.get("status")),
+        trigger=_trigger(given.get("trigger")),
+        since=_time(given.get("since"), "since"),
+        until=_time(given.get("until"), "until"),
+        parent=params.query(request, "parent", schemas.PARENT_PARAM),
+    )
+
+
 async def list_runs(request: Request) -> JSONResponse:
     # A larger limit is capped rather than refused: a client asking for "everything" gets pages.
     limit = min(params.query_int(request, "limit", schemas.LIMIT_PARAM, DEFAULT_LIMIT), MAX_LIMIT)
-    # Unlike the text filters, an empty status is no status: refused, as the document's enum says.
-    status = _run_status(request.query_params.get("status"))
+    wanted = _query_filter(request)
     cursor = params.query(request, "cursor", schemas.CURSOR_PARAM)
     before = _cursor(cursor) if cursor else None
-    runs = await api(request).engine.list_runs(
-        workflow=params.query(request, "workflow", schemas.WORKFLOW_FILTER),
-        status=status,
-        before=before,
-        limit=limit + 1,
-    )
+    runs = await api(request).engine.list_runs(wanted, before=before, limit=limit + 1)
     page, more = runs[:limit], len(runs) > limit
     next_cursor = _encode_cursor(page[-1].created_at, page[-1].id) if more else None
     return JSONResponse({"runs": [views.run(run) for run in page], "next_cursor": next_cursor})
+
+
+async def count(request: Request) -> JSONResponse:
+    return JSONResponse({"count": await api(request).engine.count_runs(_query_filter(request))})
+
+
+_BULK_REQUESTS: dict[Action, dict[str, Any]] = {
+    "cancel": schemas.BULK_CANCEL_REQUEST,
+    "retry": schemas.BULK_RETRY_REQUEST,
+}
+
+
+def _bulk(action: Action) -> Endpoint:
+    """Act on every run the body's filter selects. A filter status the action does not
+    apply to (cancel a finished run, retry one that did not fail) is refused with 422 by
+    the request's schema, whose enum lists the statuses it applies to."""
+
+    async def act(request: Request) -> JSONResponse:
+        current = api(request)
+        data = await body.read_json(request, current.max_body)
+        schemas.validate(_BULK_REQUESTS[action], data)
+        given = data["filter"]
+        status = given.get("status")
+        wanted = RunFilter(
+            workflow=given.get("workflow"),
+            status=None if status is None else RunStatus(status),
+            trigger=given.get("trigger"),
+            since=_time(given.get("since"), "$.filter.since"),
+            until=_time(given.get("until"), "$.filter.until"),
+            parent=given.get("parent"),
+        )
+        dry_run = bool(data.get("dry_run", False))
+        if action == "retry" and not dry_run:
+            current.refuse_new_work_while_draining()  # as a single retry: it starts work
+        result = await current.engine.bulk(action, wanted, dry_run=dry_run)
+        return JSONResponse(views.bulk(result), 200 if dry_run else 202)
+
+    act.__name__ = f"bulk_{action}"
+    return act
 
 
 async def get(request: Request) -> JSONResponse:
@@ -176,6 +254,10 @@ async def logs(request: Request) -> Any:
 
 routes = [
     route("/runs", GET=list_runs, POST=create),
+    # Before /runs/{id}: "count" and "bulk" are no run ids.
+    route("/runs/count", GET=count),
+    route("/runs/bulk/cancel", POST=_bulk("cancel")),
+    route("/runs/bulk/retry", POST=_bulk("retry")),
     route("/runs/{id}", GET=get),
     route("/runs/{id}/cancel", POST=_action("cancel", starts_work=False)),
     route("/runs/{id}/pause", POST=_action("pause", starts_work=False)),

@@ -3,10 +3,12 @@ and request bodies are validated against the same ones (one source of truth)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError
 
+from executor.engine.bulk import APPLIES_TO, MAX_LISTED, Action
 from executor.http.problems import InvalidRequest
 from executor.statuses import RunStatus, StepStatus
 from executor.store.records import TRIGGERS
@@ -45,6 +47,26 @@ ITEM_PARAM = {"type": "integer", "minimum": -1, "maximum": INT32_MAX, "descripti
 AFTER_PARAM = {"type": "integer", "minimum": 0, "maximum": 2**62}
 VERSION_PARAM = {"type": "integer", "minimum": 1, "maximum": INT32_MAX}
 FOLLOW_PARAM = {"type": "boolean", "default": False}
+# A run filter's: which run's child runs (an id that is no run's selects nothing), what
+# started them, and a creation time range (an RFC 3339 date-time, `date_time`).
+PARENT_PARAM: dict[str, Any] = {
+    "type": "string",
+    "maxLength": 64,
+    "pattern": NO_NUL,
+    "description": "runs started by a step of this run",
+}
+TRIGGER_PARAM = {"type": "string", "enum": list(TRIGGERS), "description": "what started the run"}
+DATE_TIME: dict[str, Any] = {
+    "type": "string",
+    "format": "date-time",
+    "maxLength": 64,
+    "description": "RFC 3339, with its offset: 2026-12-01T10:00:00Z",
+}
+SINCE_PARAM = {
+    **DATE_TIME,
+    "description": "runs created at or after this time (RFC 3339: 2026-12-01T10:00:00Z)",
+}
+UNTIL_PARAM = {**DATE_TIME, "description": "runs created before this time (RFC 3339: 2026-12-01T10:00:00Z)"}
 
 RUN_REQUEST = {
     "type": "object",
@@ -78,6 +100,46 @@ BACKFILL_REQUEST = {
         },
     },
 }
+
+
+def _bulk_request(action: Action) -> dict[str, Any]:
+    statuses = sorted(status.value for status in APPLIES_TO[action])
+    text = {"type": ["string", "null"], "minLength": 1, "maxLength": 64, "pattern": NO_NUL}
+    return {
+        "type": "object",
+        "required": ["filter"],
+        "additionalProperties": False,
+        "properties": {
+            "filter": {
+                "type": "object",
+                "additionalProperties": False,
+                "description": "The runs to act on: every field given holds (null or absent: any). "
+                f"Only runs in a status {action} applies to are selected ({', '.join(statuses)}), "
+                "created before the request.",
+                "properties": {
+                    "workflow": text,
+                    "status": {"type": ["string", "null"], "enum": [*statuses, None]},
+                    "trigger": {"type": ["string", "null"], "enum": [*TRIGGERS, None]},
+                    "since": {
+                        **DATE_TIME,
+                        "type": ["string", "null"],
+                        "description": SINCE_PARAM["description"],
+                    },
+                    "until": {
+                        **DATE_TIME,
+                        "type": ["string", "null"],
+                        "description": UNTIL_PARAM["description"],
+                    },
+                    "parent": {**text, "description": PARENT_PARAM["description"]},
+                },
+            },
+            "dry_run": {"type": "boolean", "default": False, "description": "Only count the runs"},
+        },
+    }
+
+
+BULK_CANCEL_REQUEST = _bulk_request("cancel")
+BULK_RETRY_REQUEST = _bulk_request("retry")
 
 SIGNAL_REQUEST = {
     "type": "object",
@@ -150,10 +212,49 @@ WORKFLOW = {
     },
 }
 
+# Runs kept by status; a status without runs is left out.
+RUN_COUNTS = {
+    "type": "object",
+    "propertyNames": {"enum": [status.value for status in RunStatus]},
+    "additionalProperties": {"type": "integer", "minimum": 1},
+}
+
 WORKFLOW_LIST = {
     "type": "object",
     "required": ["workflows"],
-    "properties": {"workflows": {"type": "array", "items": WORKFLOW}},
+    "properties": {
+        "workflows": {
+            "type": "array",
+            "items": {
+                **WORKFLOW,
+                "required": [*WORKFLOW["required"], "runs"],
+                "properties": {
+                    **WORKFLOW["properties"],  # type: ignore[dict-item]
+                    "runs": {**RUN_COUNTS, "description": "Its runs kept, by status (of every version)"},
+                },
+            },
+        }
+    },
+}
+
+WORKFLOW_VERSIONS = {
+    "type": "object",
+    "required": ["versions"],
+    "properties": {
+        "versions": {
+            "type": "array",
+            "description": "Newest first",
+            "items": {
+                "type": "object",
+                "required": ["version", "digest", "created_at"],
+                "properties": {
+                    "version": {"type": "integer"},
+                    "digest": {"type": "string"},
+                    "created_at": TIME,
+                },
+            },
+        }
+    },
 }
 
 RUN_STATUSES = [status.value for status in RunStatus]
@@ -244,6 +345,97 @@ RUN_LIST = {
     "properties": {"runs": {"type": "array", "items": RUN}, "next_cursor": {"type": ["string", "null"]}},
 }
 
+RUN_COUNT = {
+    "type": "object",
+    "required": ["count"],
+    "properties": {"count": {"type": "integer", "minimum": 0}},
+}
+
+BULK = {
+    "type": "object",
+    "required": ["action", "dry_run", "matched"],
+    "description": "A dry run answers action, dry_run and matched; otherwise every field is there.",
+    "properties": {
+        "action": {"type": "string", "enum": list(APPLIES_TO)},
+        "dry_run": {"type": "boolean"},
+        "matched": {"type": "integer", "minimum": 0, "description": "Runs selected (dry run: that would be)"},
+        "changed": {"type": "integer", "minimum": 0, "description": "Runs the action was applied to"},
+        "skipped": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Runs selected that had left the action's statuses when their turn came",
+        },
+        "run_ids": {
+            "type": "array",
+            "items": {"type": "string"},
+            "maxItems": MAX_LISTED,
+            "description": f"The runs changed, newest first (the first {MAX_LISTED})",
+        },
+        "failed": {
+            "type": "array",
+            "maxItems": MAX_LISTED,
+            "description": f"Runs the action failed on, with why (the first {MAX_LISTED})",
+            "items": {
+                "type": "object",
+                "required": ["run_id", "error"],
+                "properties": {"run_id": {"type": "string"}, "error": {"type": "string"}},
+            },
+        },
+    },
+}
+
+INSTANCE_STATES = ["idle", "running", "draining", "stopped"]
+
+INSTANCE_LIST = {
+    "type": "object",
+    "required": ["instances"],
+    "properties": {
+        "instances": {
+            "type": "array",
+            "description": "Every instance registered on the database, oldest first, stopped ones included",
+            "items": {
+                "type": "object",
+                "required": [
+                    "id",
+                    "host",
+                    "pid",
+                    "version",
+                    "state",
+                    "started_at",
+                    "heartbeat_at",
+                    "heartbeat_age_seconds",
+                    "heartbeat_timeout",
+                    "steps_in_flight",
+                ],
+                "properties": {
+                    "id": {"type": "string"},
+                    "host": {"type": "string"},
+                    "pid": {"type": "integer"},
+                    "version": {"type": "string", "description": "The Executor version it runs"},
+                    "state": {"type": "string", "enum": INSTANCE_STATES},
+                    "started_at": TIME,
+                    "heartbeat_at": TIME,
+                    "heartbeat_age_seconds": {
+                        "type": ["number", "null"],
+                        "minimum": 0,
+                        "description": "Seconds since its last heartbeat, as this instance's clock reads now",
+                    },
+                    "heartbeat_timeout": {
+                        "type": ["number", "null"],
+                        "description": "Seconds without a heartbeat after which its peers take it for dead "
+                        "(null: a version that does not record it)",
+                    },
+                    "steps_in_flight": {
+                        "type": "integer",
+                        "minimum": 0,
+                        "description": "Step attempts running under a lease it holds",
+                    },
+                },
+            },
+        }
+    },
+}
+
 SCHEDULE = {
     "type": "object",
     "required": ["workflow", "id", "timezone", "overlap", "paused", "next_ticks"],
@@ -314,6 +506,48 @@ SIGNAL_ANSWER = {
 }
 
 HEALTH = {"type": "object", "required": ["state"], "properties": {"state": {"type": "string"}}}
+
+
+_DATE_TIME = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?"
+    r"(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))"
+)
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def date_time(text: str) -> float | None:
+    """An RFC 3339 ``date-time`` (the document's format) as Unix seconds; None when ``text``
+    is not one. Exactly what the format admits, no more: years 0000 to 9999, a leap second
+    (``:60``, the instant the next minute begins), any number of fraction digits, ``Z``
+    or an offset; no time without its offset, no date alone."""
+    match = _DATE_TIME.fullmatch(text)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second = (int(part) for part in match.groups()[:6])
+    fraction, sign, offset_hours, offset_minutes = match.groups()[6:]
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    if not 1 <= month <= 12 or not 1 <= day <= _MONTH_DAYS[month - 1] + (leap and month == 2):
+        return None
+    if hour > 23 or minute > 59 or second > 60:
+        return None
+    offset = 0
+    if sign is not None:
+        if int(offset_hours) > 23 or int(offset_minutes) > 59:
+            return None
+        offset = (int(offset_hours) * 3600 + int(offset_minutes) * 60) * (1 if sign == "+" else -1)
+    seconds = _days(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset
+    return seconds + (float(fraction) if fraction else 0.0)
+
+
+def _days(year: int, month: int, day: int) -> int:
+    """Days from 1970-01-01 to this proleptic Gregorian date (H. Hinnant's days_from_civil:
+    year 0 too, which `datetime` cannot hold)."""
+    year -= month <= 2
+    era = year // 400
+    year_of_era = year - era * 400
+    day_of_year = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146097 + day_of_era - 719468
 
 
 def validate(schema: dict[str, Any], value: Any, what: str = "body") -> None:

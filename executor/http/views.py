@@ -5,8 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from executor.engine.bulk import BulkResult
 from executor.scheduler import ScheduleView
-from executor.store.records import RunRecord, StepRow, StoredLogLine, WorkflowRecord
+from executor.statuses import RunStatus
+from executor.store.records import (
+    Instance,
+    RunRecord,
+    StepRow,
+    StoredLogLine,
+    WorkflowRecord,
+    WorkflowVersion,
+)
 
 
 def iso(value: float | None) -> str | None:
@@ -23,6 +32,44 @@ def workflow(record: WorkflowRecord) -> dict[str, Any]:
         "definition": record.definition,
         "source": record.source,
     }
+
+
+def workflow_with_runs(record: WorkflowRecord, runs: dict[RunStatus, int]) -> dict[str, Any]:
+    """A workflow as `GET /workflows` lists it: with its runs kept, by status."""
+    return {**workflow(record), "runs": {status.value: count for status, count in runs.items() if count}}
+
+
+def workflow_version(version: WorkflowVersion) -> dict[str, Any]:
+    return {"version": version.version, "digest": version.digest, "created_at": iso(version.created_at)}
+
+
+def instance(record: Instance, steps_in_flight: int, now: float) -> dict[str, Any]:
+    beat = record.heartbeat_at
+    return {
+        "id": record.id,
+        "host": record.host,
+        "pid": record.pid,
+        "version": record.version,
+        "state": record.state,
+        "started_at": iso(record.started_at),
+        "heartbeat_at": iso(beat),
+        # Never negative: on PostgreSQL the heartbeat is the database's clock, not ours.
+        "heartbeat_age_seconds": None if beat is None else round(max(0.0, now - beat), 3),
+        "heartbeat_timeout": record.heartbeat_timeout,
+        "steps_in_flight": steps_in_flight,
+    }
+
+
+def bulk(result: BulkResult) -> dict[str, Any]:
+    answer: dict[str, Any] = {"action": result.action, "dry_run": result.dry_run, "matched": result.matched}
+    if not result.dry_run:
+        answer.update(
+            changed=result.changed,
+            skipped=result.skipped,
+            run_ids=result.run_ids,
+            failed=[{"run_id": run_id, "error": error} for run_id, error in result.failed],
+        )
+    return answer
 
 
 def _step(row: StepRow) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Routes: register workflow versions (YAML or JSON) and read them."""
+"""Routes: register workflow versions (YAML or JSON) and read them, with their runs by status."""
 
 from __future__ import annotations
 
@@ -42,8 +42,11 @@ async def create(request: Request) -> JSONResponse:
 
 
 async def list_latest(request: Request) -> JSONResponse:
-    records = await api(request).engine.list_workflows()
-    return JSONResponse({"workflows": [views.workflow(record) for record in records]})
+    engine = api(request).engine
+    records = await engine.list_workflows()
+    counts = await engine.run_counts()
+    found = [views.workflow_with_runs(record, counts.get(record.name, {})) for record in records]
+    return JSONResponse({"workflows": found})
 
 
 async def latest(request: Request) -> JSONResponse:
@@ -52,6 +55,14 @@ async def latest(request: Request) -> JSONResponse:
     if record is None:
         raise NotFound(f"no workflow {name}")
     return JSONResponse(views.workflow(record))
+
+
+async def versions(request: Request) -> JSONResponse:
+    name = params.path(request, "name")
+    found = await api(request).engine.list_workflow_versions(name)
+    if not found:
+        raise NotFound(f"no workflow {name}")
+    return JSONResponse({"versions": [views.workflow_version(v) for v in found]})
 
 
 async def version(request: Request) -> JSONResponse:
@@ -65,5 +76,6 @@ async def version(request: Request) -> JSONResponse:
 routes = [
     route("/workflows", GET=list_latest, POST=create),
     route("/workflows/{name}", GET=latest),
+    route("/workflows/{name}/versions", GET=versions),
     route("/workflows/{name}/versions/{version:int}", GET=version),
 ]

@@ -38,6 +38,7 @@ from executor.store.records import (
     NewRun,
     NewStep,
     RunChanges,
+    RunFilter,
     RunRecord,
     ScheduleFields,
     ScheduleRow,
@@ -45,6 +46,7 @@ from executor.store.records import (
     StepRow,
     StoredLogLine,
     WorkflowRecord,
+    WorkflowVersion,
 )
 
 __all__ = ["Clock", "DuplicateRun", "Instance", "PurgeBatch", "PurgeCursor", "Store", "Txn"]
@@ -98,6 +100,12 @@ class Store(abc.ABC):
         """Every registered instance, oldest first."""
 
     @abc.abstractmethod
+    async def steps_in_flight(self) -> dict[str, int]:
+        """``{instance id: rows}``: the step rows `running` under a lease that instance holds
+        (whether or not the lease has expired: until it is reaped, it is that instance's).
+        Instances holding none are left out."""
+
+    @abc.abstractmethod
     async def release_instance(self, instance_id: str) -> int:
         """Mark a dead instance stopped and expire its leases now; return how many it held.
 
@@ -147,6 +155,10 @@ class Store(abc.ABC):
     async def list_workflows(self) -> list[WorkflowRecord]:
         """The latest version of every workflow, by name."""
 
+    @abc.abstractmethod
+    async def list_workflow_versions(self, name: str) -> list[WorkflowVersion]:
+        """Every stored version of workflow ``name``, newest first (empty: no such workflow)."""
+
     # -- schedules -----------------------------------------------------------------------
 
     @abc.abstractmethod
@@ -181,19 +193,33 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def list_runs(
         self,
+        filter: RunFilter = RunFilter(),
         *,
-        workflow: str | None = None,
-        status: RunStatus | None = None,
         before: tuple[float, str] | None = None,
         limit: int = 50,
     ) -> list[RunRecord]:
-        """Runs newest first (by creation time, then id), optionally of one workflow and/or
-        in one status, strictly older than ``before`` = ``(created_at, id)`` when given.
+        """The runs ``filter`` selects, newest first (by creation time, then id), strictly
+        older than ``before`` = ``(created_at, id)`` when given.
 
         Paging with the last run's ``(created_at, id)`` as the next ``before`` is stable
-        under concurrent inserts: new runs are newer than every page already read. A
-        ``before`` whose id cannot be a run's (not a UUID) lists nothing.
+        under concurrent inserts: new runs are newer than every page already read (and
+        status changes move no run between pages: the order is by creation). A ``before``
+        or a ``filter.parent`` whose id cannot be a run's (not a UUID) lists nothing.
+
+        The first page, of every run or of one workflow, status or trigger, reads an index
+        in its order and stops at ``limit``: its cost does not grow with the runs kept.
         """
+
+    @abc.abstractmethod
+    async def count_runs(self, filter: RunFilter = RunFilter()) -> int:
+        """How many runs ``filter`` selects (as `list_runs` would list them all). It may
+        read every run that the filter's most selective index holds: for confirmations,
+        not for pages shown often."""
+
+    @abc.abstractmethod
+    async def run_counts(self) -> dict[str, dict[RunStatus, int]]:
+        """``{workflow name: {status: runs}}`` of every run kept, in one query; statuses
+        without a run are left out, and so are workflows without one."""
 
     @abc.abstractmethod
     async def step_results(self, run_id: str) -> dict[str, tuple[StepStatus, Any]]:

@@ -17,6 +17,7 @@ from executor.store.records import (
     NewRun,
     NewStep,
     RunChanges,
+    RunFilter,
     RunRecord,
     ScheduleFields,
     ScheduleRow,
@@ -24,6 +25,7 @@ from executor.store.records import (
     StepRow,
     StoredLogLine,
     WorkflowRecord,
+    WorkflowVersion,
 )
 
 RUN_JSON = frozenset({"input", "outputs"})
@@ -79,6 +81,54 @@ def step_params(run_id: str, steps: Sequence[NewStep], encode: Callable[[Any], A
         }
         for step in steps
     ]
+
+
+# The conditions a `RunFilter` (and a paging cursor) may set, each a named query
+# ``runs_if_<name>`` of the dialect: a query's `RUN_FILTER` stands for those that apply,
+# joined by AND. Only the conditions given are in the text, so each combination is planned
+# for what it asks (an index on its column), not as one catch-all ``:x IS NULL OR ...``
+# (which SQLite plans as a scan of every run).
+RUN_CONDITIONS = ("workflow", "status", "statuses", "trigger", "since", "until", "parent", "before")
+RUN_FILTER = "/* run_filter */"
+
+
+def run_filter(
+    sql: Mapping[str, str],
+    name: str,
+    filter: RunFilter,
+    before: tuple[float, str] | None,
+    encode_list: Callable[[list[str]], Any],
+) -> tuple[str, dict[str, Any]] | None:
+    """Query ``name`` with its `RUN_FILTER` made of ``filter`` and ``before``, and its
+    parameters; None when no run can match (an id that cannot be a run's, see `is_uuid`).
+    ``encode_list`` gives the dialect's value of a list parameter (``statuses``)."""
+    ids = [filter.parent, before[1] if before else None]
+    if any(value is not None and not is_uuid(value) for value in ids):
+        return None
+    given: dict[str, Any] = {
+        "workflow": filter.workflow,
+        "status": filter.status,
+        "statuses": None if filter.statuses is None else encode_list(sorted(filter.statuses)),
+        "trigger": filter.trigger,
+        "since": filter.since,
+        "until": filter.until,
+        "parent": filter.parent,
+    }
+    conditions = [
+        sql[f"runs_if_{c}"] for c in RUN_CONDITIONS if (before if c == "before" else given[c]) is not None
+    ]
+    before_at, before_id = before or (None, None)
+    params = {**given, "before_at": before_at, "before_id": before_id}
+    text = sql[name]
+    assert text.count(RUN_FILTER) == 1, f"query {name} must hold {RUN_FILTER} once"
+    return text.replace(RUN_FILTER, " AND ".join(conditions) or "TRUE"), params
+
+
+def run_counts(rows: Iterable[Row]) -> dict[str, dict[RunStatus, int]]:
+    counts: dict[str, dict[RunStatus, int]] = {}
+    for row in rows:
+        counts.setdefault(row["workflow_name"], {})[RUN_STATUS[row["status"]]] = int(row["runs"])
+    return counts
 
 
 def leaving_running(changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -277,6 +327,12 @@ def workflow_record(row: Row, decode: Decode = loads) -> WorkflowRecord:
         source=row["source"],
         definition=decode(row["definition"]),
         created_at=row["created_at"],
+    )
+
+
+def workflow_version(row: Row) -> WorkflowVersion:
+    return WorkflowVersion(
+        name=row["name"], version=row["version"], digest=row["digest"], created_at=row["created_at"]
     )
 
 

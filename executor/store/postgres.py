@@ -35,6 +35,7 @@ from executor.store.records import (
     NewRun,
     NewStep,
     RunChanges,
+    RunFilter,
     RunRecord,
     ScheduleFields,
     ScheduleRow,
@@ -42,6 +43,7 @@ from executor.store.records import (
     StepRow,
     StoredLogLine,
     WorkflowRecord,
+    WorkflowVersion,
 )
 
 POOL_MIN = 1
@@ -154,8 +156,13 @@ class PostgresStore(Store):
             raise StoreError(f"database error: {exc}") from exc
 
     async def _all(self, name: str, params: dict[str, Any] | None = None) -> list[DictRow]:
+        return await self._all_text(self._sql[name], params)
+
+    async def _all_text(self, query: str, params: dict[str, Any] | None = None) -> list[DictRow]:
         async with self._transaction() as conn:
-            cursor = await conn.execute(self._sql[name], params or {})
+            # The query comes from the dialect's named queries (`common.run_filter` joins
+            # them), never from callers' data.
+            cursor = await conn.execute(query, params or {})
             return await cursor.fetchall()
 
     async def ping(self) -> None:
@@ -219,6 +226,9 @@ class PostgresStore(Store):
 
     async def list_instances(self) -> list[Instance]:
         return [common.instance(row) for row in await self._all("list_instances")]
+
+    async def steps_in_flight(self) -> dict[str, int]:
+        return {row["lease_owner"]: int(row["steps"]) for row in await self._all("steps_in_flight")}
 
     async def release_instance(self, instance_id: str) -> int:
         async with self._transaction() as conn:
@@ -313,6 +323,9 @@ class PostgresStore(Store):
     async def list_workflows(self) -> list[WorkflowRecord]:
         return [_workflow(row) for row in await self._all("list_workflows")]
 
+    async def list_workflow_versions(self, name: str) -> list[WorkflowVersion]:
+        return [common.workflow_version(row) for row in await self._all("workflow_versions", {"name": name})]
+
     # -- runs ----------------------------------------------------------------------------
 
     @asynccontextmanager
@@ -337,22 +350,25 @@ class PostgresStore(Store):
 
     async def list_runs(
         self,
+        filter: RunFilter = RunFilter(),
         *,
-        workflow: str | None = None,
-        status: RunStatus | None = None,
         before: tuple[float, str] | None = None,
         limit: int = 50,
     ) -> list[RunRecord]:
-        if before is not None and not common.is_uuid(before[1]):
+        query = common.run_filter(self._sql, "list_runs", filter, before, list)
+        if query is None:
             return []
-        params = {
-            "workflow": workflow,
-            "status": status,
-            "before_at": before[0] if before else None,
-            "before_id": before[1] if before else None,
-            "limit": limit,
-        }
-        return [_run(row) for row in await self._all("list_runs", params)]
+        text, params = query
+        return [_run(row) for row in await self._all_text(text, {**params, "limit": limit})]
+
+    async def count_runs(self, filter: RunFilter = RunFilter()) -> int:
+        query = common.run_filter(self._sql, "count_runs", filter, None, list)
+        if query is None:
+            return 0
+        return int((await self._all_text(*query))[0]["runs"])
+
+    async def run_counts(self) -> dict[str, dict[RunStatus, int]]:
+        return common.run_counts(await self._all("run_counts"))
 
     async def step_results(self, run_id: str) -> dict[str, tuple[StepStatus, Any]]:
         return common.step_results(await self._all("step_results", {"run_id": run_id}), common.as_is)

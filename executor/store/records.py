@@ -39,6 +39,45 @@ class WorkflowRecord:
 
 
 @dataclass(frozen=True)
+class WorkflowVersion:
+    """One stored version of a workflow, without its definition (`Store.list_workflow_versions`)."""
+
+    name: str
+    version: int
+    digest: str
+    created_at: float
+
+
+class RunCriteria(TypedDict, total=False):
+    """The fields of `RunFilter` as keywords: ``engine.list_runs(workflow="w")`` is
+    ``engine.list_runs(RunFilter(workflow="w"))``."""
+
+    workflow: str | None
+    status: RunStatus | None
+    trigger: str | None
+    since: float | None
+    until: float | None
+    parent: str | None
+    statuses: frozenset[RunStatus] | None
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """Which runs `Store.list_runs`, `Store.count_runs` and the bulk actions select: those
+    for which every field given holds (None: any). The store, the engine and the HTTP
+    layer share it."""
+
+    workflow: str | None = None
+    status: RunStatus | None = None
+    trigger: str | None = None  # one of `TRIGGERS`
+    since: float | None = None  # created at or after
+    until: float | None = None  # created before
+    parent: str | None = None  # started by a step of this run (its `parent_run_id`)
+    # In one of these statuses: what a bulk action applies to. With `status`, both hold.
+    statuses: frozenset[RunStatus] | None = None
+
+
+@dataclass(frozen=True)
 class RunRecord:
     id: str
     workflow_name: str

@@ -38,6 +38,7 @@ from executor.store.records import (
     NewRun,
     NewStep,
     RunChanges,
+    RunFilter,
     RunRecord,
     ScheduleFields,
     ScheduleRow,
@@ -45,6 +46,7 @@ from executor.store.records import (
     StepRow,
     StoredLogLine,
     WorkflowRecord,
+    WorkflowVersion,
 )
 from executor.store.url import sqlite_location_problem
 
@@ -150,8 +152,11 @@ class SQLiteStore(Store):
                 raise StoreError(f"database error: {exc}") from exc
 
     async def _read(self, name: str, params: dict[str, Any] | None = None) -> list[sqlite3.Row]:
+        return await self._read_text(self._sql[name], params)
+
+    async def _read_text(self, query: str, params: dict[str, Any] | None = None) -> list[sqlite3.Row]:
         try:
-            return self._connection(self._reader).execute(self._sql[name], params or {}).fetchall()
+            return self._connection(self._reader).execute(query, params or {}).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"database error: {exc}") from exc
 
@@ -185,6 +190,9 @@ class SQLiteStore(Store):
 
     async def list_instances(self) -> list[Instance]:
         return [common.instance(row) for row in await self._read("list_instances")]
+
+    async def steps_in_flight(self) -> dict[str, int]:
+        return {row["lease_owner"]: int(row["steps"]) for row in await self._read("steps_in_flight")}
 
     async def release_instance(self, instance_id: str) -> int:
         async with self._write() as db:
@@ -269,6 +277,9 @@ class SQLiteStore(Store):
     async def list_workflows(self) -> list[WorkflowRecord]:
         return [common.workflow_record(row) for row in await self._read("list_workflows")]
 
+    async def list_workflow_versions(self, name: str) -> list[WorkflowVersion]:
+        return [common.workflow_version(row) for row in await self._read("workflow_versions", {"name": name})]
+
     # -- runs ----------------------------------------------------------------------------
 
     @asynccontextmanager
@@ -285,22 +296,25 @@ class SQLiteStore(Store):
 
     async def list_runs(
         self,
+        filter: RunFilter = RunFilter(),
         *,
-        workflow: str | None = None,
-        status: RunStatus | None = None,
         before: tuple[float, str] | None = None,
         limit: int = 50,
     ) -> list[RunRecord]:
-        if before is not None and not common.is_uuid(before[1]):
-            return []  # no run is older than a run that cannot be (as on PostgreSQL)
-        params = {
-            "workflow": workflow,
-            "status": status,
-            "before_at": before[0] if before else None,
-            "before_id": before[1] if before else None,
-            "limit": limit,
-        }
-        return [common.run_record(row) for row in await self._read("list_runs", params)]
+        query = common.run_filter(self._sql, "list_runs", filter, before, json.dumps)
+        if query is None:
+            return []  # no run has an id that cannot be a run's (as on PostgreSQL)
+        text, params = query
+        return [common.run_record(row) for row in await self._read_text(text, {**params, "limit": limit})]
+
+    async def count_runs(self, filter: RunFilter = RunFilter()) -> int:
+        query = common.run_filter(self._sql, "count_runs", filter, None, json.dumps)
+        if query is None:
+            return 0
+        return int((await self._read_text(*query))[0]["runs"])
+
+    async def run_counts(self) -> dict[str, dict[RunStatus, int]]:
+        return common.run_counts(await self._read("run_counts"))
 
     async def step_results(self, run_id: str) -> dict[str, tuple[StepStatus, Any]]:
         return common.step_results(await self._read("step_results", {"run_id": run_id}))

@@ -17,7 +17,7 @@ import hashlib
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -80,6 +80,10 @@ class Schedule:
                 n += 1
         assert self.cron is not None
         start = datetime.fromtimestamp(after, self._zone)
+        if start.timestamp() > after:
+            # fromtimestamp rounds to the microsecond, up too: a hair before a tick would
+            # become the tick itself and cronsim, counting strictly after, would skip it.
+            start -= timedelta(microseconds=1)
         for moment in CronSim(ALIASES.get(self.cron, self.cron), start):
             yield moment.timestamp()
 

@@ -14,7 +14,18 @@ BINARY = Path(os.environ.get("EXECUTOR_BINARY", ROOT / "dist" / "executor"))
 PEERS = Path(os.environ.get("EXECUTOR_BENCH_PEERS", ROOT / "scripts" / "bench-peers"))
 POSTGRES = os.environ.get("EXECUTOR_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 DATABASES = ("sqlite", "postgres")
-WORKLOADS = ("steps", "runs", "fanout", "latency", "fleet", "footprint", "purge", "schedules", "peers")
+WORKLOADS = (
+    "steps",
+    "runs",
+    "fanout",
+    "latency",
+    "fleet",
+    "footprint",
+    "purge",
+    "schedules",
+    "dashboard",
+    "peers",
+)
 
 
 def service_env() -> dict[str, str]:

@@ -24,6 +24,16 @@ LATENCY = [
     for p in ("p50", "p99")
 ]
 IDLE = ["launch_to_ready", "idle_rss", "idle_cpu", "sigterm_to_exit"]
+DASHBOARD_PAGES = [
+    "runs",
+    "runs_page_2",
+    "runs_failed",
+    "runs_scheduled",
+    "runs_of_workflow",
+    "runs_recent_tenth",
+    "workflows",
+    "run",
+]
 # (workload, variant, metric) of every figure a quick run gives, per database
 EVERY_DATABASE = {
     ("steps", "chain_long", "steps_per_s"),
@@ -43,6 +53,7 @@ EVERY_DATABASE = {
         for what in ("created", "first_step")
         for p in ("p50", "p99")
     ),
+    *(("dashboard", page, f"render_{p}_ms") for page in DASHBOARD_PAGES for p in ("p50", "p95")),
 }
 POSTGRES_ONLY = {
     *(("fleet", variant, "steps_per_s") for variant in ("1_instance", "2_instances", "3_instances")),

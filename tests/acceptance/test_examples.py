@@ -131,3 +131,16 @@ async def test_approval_skips_the_release_when_refused(sqlite_url: str) -> None:
     assert run.status == "succeeded", run.error
     assert run.outputs == {"version": "1.4.2", "approved": False, "decided_by": "bob", "release": "skipped"}
     assert steps["release"].status == "skipped"
+
+
+async def test_release_builds_tests_waits_for_approval_then_deploys(sqlite_url: str) -> None:
+    source = (EXAMPLES / "release.yaml").read_text()
+    async with running_engine(sqlite_url) as harness:
+        run_id = await harness.submit(source, {"version": "2.0.1", "environment": "production"})
+        await harness.wait_step(run_id, "approve", "waiting")
+        await harness.engine.signal(run_id, "approve", {"approved": True})
+        run, steps = await harness.wait(run_id)
+    assert run.status == "succeeded", run.error
+    assert run.outputs == {"artifact": "release-2.0.1.tar.gz"}
+    assert [steps[f"integration[{n}]"].status for n in range(4)] == ["succeeded"] * 4
+    assert steps["deploy"].status == "succeeded"

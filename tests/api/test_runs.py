@@ -1,9 +1,11 @@
-"""Runs over HTTP: start, read, list with cursors, act, signal, trigger, logs."""
+"""Runs over HTTP: start, read, list and count with filters and cursors, act, signal,
+trigger, logs."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +101,119 @@ async def test_list_newest_first_with_filters_and_cursor(api: Running) -> None:
     for bad in ({"limit": 0}, {"limit": -5}, {"limit": "x"}, {"status": "exploded"}, {"cursor": "garbage!"}):
         response = await api.client.get("/runs", params=bad)
         assert response.status_code == 422, bad
+
+
+FAMILY = """
+name: mom
+schedules:
+  - {id: yearly, cron: "0 0 1 1 *"}
+steps:
+  - {id: call, action: workflow, with: {name: kid}}
+"""
+KID = "name: kid\nsteps:\n  - {id: a, action: noop}\n"
+
+
+def instant(run: dict[str, Any]) -> float:
+    return datetime.fromisoformat(run["created_at"]).timestamp()
+
+
+def iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+
+
+async def listed(api: Running, **filters: str) -> list[str]:
+    """The ids GET /runs lists for ``filters``; GET /runs/count must agree."""
+    page = await api.client.get("/runs", params={**filters, "limit": 500})
+    assert page.status_code == 200, page.text
+    ids = [r["id"] for r in page.json()["runs"]]
+    counted = await api.client.get("/runs/count", params=filters)
+    assert (counted.status_code, counted.json()) == (200, {"count": len(ids)}), filters
+    return ids
+
+
+async def test_filters_by_trigger_parent_and_creation_time(api: Running) -> None:
+    await register(api, KID)
+    await register(api, FAMILY)
+    await register(api)
+    first = await start(api)
+    mom = (await api.client.post("/runs", json={"workflow": "mom"})).json()
+    scheduled = await api.client.post("/schedules/mom/yearly/trigger")
+    assert scheduled.status_code == 201
+    last = await start(api)
+    kids: list[str] = []
+
+    async def both_kids() -> bool:
+        kids[:] = await listed(api, workflow="kid")
+        return len(kids) == 2
+
+    await async_wait_until(both_kids, what="a child run of each mom run")
+    parents = {k: (await api.client.get(f"/runs/{k}")).json()["parent_run_id"] for k in kids}
+    assert sorted(parents.values()) == sorted([mom["id"], scheduled.json()["id"]])
+    mom_kid = next(k for k, parent in parents.items() if parent == mom["id"])
+
+    assert await listed(api, trigger="parent") == kids
+    assert await listed(api, trigger="schedule") == [scheduled.json()["id"]]
+    assert await listed(api, trigger="api") == [last["id"], mom["id"], first["id"]]
+    assert await listed(api, trigger="backfill") == []
+    assert await listed(api, parent=mom["id"]) == [mom_kid]
+    assert await listed(api, parent=mom["id"], trigger="api") == []
+    assert await listed(api, parent="00000000-0000-0000-0000-000000000000") == []
+    assert await listed(api, parent="not-a-run") == []
+
+    # A creation time range: since includes, until excludes (boundaries between two runs).
+    runs = (await api.client.get("/runs", params={"workflow": "waiter"})).json()["runs"]
+    assert [r["id"] for r in runs] == [last["id"], first["id"]]
+    between = iso((instant(runs[0]) + instant(runs[1])) / 2)
+    assert await listed(api, workflow="waiter", since=between) == [last["id"]]
+    assert await listed(api, workflow="waiter", until=between) == [first["id"]]
+    assert await listed(api, since=iso(instant(runs[1]) - 1), until=between) == await listed(
+        api, until=between
+    )
+    assert await listed(api, since=between, until=between) == []
+    offset = datetime.fromisoformat(between).astimezone(datetime.now().astimezone().tzinfo)
+    assert await listed(api, workflow="waiter", since=offset.isoformat()) == [last["id"]], "any offset"
+    assert len(await listed(api)) == 6
+
+
+async def test_paging_a_filter_is_stable_while_runs_arrive(api: Running) -> None:
+    await register(api)
+    made = [(await start(api))["id"] for _ in range(5)]
+    seen: list[str] = []
+    cursor = None
+    while True:
+        query = {
+            "workflow": "waiter",
+            "trigger": "api",
+            "limit": "2",
+            **({"cursor": cursor} if cursor else {}),
+        }
+        page = (await api.client.get("/runs", params=query)).json()
+        seen += [r["id"] for r in page["runs"]]
+        await start(api)  # newer than every page read: never listed by this walk
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == made[::-1]
+
+
+async def test_bad_filters_are_422_naming_the_parameter(api: Running) -> None:
+    for bad, name in (
+        ({"trigger": "cron"}, "trigger"),
+        ({"trigger": ""}, "trigger"),
+        ({"since": "yesterday"}, "since"),
+        ({"since": ""}, "since"),
+        ({"until": "2026-12-01T10:00:00"}, "until"),  # no offset
+        ({"until": "2026-12-01"}, "until"),
+        ({"since": "2026-02-30T10:00:00Z"}, "since"),
+        ({"since": "2026-12-01T10:61:00Z"}, "since"),
+        ({"parent": "x" * 65}, "parent"),
+        ({"parent": "a\x00b"}, "parent"),
+        ({"status": "done"}, "status"),
+    ):
+        for path in ("/runs", "/runs/count"):
+            response = await api.client.get(path, params=bad)
+            assert response.status_code == 422, (path, bad)
+            assert [d["path"] for d in response.json()["error"]["details"]] == [name], (path, bad)
 
 
 async def test_cancel_pause_resume_retry_and_409s(api: Running) -> None:

@@ -62,6 +62,7 @@ def _config(runs: list[str]) -> str:
         "path.name": "names",
         "path.step": "steps",
         "query.workflow": "names",
+        "query.parent": "runs",
         "body.workflow": "names",
     }
     lines = [f"[dictionaries.{name}]\nvalues = {_toml_list(values)}" for name, values in dictionaries.items()]

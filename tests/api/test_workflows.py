@@ -1,8 +1,10 @@
-"""POST/GET /workflows: versions, YAML and JSON, every validation error at once."""
+"""POST/GET /workflows: versions, YAML and JSON, every validation error at once, runs by
+status, the list of versions."""
 
 from __future__ import annotations
 
 from tests.api.conftest import Running
+from tests.support.waiting import async_wait_until
 
 FLOW = "name: greet\nsteps:\n  - {id: a, action: noop, with: {output: hi}}\n"
 YAML = {"content-type": "application/yaml"}
@@ -64,3 +66,46 @@ async def test_malformed_yaml_json_and_media_types(api: Running) -> None:
     assert text.status_code == 415
     binary = await api.client.post("/workflows", content=b"\xff\xfe", headers=YAML)
     assert binary.status_code == 400
+
+
+async def test_the_list_counts_each_workflows_runs_by_status(api: Running) -> None:
+    await api.client.post("/workflows", content=FLOW, headers=YAML)
+    waiter = "name: waiter\nsteps:\n  - {id: w, action: wait, with: {signal: go}}\n"
+    await api.client.post("/workflows", content=waiter, headers=YAML)
+    await api.client.post("/workflows", content=FLOW.replace("hi", "ho"), headers=YAML)
+    listed = await api.client.get("/workflows")
+    assert [(w["name"], w["runs"]) for w in listed.json()["workflows"]] == [("greet", {}), ("waiter", {})]
+    greets = [
+        (await api.client.post("/runs", json={"workflow": "greet", "version": v})).json() for v in (1, 2)
+    ]
+    waits = [(await api.client.post("/runs", json={"workflow": "waiter"})).json() for _ in range(3)]
+    assert (await api.client.post(f"/runs/{waits[0]['id']}/cancel")).status_code == 202
+
+    async def counted() -> dict[str, dict[str, int]]:
+        return {w["name"]: w["runs"] for w in (await api.client.get("/workflows")).json()["workflows"]}
+
+    async def settled() -> bool:
+        runs = [(await api.client.get(f"/runs/{run['id']}")).json() for run in greets + waits[1:]]
+        return [r["status"] for r in runs] == ["succeeded", "succeeded", "running", "running"]
+
+    await async_wait_until(settled, what="greet runs done, waiter runs waiting")
+    # Of every version; statuses without runs left out.
+    assert await counted() == {"greet": {"succeeded": 2}, "waiter": {"running": 2, "cancelled": 1}}
+
+
+async def test_versions_newest_first_without_definitions_and_404_for_an_unknown_workflow(
+    api: Running,
+) -> None:
+    for text in (FLOW, FLOW.replace("hi", "ho"), FLOW, FLOW.replace("hi", "hey")):
+        await api.client.post("/workflows", content=text, headers=YAML)
+    response = await api.client.get("/workflows/greet/versions")
+    assert response.status_code == 200
+    versions = response.json()["versions"]
+    assert [v["version"] for v in versions] == [3, 2, 1]
+    assert all(set(v) == {"version", "digest", "created_at"} for v in versions)
+    assert versions[2]["digest"] == (await api.client.get("/workflows/greet/versions/1")).json()["digest"]
+    assert [v["created_at"] for v in versions] == sorted((v["created_at"] for v in versions), reverse=True)
+    missing = await api.client.get("/workflows/nope/versions")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    too_long = await api.client.get("/workflows/" + "x" * 65 + "/versions")
+    assert too_long.status_code == 422 and too_long.json()["error"]["details"][0]["path"] == "name"

@@ -1,12 +1,14 @@
-"""The instance registry: register, heartbeat, list, release, and the dead of this host."""
+"""The instance registry: register, heartbeat, list, release, the dead of this host, and the
+steps each runs."""
 
 from __future__ import annotations
 
 import pytest
 
 from executor.errors import StoreError
+from executor.statuses import StepStatus
 from executor.store import Instance, Store
-from tests.contract.helpers import FakeClock, claim, new_run, queued
+from tests.contract.helpers import FakeClock, claim, new_run, queued, set_step
 
 
 def instance(id: str = "a", state: str = "idle", host: str = "host", pid: int = 1234) -> Instance:
@@ -141,3 +143,22 @@ async def test_release_silent_instances_judges_each_by_its_own_heartbeat_timeout
     assert await store.release_silent_instances(me="me", unknown_timeout=30) == {}, "released once"
     clock.advance(20)  # 31 s
     assert set(await store.release_silent_instances(me="me", unknown_timeout=30)) == {"old", "beating"}
+
+
+async def test_steps_in_flight_counts_the_running_rows_each_instance_leases(
+    store: Store, clock: FakeClock
+) -> None:
+    for id in ("busy", "light", "idle"):
+        await store.register_instance(instance(id, state="running"))
+    assert await store.steps_in_flight() == {}
+    await new_run(store, [queued(step, clock()) for step in "abcdef"])
+    busy = await claim(store, "busy", limit=3, lease=10)
+    light = await claim(store, "light", limit=1, lease=10)
+    assert await store.steps_in_flight() == {"busy": 3, "light": 1}, "idle holds none: left out"
+
+    await set_step(store, busy[0].row.id, status=StepStatus.SUCCEEDED)  # its attempt ended
+    assert await store.steps_in_flight() == {"busy": 2, "light": 1}
+    clock.advance(11)  # light's lease expired, not yet reaped: still light's
+    assert await store.steps_in_flight() == {"busy": 2, "light": 1}
+    await set_step(store, light[0].row.id, status=StepStatus.QUEUED)  # reaped: back in the queue
+    assert await store.steps_in_flight() == {"busy": 2}

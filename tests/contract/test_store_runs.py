@@ -1,5 +1,5 @@
-"""Runs: creation (idempotency keys), reads inside and outside transactions, listing and
-paging, updates, children."""
+"""Runs: creation (idempotency keys), reads inside and outside transactions, listing,
+filtering, counting and paging, updates, children."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from executor.statuses import RunStatus
 from executor.store import Store
 from executor.store.base import DuplicateRun
-from executor.store.records import NewRun, NewStep, RunChanges
+from executor.store.records import NewRun, NewStep, RunChanges, RunFilter
 from tests.contract.helpers import FakeClock, new_run, run_of, set_run, workflow
 
 
@@ -124,7 +124,7 @@ async def test_list_runs_filters_by_workflow_and_status(store: Store, clock: Fak
 
     async def listed(workflow: str | None = None, status: str | None = None) -> list[str]:
         wanted = RunStatus(status) if status is not None else None
-        return [r.id for r in await store.list_runs(workflow=workflow, status=wanted)]
+        return [r.id for r in await store.list_runs(RunFilter(workflow=workflow, status=wanted))]
 
     assert await listed(workflow="w") == [runs["w", "running"], runs["w", "pending"]]
     assert await listed(status="pending") == [runs["v", "pending"], runs["w", "pending"]]
@@ -155,8 +155,8 @@ async def test_paging_with_the_last_run_as_cursor_is_stable_under_concurrent_ins
     assert [r for p in pages for r in p] == expected
     # The cursor combines with the filters.
     vs = [r for r in expected if r in created[::2]]
-    first = await store.list_runs(workflow="v", limit=2)
-    rest = await store.list_runs(workflow="v", before=(first[-1].created_at, first[-1].id))
+    first = await store.list_runs(RunFilter(workflow="v"), limit=2)
+    rest = await store.list_runs(RunFilter(workflow="v"), before=(first[-1].created_at, first[-1].id))
     assert [r.id for r in first + rest] == vs
 
 
@@ -201,3 +201,169 @@ async def test_child_runs_are_the_runs_started_by_steps_of_the_run(store: Store,
         assert [r.id for r in await txn.child_runs(parent)] == children
         assert all(r.parent_step == spawn.id for r in await txn.child_runs(parent))
         assert await txn.child_runs(children[0]) == []
+
+
+async def started(
+    store: Store,
+    *,
+    name: str = "w",
+    trigger: str = "api",
+    status: RunStatus = RunStatus.PENDING,
+    parent: str | None = None,
+) -> str:
+    """A run started by ``trigger`` (a child of ``parent``), in ``status``; returns its id."""
+    version = await workflow(store, name)
+    run_id = str(uuid.uuid4())
+    async with store.transaction() as txn:
+        await txn.insert_run(
+            NewRun(
+                id=run_id,
+                workflow_name=name,
+                workflow_version=version,
+                input={},
+                trigger=trigger,
+                parent_run_id=parent,
+            )
+        )
+        if status != RunStatus.PENDING:
+            await txn.update_run(run_id, status=status)
+    return run_id
+
+
+async def ids(store: Store, wanted: RunFilter, limit: int = 50) -> list[str]:
+    """The ids ``wanted`` lists; its count must agree."""
+    listed = [r.id for r in await store.list_runs(wanted, limit=limit)]
+    if len(listed) < limit:
+        assert await store.count_runs(wanted) == len(listed), wanted
+    return listed
+
+
+async def test_list_runs_filters_by_trigger(store: Store, clock: FakeClock) -> None:
+    made: dict[str, list[str]] = {}
+    for trigger in ("api", "cli", "schedule", "backfill", "parent", "api"):
+        clock.advance(1)
+        made.setdefault(trigger, []).append(await started(store, trigger=trigger))
+    for trigger, runs in made.items():
+        assert await ids(store, RunFilter(trigger=trigger)) == runs[::-1], trigger
+    assert len(await ids(store, RunFilter())) == 6
+
+
+async def test_since_is_inclusive_and_until_exclusive_on_the_creation_time(
+    store: Store, clock: FakeClock
+) -> None:
+    times = {}
+    for _ in range(4):
+        run_id = await started(store)
+        times[run_id] = clock()
+        clock.advance(0.5)
+    first, second, third, fourth = times
+    t = times[second]
+    assert await ids(store, RunFilter(since=t)) == [fourth, third, second]
+    assert await ids(store, RunFilter(until=t)) == [first]
+    assert await ids(store, RunFilter(since=t, until=times[fourth])) == [third, second]
+    assert await ids(store, RunFilter(since=t, until=t)) == [], "an empty range"
+    assert await ids(store, RunFilter(since=t + 0.25, until=t + 0.5)) == []
+    assert await ids(store, RunFilter(since=t + 0.25, until=t + 0.500001)) == [third]
+
+
+async def test_list_runs_filters_by_parent_and_an_id_that_is_no_runs_selects_nothing(
+    store: Store, clock: FakeClock
+) -> None:
+    parent, other = await started(store), await started(store)
+    children = []
+    for _ in range(3):
+        clock.advance(1)
+        children.append(await started(store, trigger="parent", parent=parent))
+    await started(store, trigger="parent", parent=other)
+    assert await ids(store, RunFilter(parent=parent)) == children[::-1]
+    assert await ids(store, RunFilter(parent=children[0])) == []
+    assert await ids(store, RunFilter(parent=str(uuid.uuid4()))) == []
+    assert await ids(store, RunFilter(parent="not-a-run-id")) == []
+
+
+async def test_list_runs_filters_by_a_set_of_statuses_and_with_status_both_hold(
+    store: Store, clock: FakeClock
+) -> None:
+    made = {}
+    for status in RunStatus:
+        clock.advance(1)
+        made[status] = await started(store, status=status)
+    unfinished = frozenset({RunStatus.PENDING, RunStatus.RUNNING, RunStatus.PAUSED})
+    assert await ids(store, RunFilter(statuses=unfinished)) == [
+        made[RunStatus.PAUSED],
+        made[RunStatus.RUNNING],
+        made[RunStatus.PENDING],
+    ]
+    assert await ids(store, RunFilter(statuses=unfinished, status=RunStatus.RUNNING)) == [
+        made[RunStatus.RUNNING]
+    ]
+    assert await ids(store, RunFilter(statuses=unfinished, status=RunStatus.FAILED)) == []
+    assert await ids(store, RunFilter(statuses=frozenset())) == []
+
+
+async def test_every_filter_combines_with_every_other(store: Store, clock: FakeClock) -> None:
+    parent = await started(store)
+    start = clock.advance(1)
+    wanted = RunFilter(
+        workflow="w",
+        status=RunStatus.FAILED,
+        trigger="parent",
+        since=start + 1,
+        until=start + 5,
+        parent=parent,
+    )
+    match = []
+    for i in range(6):
+        clock.advance(1)  # created at start + 1 ... start + 6
+        match.append(await started(store, trigger="parent", status=RunStatus.FAILED, parent=parent))
+        # Each differs from the wanted runs in one field only.
+        await started(store, name="v", trigger="parent", status=RunStatus.FAILED, parent=parent)
+        await started(store, trigger="parent", status=RunStatus.SUCCEEDED, parent=parent)
+        await started(store, trigger="api", status=RunStatus.FAILED, parent=parent)
+        await started(store, trigger="parent", status=RunStatus.FAILED, parent=match[0] if i else None)
+    assert await ids(store, wanted) == match[3::-1], "created at start + 1 to start + 4"
+    assert await store.count_runs() == 1 + 6 * 5
+    assert await store.count_runs(RunFilter(workflow="nope")) == 0
+
+
+async def test_paging_a_filter_is_stable_while_matching_runs_arrive(store: Store, clock: FakeClock) -> None:
+    since = clock()
+    created = []
+    for i in range(8):
+        if i % 3 == 0:
+            clock.advance(1)  # some share a creation time: the id breaks the tie
+        created.append(await started(store, trigger="schedule"))
+        await started(store, trigger="api")  # not selected
+    wanted = RunFilter(trigger="schedule", since=since)
+    expected = sorted(created, key=lambda r: (created.index(r) // 3, r), reverse=True)
+    pages, before = [], None
+    while True:
+        page = await store.list_runs(wanted, before=before, limit=3)
+        if not page:
+            break
+        pages.append([r.id for r in page])
+        before = (page[-1].created_at, page[-1].id)
+        # Runs the filter selects arrive between pages: newer than every page read.
+        await started(store, trigger="schedule")
+        clock.advance(1)
+        await started(store, trigger="schedule")
+    assert [len(p) for p in pages] == [3, 3, 2]
+    assert [r for p in pages for r in p] == expected
+    assert await store.count_runs(wanted) == len(created) + 2 * len(pages)
+
+
+async def test_run_counts_are_by_workflow_and_status_without_zeros(store: Store) -> None:
+    assert await store.run_counts() == {}
+    for name, status in (
+        ("w", RunStatus.SUCCEEDED),
+        ("w", RunStatus.SUCCEEDED),
+        ("w", RunStatus.FAILED),
+        ("v", RunStatus.PENDING),
+        ("w", RunStatus.RUNNING),
+    ):
+        await started(store, name=name, status=status)
+    await workflow(store, "unused")
+    assert await store.run_counts() == {
+        "w": {RunStatus.SUCCEEDED: 2, RunStatus.FAILED: 1, RunStatus.RUNNING: 1},
+        "v": {RunStatus.PENDING: 1},
+    }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from executor.store import Store
-from executor.store.records import WorkflowRecord
+from executor.store.records import WorkflowRecord, WorkflowVersion
 from tests.contract.helpers import FakeClock, OpenStore
 
 
@@ -81,3 +81,21 @@ async def test_list_workflows_gives_the_latest_version_of_each_by_name(store: St
         ("mid", 1),
         ("zeta", 2),
     ]
+
+
+async def test_list_workflow_versions_gives_every_version_newest_first_without_the_source(
+    store: Store, clock: FakeClock
+) -> None:
+    assert await store.list_workflow_versions("w") == []
+    for n in (1, 2, 3):
+        await store.register_workflow("w", *definition(n))
+        clock.advance(1)
+    await store.register_workflow("other", *definition(1))
+    await store.register_workflow("w", *definition(2))  # the same definition: no new version
+    assert await store.list_workflow_versions("w") == [
+        WorkflowVersion("w", 3, "digest-3", created_at=clock() - 1),
+        WorkflowVersion("w", 2, "digest-2", created_at=clock() - 2),
+        WorkflowVersion("w", 1, "digest-1", created_at=clock() - 3),
+    ]
+    assert [v.version for v in await store.list_workflow_versions("other")] == [1]
+    assert await store.list_workflow_versions("nope") == []

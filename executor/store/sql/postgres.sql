@@ -23,6 +23,12 @@ extract(epoch FROM heartbeat_at)::float8 AS heartbeat_at, heartbeat_timeout
 -- name: list_instances
 SELECT {instance_columns} FROM instances ORDER BY instances.started_at, instances.id
 
+-- name: steps_in_flight
+-- Read from the partial index of running rows (steps_leases).
+SELECT lease_owner, count(*) AS steps FROM steps
+WHERE status = 'running' AND lease_owner IS NOT NULL
+GROUP BY lease_owner
+
 -- name: ping
 SELECT 1
 
@@ -73,6 +79,10 @@ SELECT {workflow_columns} FROM workflows WHERE name = %(name)s ORDER BY version 
 -- name: workflow_version
 SELECT {workflow_columns} FROM workflows WHERE name = %(name)s AND version = %(version)s
 
+-- name: workflow_versions
+SELECT name, version, digest, extract(epoch FROM created_at)::float8 AS created_at
+FROM workflows WHERE name = %(name)s ORDER BY version DESC
+
 -- name: list_workflows
 SELECT DISTINCT ON (name) {workflow_columns} FROM workflows ORDER BY name, version DESC
 
@@ -109,13 +119,43 @@ WHERE s.id = ANY(%(ids)s::bigint[])
        AND (s.run_id, s.step_id) IN (SELECT * FROM unnest(%(run_ids)s::uuid[], %(step_ids)s::text[])))
 
 -- name: list_runs
-SELECT {run_columns} FROM runs
-WHERE (%(workflow)s::text IS NULL OR workflow_name = %(workflow)s)
-  AND (%(status)s::text IS NULL OR status = %(status)s)
-  AND (%(before_at)s::float8 IS NULL
-       OR (created_at, id) < (to_timestamp(%(before_at)s), %(before_id)s::uuid))
+-- Its WHERE: the runs_if_* conditions the filter sets, joined by AND (`common.run_filter`).
+SELECT {run_columns} FROM runs WHERE /* run_filter */
 ORDER BY runs.created_at DESC, runs.id DESC
 LIMIT %(limit)s
+
+-- name: count_runs
+SELECT count(*) AS runs FROM runs WHERE /* run_filter */
+
+-- Conditions of `common.run_filter`: one expression each, without comments. The cursor
+-- (runs_if_before) is a row value, read as a range of the (created_at DESC, id DESC) indexes.
+
+-- name: runs_if_workflow
+workflow_name = %(workflow)s
+
+-- name: runs_if_status
+status = %(status)s
+
+-- name: runs_if_statuses
+status = ANY(%(statuses)s::text[])
+
+-- name: runs_if_trigger
+trigger = %(trigger)s
+
+-- name: runs_if_since
+created_at >= to_timestamp(%(since)s)
+
+-- name: runs_if_until
+created_at < to_timestamp(%(until)s)
+
+-- name: runs_if_parent
+parent_run_id = %(parent)s::uuid
+
+-- name: runs_if_before
+(created_at, id) < (to_timestamp(%(before_at)s), %(before_id)s::uuid)
+
+-- name: run_counts
+SELECT workflow_name, status, count(*) AS runs FROM runs GROUP BY workflow_name, status
 
 -- name: run_steps
 SELECT {step_columns} FROM steps s WHERE s.run_id = %(run_id)s ORDER BY s.id

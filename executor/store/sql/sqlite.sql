@@ -15,6 +15,12 @@ UPDATE instances SET state = :state, heartbeat_at = :now WHERE id = :id
 SELECT id, host, pid, version, state, started_at, heartbeat_at, heartbeat_timeout
 FROM instances ORDER BY started_at, id
 
+-- name: steps_in_flight
+-- Read from the partial index of running rows (steps_leases).
+SELECT lease_owner, count(*) AS steps FROM steps
+WHERE status = 'running' AND lease_owner IS NOT NULL
+GROUP BY lease_owner
+
 -- name: ping
 SELECT 1
 
@@ -53,6 +59,9 @@ FROM workflows WHERE name = :name ORDER BY version DESC LIMIT 1
 SELECT name, version, digest, source, definition, created_at
 FROM workflows WHERE name = :name AND version = :version
 
+-- name: workflow_versions
+SELECT name, version, digest, created_at FROM workflows WHERE name = :name ORDER BY version DESC
+
 -- name: list_workflows
 SELECT w.name, w.version, w.digest, w.source, w.definition, w.created_at
 FROM workflows w
@@ -72,12 +81,43 @@ lease_expires_at, state, output, error, created_at, started_at, finished_at, his
 SELECT {run_columns} FROM runs WHERE id = :id
 
 -- name: list_runs
-SELECT {run_columns} FROM runs
-WHERE (:workflow IS NULL OR workflow_name = :workflow)
-  AND (:status IS NULL OR status = :status)
-  AND (:before_at IS NULL OR created_at < :before_at OR (created_at = :before_at AND id < :before_id))
+-- Its WHERE: the runs_if_* conditions the filter sets, joined by AND (`common.run_filter`).
+SELECT {run_columns} FROM runs WHERE /* run_filter */
 ORDER BY created_at DESC, id DESC
 LIMIT :limit
+
+-- name: count_runs
+SELECT count(*) AS runs FROM runs WHERE /* run_filter */
+
+-- Conditions of `common.run_filter`: one expression each, without comments. The cursor
+-- (runs_if_before) is a row value, read as a range of the (created_at DESC, id DESC) indexes.
+
+-- name: runs_if_workflow
+workflow_name = :workflow
+
+-- name: runs_if_status
+status = :status
+
+-- name: runs_if_statuses
+status IN (SELECT value FROM json_each(:statuses))
+
+-- name: runs_if_trigger
+trigger = :trigger
+
+-- name: runs_if_since
+created_at >= :since
+
+-- name: runs_if_until
+created_at < :until
+
+-- name: runs_if_parent
+parent_run_id = :parent
+
+-- name: runs_if_before
+(created_at, id) < (:before_at, :before_id)
+
+-- name: run_counts
+SELECT workflow_name, status, count(*) AS runs FROM runs GROUP BY workflow_name, status
 
 -- name: run_steps
 SELECT {step_columns} FROM steps WHERE run_id = :run_id ORDER BY id

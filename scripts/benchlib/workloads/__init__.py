@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from scripts.benchlib.suite import Suite
+from scripts.benchlib.workloads.dashboard import dashboard
 from scripts.benchlib.workloads.fleet import fleet
 from scripts.benchlib.workloads.footprint import footprint
 from scripts.benchlib.workloads.latency import latency
@@ -23,4 +24,5 @@ PER_DATABASE: dict[str, Callable[[Suite, str], None]] = {
     "footprint": footprint,
     "purge": purge,
     "schedules": schedules,
+    "dashboard": dashboard,
 }

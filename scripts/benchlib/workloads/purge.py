@@ -87,8 +87,8 @@ POSTGRES_FILL = [
 ]
 
 
-def fill(database: Database, runs: int) -> None:
-    params = {"runs": runs, "t0": T0, "claimable": CLAIMABLE}
+def fill(database: Database, runs: int, t0: float = T0) -> None:
+    params = {"runs": runs, "t0": t0, "claimable": CLAIMABLE}
     if database.kind == "sqlite":
         with closing(sqlite3.connect(DatabaseURL.parse(database.url).sqlite_path)) as db:
             with db:

@@ -4,6 +4,7 @@ fixed intervals, jitter, and the parser's checks of a `schedules:` list."""
 from __future__ import annotations
 
 import itertools
+import math
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -222,3 +223,12 @@ def test_duplicate_schedule_ids_are_refused() -> None:
     text = WORKFLOW.replace("  - every: 10m", "  - id: nightly\n    every: 10m")
     with pytest.raises(WorkflowInvalid, match=r"duplicate schedule id 'nightly'"):
         parse_workflow(text)
+
+
+def test_a_cron_tick_a_hair_after_the_start_is_not_skipped() -> None:
+    # 2020-01-01T00:00:00Z is a tick of "0 0 1 1 *"; a search from just before it must find
+    # it, though the float just before it rounds up to it as a datetime (microseconds).
+    new_year = 1577836800.0
+    spec = Schedule(id="yearly", cron="0 0 1 1 *")
+    assert spec.next_tick(math.nextafter(new_year, -math.inf)) == new_year
+    assert spec.next_tick(new_year) == 1609459200.0

@@ -1,0 +1,254 @@
+"""A synchronous client of Executor's HTTP API, and the errors the remote CLI reports.
+
+Every failure becomes one `RemoteError` with a message fit for one line on a terminal: an
+error answer of the API (``{"error": {"code", "message", "details"?}}``) keeps its code and
+HTTP status; a server that cannot be reached is named, with the reason, never a traceback.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from executor import __version__
+from executor.errors import ExecutorError
+
+CONNECT_TIMEOUT = 5.0  # seconds to open a connection: a server that does not answer fails fast
+DEFAULT_TIMEOUT = 30.0  # seconds for an answer (a followed log stream waits as long as it takes)
+_ERRNO = re.compile(r"^\[Errno -?\d+\]\s*")
+
+
+class RemoteError(ExecutorError):
+    """Something the remote CLI could not do; `message` is the whole line to show."""
+
+    code = "remote_error"
+
+
+class Unreachable(RemoteError):
+    """No answer from the server: refused, unknown host, timed out, connection broken."""
+
+    code = "unreachable"
+
+    def __init__(self, server: str, reason: str) -> None:
+        super().__init__(
+            f"cannot reach the executor at {server}: {reason} "
+            "(is it running? --server, EXECUTOR_SERVER or --context choose the server)"
+        )
+        self.server = server
+        self.reason = reason
+
+
+class ApiError(RemoteError):
+    """An error answer of the API, as ``code (status): message``."""
+
+    def __init__(
+        self,
+        http_status: int,
+        code: str,
+        message: str,
+        details: list[dict[str, Any]] | None = None,
+        status: str | None = None,
+    ) -> None:
+        self.code = code
+        self.http_status = http_status
+        self.reason = message
+        self.details = details or []
+        self.status = status  # a 409's: the run's current status
+        super().__init__(f"{code} ({http_status}): {_one_line(message, self.details)}")
+
+
+def _one_line(message: str, details: list[dict[str, Any]]) -> str:
+    """The message on one line, with each field error it does not quote already appended
+    (``path (line N): message``): a workflow's problems come as lines under a heading."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    text = lines[0].rstrip(":") if lines else ""
+    missing = []
+    for detail in details:
+        path, line, what = detail.get("path") or "", detail.get("line"), detail.get("message") or ""
+        where = f"{path} (line {line})" if line else path
+        if what not in message or len(lines) > 1:
+            missing.append(f"{where}: {what}" if where else what)
+    return f"{text}: {'; '.join(missing)}" if missing else text
+
+
+def api_error(response: httpx.Response) -> ApiError:
+    """The error an answer that is not a success stands for."""
+    try:
+        error = response.json()["error"]
+        return ApiError(
+            response.status_code,
+            str(error["code"]),
+            str(error["message"]),
+            error.get("details") if isinstance(error.get("details"), list) else None,
+            error.get("status"),
+        )
+    except (ValueError, KeyError, TypeError):
+        # Not the API's shape: a proxy in between, or a request the HTTP server refused.
+        text = " ".join(response.text.split())[:200]
+        phrase = response.reason_phrase or "error"
+        location = response.headers.get("location")
+        detail = f"redirected to {location}" if location else text or "no body"
+        return ApiError(response.status_code, "http_error", f"{phrase}: {detail}")
+
+
+@dataclass(frozen=True)
+class Event:
+    """One Server-Sent Event."""
+
+    event: str
+    data: str
+    id: str | None = None
+
+
+def segment(value: str | int) -> str:
+    """A path segment: a run id or a signal name may hold characters a path may not."""
+    return quote(str(value), safe="")
+
+
+def path(*parts: str | int) -> str:
+    return "/" + "/".join(segment(part) for part in parts)
+
+
+class Client:
+    """The API of one server; ``token`` is sent as ``Authorization: Bearer``."""
+
+    def __init__(self, server: str, token: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.server = server.rstrip("/")
+        headers = {"User-Agent": f"executor-cli/{__version__}", "Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self.timeout = timeout
+        self.http = httpx.Client(
+            base_url=self.server,
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT),
+            follow_redirects=False,  # a redirect would drop the token or the body: say so instead
+        )
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.http.close()
+
+    def call(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        content: bytes | None = None,
+        content_type: str | None = None,
+    ) -> tuple[int, Any]:
+        """Send one request; return the status and the JSON answer, or raise `RemoteError`."""
+        headers = {"Content-Type": content_type} if content_type else None
+        try:
+            response = self.http.request(
+                method,
+                url,
+                params=_query(params),
+                json=body,
+                content=content,
+                headers=headers,
+            )
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from exc
+        if not response.is_success:
+            raise self._error(response)
+        try:
+            return response.status_code, response.json()
+        except ValueError:
+            raise ApiError(response.status_code, "http_error", "the answer is not JSON") from None
+
+    def get(self, url: str, **params: Any) -> Any:
+        return self.call("GET", url, params=params)[1]
+
+    def post(self, url: str, body: Any = None) -> Any:
+        return self.call("POST", url, body=body)[1]
+
+    def events(self, url: str, **params: Any) -> Iterator[Event]:
+        """The Server-Sent Events of a stream, as they come, after an ``open`` event once the
+        server has accepted it (as a browser's EventSource says); ends when the server ends it."""
+        try:
+            # No read timeout: a step may print nothing for an hour.
+            with self.http.stream(
+                "GET",
+                url,
+                params=_query(params),
+                headers={"Accept": "text/event-stream"},
+                timeout=httpx.Timeout(self.timeout, connect=CONNECT_TIMEOUT, read=None),
+            ) as response:
+                if not response.is_success:
+                    response.read()
+                    raise self._error(response)
+                yield Event("open", "")
+                yield from _parse_events(response.iter_lines())
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from exc
+
+    def _error(self, response: httpx.Response) -> ApiError:
+        error = api_error(response)
+        if response.status_code == 401:
+            hint = (
+                "the token sent was refused"
+                if "Authorization" in self.http.headers
+                else "no token was sent: give one with --token, EXECUTOR_API_TOKEN or a context"
+            )
+            error = ApiError(401, error.code, f"{error.reason} ({hint})", error.details)
+        return error
+
+    def _unreachable(self, exc: httpx.HTTPError) -> Unreachable:
+        if isinstance(exc, httpx.TimeoutException):
+            reason = f"no answer within {self.timeout:g}s"
+        elif isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+            reason = f"the connection broke ({_reason(exc)})"
+        else:
+            reason = _reason(exc)
+        return Unreachable(self.server, reason)
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    text = _ERRNO.sub("", text.splitlines()[0])
+    return text[:1].lower() + text[1:]
+
+
+def _query(params: dict[str, Any] | None) -> dict[str, str] | None:
+    """Query parameters as the API reads them: absent when None, booleans as true/false."""
+    if not params:
+        return None
+    query = {}
+    for name, value in params.items():
+        if value is None:
+            continue
+        query[name] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return query
+
+
+def _parse_events(lines: Iterator[str]) -> Iterator[Event]:
+    event, data, ident = "message", list[str](), None
+    for line in lines:
+        if not line:
+            if data:
+                yield Event(event, "\n".join(data), ident)
+            event, data = "message", []
+            continue
+        if line.startswith(":"):  # a comment (keep-alive)
+            continue
+        field, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if field == "event":
+            event = value
+        elif field == "data":
+            data.append(value)
+        elif field == "id":
+            ident = value
