@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
 
@@ -20,6 +21,7 @@ CSRF_COOKIE = "executor_csrf"
 # A working day: long enough not to interrupt an operator, short enough that a forgotten
 # browser does not stay signed in for good.
 SESSION_SECONDS = 12 * 3600
+ISSUED = re.compile(r"[0-9]{1,12}")
 
 
 def _mac(token: str, nonce: str, issued: int) -> str:
@@ -39,7 +41,8 @@ def valid(cookie: str | None, tokens: tuple[str, ...] | list[str], now: float | 
     if not cookie or cookie.count(".") != 2:
         return False
     nonce, issued_text, mac = cookie.split(".")
-    if not issued_text.isdigit():
+    # ASCII digits, a sane length: str.isdigit() also takes "²", which int() refuses.
+    if not ISSUED.fullmatch(issued_text):
         return False
     issued = int(issued_text)
     age = (time.time() if now is None else now) - issued

@@ -98,3 +98,14 @@ def click_and_load(driver: Any, target: Any, timeout: float = 20.0) -> None:
             return False
 
     wait_until(loaded, timeout, what="the next page to load")
+
+
+def body_text(driver: Any) -> str:
+    """The page's text, or "" while a navigation leaves no document to read (for waits)."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.common.by import By
+
+    try:
+        return str(driver.find_element(By.TAG_NAME, "body").text)
+    except WebDriverException:
+        return ""

@@ -9,14 +9,15 @@
   when the request had none. A POST must echo it in the ``X-CSRF-Token`` header (htmx sends
   it from ``hx-headers`` on ``<body>``) or in a ``csrf`` form field (plain forms); otherwise
   403 and nothing changes. The cookie is SameSite=Strict, so another site can neither send it
-  nor read it.
+  nor read it. A POST whose ``Origin`` is another origin, or whose ``Sec-Fetch-Site`` says
+  another site, is refused before that (cookies ignore ports: see ``same_origin``).
 """
 
 from __future__ import annotations
 
 import hmac
 import secrets
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -104,6 +105,9 @@ class Guard:
             await _redirect_to_login(scope, send_secured)
             return
         if scope["method"] not in ("GET", "HEAD"):
+            if not same_origin(scope):
+                await _refuse(send_secured, 403, "This request came from another site: nothing was changed.")
+                return
             body = await _read_body(receive)
             if body is None:
                 await _refuse(send_secured, 413, "The form is too large.")
@@ -117,6 +121,34 @@ class Guard:
                 return
             receive = _replay(body)
         await self.app(scope, receive, send_secured)
+
+
+def same_origin(scope: Scope) -> bool:
+    """Whether a browser says the request comes from this origin (or says nothing, as a
+    script's HTTP client does). The CSRF cookie alone is not enough: cookies ignore ports,
+    so a page on another port of the same host can set ``executor_csrf`` to a value of its
+    choosing and post it back; its ``Origin`` (and ``Sec-Fetch-Site: same-site``) give it
+    away, and browsers do not let a page forge either."""
+    headers = dict(scope["headers"])
+    fetch_site = headers.get(b"sec-fetch-site")
+    if fetch_site is not None and fetch_site not in (b"same-origin", b"none"):
+        return False
+    origin = headers.get(b"origin")
+    if origin is None:
+        return True
+    # A TLS-terminating proxy leaves the Host header without a port: both sides then take
+    # the default port of the scheme the browser used.
+    offered = urlsplit(origin.decode("latin-1"))
+    own = urlsplit("//" + headers.get(b"host", b"").decode("latin-1"))
+    default = {"http": 80, "https": 443}.get(offered.scheme)
+    try:
+        return (
+            offered.hostname is not None
+            and offered.hostname == own.hostname
+            and (offered.port or default) == (own.port or default)
+        )
+    except ValueError:  # a port that is not a number
+        return False
 
 
 def _csrf_ok(scope: Scope, body: bytes, cookie: str | None) -> bool:
