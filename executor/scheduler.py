@@ -24,10 +24,10 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice, takewhile
-from typing import Any
+from typing import TypeVar
 
 from loguru import logger
 
@@ -52,6 +52,12 @@ BUFFER_POLL = 1.0  # a schedule with buffered ticks looks for the end of its run
 ERROR_BACKOFF = 5.0
 MAX_BACKFILL = 1000
 NEXT_TICKS = 10
+
+T = TypeVar("T")
+# What an operator's action on a locked schedule gives (see `Scheduler._act`): its result,
+# and the changes to the schedule's row.
+_Acted = tuple[T, ScheduleFields]
+_Action = Callable[[Txn, ChangeScope, ScheduleRow, float], Awaitable[_Acted[T]]]
 
 
 class ScheduleNotFound(ExecutorError):
@@ -140,14 +146,18 @@ class Scheduler:
         handling fails is moved past its first due tick (counted missed), so that one bad
         tick cannot stop the schedule."""
         try:
-            outcomes = await self._change(lambda txn, scope: self._fire(txn, scope, workflow, schedule_id))
+            outcomes = await self.engine.change(
+                lambda txn, scope: self._fire(txn, scope, workflow, schedule_id)
+            )
         except ExecutorError as exc:
             if isinstance(exc, StoreError):
                 raise  # the database: the loop tries again later
             logger.bind(workflow=workflow, schedule=schedule_id).error(
                 "schedule tick could not start a run: {}", exc.message
             )
-            outcomes = await self._change(lambda txn, scope: self._give_up_tick(txn, workflow, schedule_id))
+            outcomes = await self.engine.change(
+                lambda txn, scope: self._give_up_tick(txn, workflow, schedule_id)
+            )
         outcomes.report()
         log = logger.bind(workflow=workflow, schedule=schedule_id)
         for run in outcomes.runs:
@@ -155,10 +165,6 @@ class Scheduler:
         if outcomes.missed:
             log.warning("{} tick(s) missed: older than the catch-up window when handled", outcomes.missed)
         return outcomes
-
-    async def _change(self, body: Any) -> Outcomes:
-        result: Outcomes = await self.engine.change(body)
-        return result
 
     async def _fire(self, txn: Txn, scope: ChangeScope, workflow: str, schedule_id: str) -> Outcomes:
         outcomes = Outcomes()
@@ -230,23 +236,13 @@ class Scheduler:
 
     async def pause(self, workflow: str, schedule_id: str) -> ScheduleView:
         """Stop firing; ticks while paused are neither run nor caught up."""
-        await self._locked(workflow, schedule_id, lambda txn, row, now: {"paused": True})
+        await self._act(workflow, schedule_id, _pausing)
         return await self.get(workflow, schedule_id)
 
     async def resume(self, workflow: str, schedule_id: str) -> ScheduleView:
         """Fire again from the next tick after now (what passed while paused stays passed)."""
 
-        def resumed(txn: Txn, row: ScheduleRow, now: float) -> ScheduleFields:
-            if not row.paused:
-                return {}
-            spec = Schedule.from_json(row.spec)
-            following = spec.next_tick(now)
-            due = _due(spec, following)
-            if row.buffered:  # ticks a backfill queued while paused start now
-                due = now if due is None else min(due, now)
-            return {"paused": False, "next_tick": following, "due_at": due}
-
-        await self._locked(workflow, schedule_id, resumed)
+        await self._act(workflow, schedule_id, _resuming)
         self.wake()
         return await self.get(workflow, schedule_id)
 
@@ -254,16 +250,11 @@ class Scheduler:
         """Start a run of the schedule now (with its input; its tick is now), whatever its
         overlap policy and even when paused: an operator asked for it."""
 
-        async def body(txn: Txn, scope: ChangeScope) -> RunRecord:
-            locked = await txn.lock_schedule(workflow, schedule_id, wait=True)
-            row = _active(locked, workflow, schedule_id)
-            _, now = locked  # type: ignore[misc]
-            spec = Schedule.from_json(row.spec)
-            run, _ = await _start(txn, scope, row, spec, now, "schedule")
-            await txn.update_schedule(workflow, schedule_id, fired=row.fired + 1, last_tick=now)
-            return run
+        async def act(txn: Txn, scope: ChangeScope, row: ScheduleRow, now: float) -> _Acted[RunRecord]:
+            run, _ = await _start(txn, scope, row, Schedule.from_json(row.spec), now, "schedule")
+            return run, {"fired": row.fired + 1, "last_tick": now}
 
-        run: RunRecord = await self.engine.change(body)
+        run = await self._act(workflow, schedule_id, act)
         metrics.schedule_ticks("started")
         return run
 
@@ -283,10 +274,9 @@ class Scheduler:
         if dry_run or not ticks:
             return BackfillResult(ticks)
 
-        async def body(txn: Txn, scope: ChangeScope) -> BackfillResult:
-            locked = await txn.lock_schedule(workflow, schedule_id, wait=True)
-            current = _active(locked, workflow, schedule_id)
-            _, now = locked  # type: ignore[misc]
+        async def act(
+            txn: Txn, scope: ChangeScope, current: ScheduleRow, now: float
+        ) -> _Acted[BackfillResult]:
             started = existing = 0
             buffered = list(current.buffered)
             waiting = {entry["tick"] for entry in buffered}
@@ -299,30 +289,34 @@ class Scheduler:
                 elif tick not in waiting:
                     buffered.append({"tick": tick, "trigger": "backfill"})
             added = len(buffered) - len(current.buffered)
-            await txn.update_schedule(
-                workflow,
-                schedule_id,
-                buffered=buffered,
-                fired=current.fired + started,
+            changes: ScheduleFields = {
+                "buffered": buffered,
+                "fired": current.fired + started,
                 # Due now: the first buffered tick starts at once when nothing runs.
-                due_at=now if added else current.due_at,
-            )
-            return BackfillResult(ticks, started=started, buffered=added, existing=existing)
+                "due_at": now if added else current.due_at,
+            }
+            return BackfillResult(ticks, started=started, buffered=added, existing=existing), changes
 
-        result: BackfillResult = await self.engine.change(body)
+        result = await self._act(workflow, schedule_id, act)
         metrics.schedule_ticks("started", result.started)
         self.wake()
         return result
 
-    async def _locked(self, workflow: str, schedule_id: str, decide: Any) -> None:
-        async def body(txn: Txn, scope: ChangeScope) -> None:
-            locked = await txn.lock_schedule(workflow, schedule_id, wait=True)
-            row = _active(locked, workflow, schedule_id)
-            _, now = locked  # type: ignore[misc]
-            changes: ScheduleFields = decide(txn, row, now)
-            await txn.update_schedule(workflow, schedule_id, **changes)
+    async def _act(self, workflow: str, schedule_id: str, act: _Action[T]) -> T:
+        """An operator's action on the schedule, in one change: lock it (waiting for an
+        instance firing it, rather than skipping it as a firing does), let ``act`` act, then
+        apply the changes it returns; its result once committed. `ScheduleNotFound` when
+        there is no such active schedule."""
 
-        await self.engine.change(body)
+        async def body(txn: Txn, scope: ChangeScope) -> T:
+            row, now = _active(
+                await txn.lock_schedule(workflow, schedule_id, wait=True), workflow, schedule_id
+            )
+            result, changes = await act(txn, scope, row, now)
+            await txn.update_schedule(workflow, schedule_id, **changes)
+            return result
+
+        return await self.engine.change(body)
 
     def _view(self, row: ScheduleRow) -> ScheduleView:
         spec = Schedule.from_json(row.spec)
@@ -415,10 +409,27 @@ async def _start(
     )
 
 
-def _active(locked: tuple[ScheduleRow, float] | None, workflow: str, schedule_id: str) -> ScheduleRow:
+def _active(
+    locked: tuple[ScheduleRow, float] | None, workflow: str, schedule_id: str
+) -> tuple[ScheduleRow, float]:
     if locked is None or not locked[0].active:
         raise ScheduleNotFound(f"no schedule {schedule_id!r} of workflow {workflow!r}")
-    return locked[0]
+    return locked
+
+
+async def _pausing(txn: Txn, scope: ChangeScope, row: ScheduleRow, now: float) -> _Acted[None]:
+    return None, {"paused": True}
+
+
+async def _resuming(txn: Txn, scope: ChangeScope, row: ScheduleRow, now: float) -> _Acted[None]:
+    if not row.paused:
+        return None, {}
+    spec = Schedule.from_json(row.spec)
+    following = spec.next_tick(now)
+    due = _due(spec, following)
+    if row.buffered:  # ticks a backfill queued while paused start now
+        due = now if due is None else min(due, now)
+    return None, {"paused": False, "next_tick": following, "due_at": due}
 
 
 def _due(spec: Schedule, tick: float | None) -> float | None:

@@ -27,7 +27,8 @@ from executor.cancel import pause, stop_if_cancelled
 from executor.errors import StoreConflict, StoreError
 from executor.statuses import RunStatus, StepStatus
 from executor.store import common, queries
-from executor.store.base import Clock, DuplicateRun, PurgeBatch, PurgeCursor, Store, Txn
+from executor.store.base import Clock, DuplicateRun, PurgeBatch, PurgeCursor, Txn
+from executor.store.reads import SharedReads
 from executor.store.records import (
     Claimed,
     Instance,
@@ -35,15 +36,12 @@ from executor.store.records import (
     NewRun,
     NewStep,
     RunChanges,
-    RunFilter,
     RunRecord,
     ScheduleFields,
     ScheduleRow,
     StepChanges,
     StepRow,
-    StoredLogLine,
     WorkflowRecord,
-    WorkflowVersion,
 )
 
 POOL_MIN = 1
@@ -110,8 +108,10 @@ def _now(clock: Clock | None) -> float | None:
     return None if clock is None else clock()
 
 
-class PostgresStore(Store):
+class PostgresStore(SharedReads[DictRow]):
     dialect = "postgres"
+    _decode = staticmethod(common.as_is)  # jsonb columns come decoded by psycopg
+    _encode_list = staticmethod(common.as_is)  # psycopg sends a list as an array
 
     def __init__(
         self, url: str, *, max_size: int, min_size: int = POOL_MIN, clock: Clock | None = None
@@ -155,18 +155,15 @@ class PostgresStore(Store):
             _still_cancelled(exc)
             raise StoreError(f"database error: {exc}") from exc
 
-    async def _all(self, name: str, params: dict[str, Any] | None = None) -> list[DictRow]:
-        return await self._all_text(self._sql[name], params)
-
-    async def _all_text(self, query: str, params: dict[str, Any] | None = None) -> list[DictRow]:
+    async def _fetch_text(self, query: str, params: dict[str, Any] | None = None) -> list[DictRow]:
         async with self._transaction() as conn:
             # The query comes from the dialect's named queries (`common.run_filter` joins
             # them), never from callers' data.
             cursor = await conn.execute(query, params or {})
             return await cursor.fetchall()
 
-    async def ping(self) -> None:
-        await self._all("ping")
+    def _now_param(self) -> float | None:
+        return _now(self._clock)
 
     async def watch(self, wake: Callable[[], None]) -> None:
         """LISTEN on a connection of its own; reconnect (and say so) when it drops."""
@@ -224,12 +221,6 @@ class PostgresStore(Store):
             if cursor.rowcount != 1:
                 raise StoreError(f"instance {instance_id} is not registered")
 
-    async def list_instances(self) -> list[Instance]:
-        return [common.instance(row) for row in await self._all("list_instances")]
-
-    async def steps_in_flight(self) -> dict[str, int]:
-        return {row["lease_owner"]: int(row["steps"]) for row in await self._all("steps_in_flight")}
-
     async def release_instance(self, instance_id: str) -> int:
         async with self._transaction() as conn:
             await conn.execute(self._sql["stop_instance"], {"id": instance_id})
@@ -252,10 +243,6 @@ class PostgresStore(Store):
                 )
                 released[row["id"]] = expired.rowcount
         return released
-
-    async def dead_local_instances(self, host: str, alive: Sequence[int]) -> list[Instance]:
-        rows = await self._all("dead_local_instances", {"host": host})
-        return [common.instance(row) for row in rows if row["pid"] not in alive]
 
     # -- workflows -----------------------------------------------------------------------
 
@@ -294,38 +281,6 @@ class PostgresStore(Store):
         params = {"workflow_name": name, "keep": list(declared), "now": now}
         await conn.execute(self._sql["retire_schedules"], params)
 
-    # -- schedules -----------------------------------------------------------------------
-
-    async def list_schedules(self, workflow: str | None = None) -> list[ScheduleRow]:
-        rows = await self._all("list_schedules", {"workflow_name": workflow})
-        return [common.schedule_row(row, common.as_is) for row in rows]
-
-    async def get_schedule(self, workflow: str, schedule_id: str) -> ScheduleRow | None:
-        rows = await self._all("get_schedule", {"workflow_name": workflow, "schedule_id": schedule_id})
-        return common.schedule_row(rows[0], common.as_is) if rows else None
-
-    async def due_schedules(self, limit: int) -> list[tuple[str, str]]:
-        rows = await self._all("due_schedules", {"now": _now(self._clock), "limit": limit})
-        return [(row["workflow_name"], row["schedule_id"]) for row in rows]
-
-    async def next_schedule_due(self) -> float | None:
-        rows = await self._all("next_schedule_due")
-        due: float | None = rows[0]["due_at"]
-        return due
-
-    async def get_workflow(self, name: str, version: int | None = None) -> WorkflowRecord | None:
-        if version is None:
-            rows = await self._all("latest_workflow", {"name": name})
-        else:
-            rows = await self._all("workflow_version", {"name": name, "version": version})
-        return _workflow(rows[0]) if rows else None
-
-    async def list_workflows(self) -> list[WorkflowRecord]:
-        return [_workflow(row) for row in await self._all("list_workflows")]
-
-    async def list_workflow_versions(self, name: str) -> list[WorkflowVersion]:
-        return [common.workflow_version(row) for row in await self._all("workflow_versions", {"name": name})]
-
     # -- runs ----------------------------------------------------------------------------
 
     @asynccontextmanager
@@ -348,31 +303,6 @@ class PostgresStore(Store):
             steps = await (await conn.execute(self._sql["run_steps"], {"run_id": run_id})).fetchall()
         return _run(run), [_step(row) for row in steps]
 
-    async def list_runs(
-        self,
-        filter: RunFilter = RunFilter(),
-        *,
-        before: tuple[float, str] | None = None,
-        limit: int = 50,
-    ) -> list[RunRecord]:
-        query = common.run_filter(self._sql, "list_runs", filter, before, list)
-        if query is None:
-            return []
-        text, params = query
-        return [_run(row) for row in await self._all_text(text, {**params, "limit": limit})]
-
-    async def count_runs(self, filter: RunFilter = RunFilter()) -> int:
-        query = common.run_filter(self._sql, "count_runs", filter, None, list)
-        if query is None:
-            return 0
-        return int((await self._all_text(*query))[0]["runs"])
-
-    async def run_counts(self) -> dict[str, dict[RunStatus, int]]:
-        return common.run_counts(await self._all("run_counts"))
-
-    async def step_results(self, run_id: str) -> dict[str, tuple[StepStatus, Any]]:
-        return common.step_results(await self._all("step_results", {"run_id": run_id}), common.as_is)
-
     # -- claiming ------------------------------------------------------------------------
 
     async def renew_leases(self, owner: str, rows: Sequence[tuple[int, str]], lease: float) -> set[int]:
@@ -385,7 +315,7 @@ class PostgresStore(Store):
             "ids": [row_id for row_id, _ in rows],
             "tokens": [token for _, token in rows],
         }
-        return {row["id"] for row in await self._all("renew_leases", params)}
+        return {row["id"] for row in await self._fetch("renew_leases", params)}
 
     async def hand_back(self, claimed: Sequence[Claimed], started: Collection[int] = ()) -> int:
         if not claimed:
@@ -403,18 +333,6 @@ class PostgresStore(Store):
             )
             return cursor.rowcount
 
-    async def expired_leases(self, limit: int) -> list[tuple[str, int, str]]:
-        rows = await self._all("expired_leases", {"now": _now(self._clock), "limit": limit})
-        return [(str(row["run_id"]), row["id"], str(row["lease_token"])) for row in rows]
-
-    async def overdue_runs(self, limit: int) -> list[str]:
-        rows = await self._all("overdue_runs", {"now": _now(self._clock), "limit": limit})
-        return [str(row["id"]) for row in rows]
-
-    async def next_due(self) -> float | None:
-        rows = await self._all("next_due")
-        return rows[0]["due"] if rows else None
-
     # -- logs ----------------------------------------------------------------------------
 
     async def append_logs(self, lines: Sequence[LogLine]) -> None:
@@ -422,20 +340,6 @@ class PostgresStore(Store):
             return
         async with self._transaction() as conn, conn.cursor() as cursor:
             await cursor.executemany(self._sql["append_log"], common.log_params(lines))
-
-    async def read_logs(self, step: int, after: int = 0, limit: int = 1000) -> list[StoredLogLine]:
-        rows = await self._all("read_logs", {"step": step, "after": after, "limit": limit})
-        return [common.log_line(row) for row in rows]
-
-    # -- metrics -------------------------------------------------------------------------
-
-    async def step_counts(self) -> dict[str, int]:
-        row = (await self._all("step_counts", {"now": _now(self._clock)}))[0]
-        return {"ready": row["ready"], "running": row["running"]}
-
-    async def run_traceparent(self, run_id: str) -> str | None:
-        rows = await self._all("run_traceparent", {"id": run_id})
-        return rows[0]["traceparent"] if rows else None
 
     # -- retention -----------------------------------------------------------------------
 
@@ -484,7 +388,7 @@ class PostgresStore(Store):
 
     async def take_chore(self, name: str, owner: str, *, lease: float, every: float) -> bool:
         params = {"name": name, "owner": owner, "lease": lease, "every": every, "now": _now(self._clock)}
-        return bool(await self._all("take_chore", params))
+        return bool(await self._fetch("take_chore", params))
 
     async def finish_chore(self, name: str, owner: str, *, done: bool) -> None:
         params = {"name": name, "owner": owner, "done": done, "now": _now(self._clock)}

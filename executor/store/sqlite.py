@@ -30,7 +30,8 @@ from typing import Any, Unpack
 from executor.errors import StoreError
 from executor.statuses import RunStatus, StepStatus
 from executor.store import common, queries
-from executor.store.base import Clock, DuplicateRun, PurgeBatch, PurgeCursor, Store, Txn
+from executor.store.base import Clock, DuplicateRun, PurgeBatch, PurgeCursor, Txn
+from executor.store.reads import SharedReads
 from executor.store.records import (
     Claimed,
     Instance,
@@ -38,15 +39,12 @@ from executor.store.records import (
     NewRun,
     NewStep,
     RunChanges,
-    RunFilter,
     RunRecord,
     ScheduleFields,
     ScheduleRow,
     StepChanges,
     StepRow,
-    StoredLogLine,
     WorkflowRecord,
-    WorkflowVersion,
 )
 from executor.store.url import sqlite_location_problem
 
@@ -63,8 +61,10 @@ _PRAGMAS = (
 )
 
 
-class SQLiteStore(Store):
+class SQLiteStore(SharedReads[sqlite3.Row]):
     dialect = "sqlite"
+    _decode = staticmethod(common.loads)  # JSON columns are text
+    _encode_list = staticmethod(json.dumps)
 
     def __init__(self, path: Path, *, clock: Clock = time.time) -> None:
         self.path = path
@@ -151,17 +151,15 @@ class SQLiteStore(Store):
                 _rollback(db)
                 raise StoreError(f"database error: {exc}") from exc
 
-    async def _read(self, name: str, params: dict[str, Any] | None = None) -> list[sqlite3.Row]:
-        return await self._read_text(self._sql[name], params)
-
-    async def _read_text(self, query: str, params: dict[str, Any] | None = None) -> list[sqlite3.Row]:
+    async def _fetch_text(self, query: str, params: dict[str, Any] | None = None) -> list[sqlite3.Row]:
+        # The reader: in WAL mode it never waits for the writer, nor sees its work half done.
         try:
             return self._connection(self._reader).execute(query, params or {}).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"database error: {exc}") from exc
 
-    async def ping(self) -> None:
-        await self._read("ping")
+    def _now_param(self) -> float:
+        return self._clock()
 
     # -- instances -----------------------------------------------------------------------
 
@@ -188,12 +186,6 @@ class SQLiteStore(Store):
             if cursor.rowcount != 1:
                 raise StoreError(f"instance {instance_id} is not registered")
 
-    async def list_instances(self) -> list[Instance]:
-        return [common.instance(row) for row in await self._read("list_instances")]
-
-    async def steps_in_flight(self) -> dict[str, int]:
-        return {row["lease_owner"]: int(row["steps"]) for row in await self._read("steps_in_flight")}
-
     async def release_instance(self, instance_id: str) -> int:
         async with self._write() as db:
             db.execute(self._sql["stop_instance"], {"id": instance_id})
@@ -214,10 +206,6 @@ class SQLiteStore(Store):
                 expired = db.execute(self._sql["expire_owner_leases"], {"owner": row["id"], "now": now})
                 released[row["id"]] = expired.rowcount
         return released
-
-    async def dead_local_instances(self, host: str, alive: Sequence[int]) -> list[Instance]:
-        rows = await self._read("dead_local_instances", {"host": host})
-        return [common.instance(row) for row in rows if row["pid"] not in alive]
 
     # -- workflows -----------------------------------------------------------------------
 
@@ -248,38 +236,6 @@ class SQLiteStore(Store):
         params = {"workflow_name": name, "keep": json.dumps(list(declared)), "now": now}
         db.execute(self._sql["retire_schedules"], params)
 
-    # -- schedules -----------------------------------------------------------------------
-
-    async def list_schedules(self, workflow: str | None = None) -> list[ScheduleRow]:
-        rows = await self._read("list_schedules", {"workflow_name": workflow})
-        return [common.schedule_row(row) for row in rows]
-
-    async def get_schedule(self, workflow: str, schedule_id: str) -> ScheduleRow | None:
-        rows = await self._read("get_schedule", {"workflow_name": workflow, "schedule_id": schedule_id})
-        return common.schedule_row(rows[0]) if rows else None
-
-    async def due_schedules(self, limit: int) -> list[tuple[str, str]]:
-        rows = await self._read("due_schedules", {"now": self._clock(), "limit": limit})
-        return [(row["workflow_name"], row["schedule_id"]) for row in rows]
-
-    async def next_schedule_due(self) -> float | None:
-        rows = await self._read("next_schedule_due")
-        due: float | None = rows[0]["due_at"]
-        return due
-
-    async def get_workflow(self, name: str, version: int | None = None) -> WorkflowRecord | None:
-        if version is None:
-            rows = await self._read("latest_workflow", {"name": name})
-        else:
-            rows = await self._read("workflow_version", {"name": name, "version": version})
-        return common.workflow_record(rows[0]) if rows else None
-
-    async def list_workflows(self) -> list[WorkflowRecord]:
-        return [common.workflow_record(row) for row in await self._read("list_workflows")]
-
-    async def list_workflow_versions(self, name: str) -> list[WorkflowVersion]:
-        return [common.workflow_version(row) for row in await self._read("workflow_versions", {"name": name})]
-
     # -- runs ----------------------------------------------------------------------------
 
     @asynccontextmanager
@@ -288,36 +244,11 @@ class SQLiteStore(Store):
             yield SQLiteTxn(db, self._sql, self._clock)
 
     async def get_run(self, run_id: str) -> tuple[RunRecord, list[StepRow]] | None:
-        runs = await self._read("get_run", {"id": run_id})
+        runs = await self._fetch("get_run", {"id": run_id})
         if not runs:
             return None
-        steps = await self._read("run_steps", {"run_id": run_id})
+        steps = await self._fetch("run_steps", {"run_id": run_id})
         return common.run_record(runs[0]), [common.step_row(row) for row in steps]
-
-    async def list_runs(
-        self,
-        filter: RunFilter = RunFilter(),
-        *,
-        before: tuple[float, str] | None = None,
-        limit: int = 50,
-    ) -> list[RunRecord]:
-        query = common.run_filter(self._sql, "list_runs", filter, before, json.dumps)
-        if query is None:
-            return []  # no run has an id that cannot be a run's (as on PostgreSQL)
-        text, params = query
-        return [common.run_record(row) for row in await self._read_text(text, {**params, "limit": limit})]
-
-    async def count_runs(self, filter: RunFilter = RunFilter()) -> int:
-        query = common.run_filter(self._sql, "count_runs", filter, None, json.dumps)
-        if query is None:
-            return 0
-        return int((await self._read_text(*query))[0]["runs"])
-
-    async def run_counts(self) -> dict[str, dict[RunStatus, int]]:
-        return common.run_counts(await self._read("run_counts"))
-
-    async def step_results(self, run_id: str) -> dict[str, tuple[StepStatus, Any]]:
-        return common.step_results(await self._read("step_results", {"run_id": run_id}))
 
     # -- claiming ------------------------------------------------------------------------
 
@@ -354,17 +285,6 @@ class SQLiteStore(Store):
                 count += cursor.rowcount
         return count
 
-    async def expired_leases(self, limit: int) -> list[tuple[str, int, str]]:
-        rows = await self._read("expired_leases", {"now": self._clock(), "limit": limit})
-        return [(row["run_id"], row["id"], row["lease_token"]) for row in rows]
-
-    async def overdue_runs(self, limit: int) -> list[str]:
-        return [row["id"] for row in await self._read("overdue_runs", {"now": self._clock(), "limit": limit})]
-
-    async def next_due(self) -> float | None:
-        rows = await self._read("next_due")
-        return rows[0]["due"] if rows else None
-
     # -- logs ----------------------------------------------------------------------------
 
     async def append_logs(self, lines: Sequence[LogLine]) -> None:
@@ -372,20 +292,6 @@ class SQLiteStore(Store):
             return
         async with self._write() as db:
             db.executemany(self._sql["append_log"], common.log_params(lines))
-
-    async def read_logs(self, step: int, after: int = 0, limit: int = 1000) -> list[StoredLogLine]:
-        rows = await self._read("read_logs", {"step": step, "after": after, "limit": limit})
-        return [common.log_line(row) for row in rows]
-
-    # -- metrics -------------------------------------------------------------------------
-
-    async def step_counts(self) -> dict[str, int]:
-        row = (await self._read("step_counts", {"now": self._clock()}))[0]
-        return {"ready": row["ready"], "running": row["running"]}
-
-    async def run_traceparent(self, run_id: str) -> str | None:
-        rows = await self._read("run_traceparent", {"id": run_id})
-        return rows[0]["traceparent"] if rows else None
 
     # -- retention -----------------------------------------------------------------------
 
@@ -410,9 +316,9 @@ class SQLiteStore(Store):
         }
         page_query = self._sql["purge_page_of_workflow" if workflow else "purge_page"]
         if dry_run:  # the reader: no write lock taken
-            page = await self._read("purge_page_of_workflow" if workflow else "purge_page", params)
+            page = await self._fetch("purge_page_of_workflow" if workflow else "purge_page", params)
             ids = json.dumps([row["id"] for row in page if row["chosen"]])
-            counted = await self._read("count_purgeable", {**params, "ids": ids})
+            counted = await self._fetch("count_purgeable", {**params, "ids": ids})
             return PurgeBatch(counted[0]["purgeable"], _purge_cursor(page))
 
         def purge(db: sqlite3.Connection) -> PurgeBatch:
