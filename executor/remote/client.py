@@ -2,7 +2,9 @@
 
 Every failure becomes one `RemoteError` with a message fit for one line on a terminal: an
 error answer of the API (``{"error": {"code", "message", "details"?}}``) keeps its code and
-HTTP status; a server that cannot be reached is named, with the reason, never a traceback.
+HTTP status; a server that cannot be reached is named, with the reason; an answer that is not
+the API's (not JSON, not an event stream, not the fields a command reads) says so; never a
+traceback. A request that cannot even be written (a URL httpx refuses) is a `ConfigError`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from urllib.parse import quote
 import httpx
 
 from executor import __version__
-from executor.errors import ExecutorError
+from executor.errors import ConfigError, ExecutorError
 
 CONNECT_TIMEOUT = 5.0  # seconds to open a connection: a server that does not answer fails fast
 DEFAULT_TIMEOUT = 30.0  # seconds for an answer (a followed log stream waits as long as it takes)
@@ -69,25 +71,54 @@ def _one_line(message: str, details: list[dict[str, Any]]) -> str:
     text = lines[0].rstrip(":") if lines else ""
     missing = []
     for detail in details:
-        path, line, what = detail.get("path") or "", detail.get("line"), detail.get("message") or ""
+        path, line, what = str(detail.get("path") or ""), detail.get("line"), str(detail.get("message") or "")
         where = f"{path} (line {line})" if line else path
         if what not in message or len(lines) > 1:
             missing.append(f"{where}: {what}" if where else what)
     return f"{text}: {'; '.join(missing)}" if missing else text
 
 
+class UnexpectedAnswer(RemoteError):
+    """A success answer without what a command reads from it: the server is not an Executor
+    (or not one of this version), or something in between changed the answer."""
+
+    code = "unexpected_answer"
+
+    def __init__(self, server: str, request: str, what: str) -> None:
+        super().__init__(
+            f"the answer of {server} to {request} is not what executor {__version__} expects ({what}); "
+            "is it an Executor of the same version?"
+        )
+
+
+def what_was_wrong(exc: Exception) -> str:
+    """What a command found wrong in an answer, from the error reading it raised."""
+    if isinstance(exc, KeyError):
+        return f"no field {exc.args[0]!r}" if exc.args else "a field is missing"
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _not_json(response: httpx.Response) -> ApiError:
+    kind = response.headers.get("content-type", "").split(";")[0].strip() or "no content type"
+    text = " ".join(response.text.split())[:120] if response.content else "an empty body"
+    return ApiError(response.status_code, "http_error", f"the answer is not JSON ({kind}): {text}")
+
+
 def api_error(response: httpx.Response) -> ApiError:
     """The error an answer that is not a success stands for."""
     try:
         error = response.json()["error"]
+        details = error.get("details")
+        status = error.get("status")
         return ApiError(
             response.status_code,
             str(error["code"]),
             str(error["message"]),
-            error.get("details") if isinstance(error.get("details"), list) else None,
-            error.get("status"),
+            [d for d in details if isinstance(d, dict)] if isinstance(details, list) else None,
+            status if isinstance(status, str) else None,
         )
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, RecursionError, LookupError, TypeError, AttributeError):
         # Not the API's shape: a proxy in between, or a request the HTTP server refused.
         text = " ".join(response.text.split())[:200]
         phrase = response.reason_phrase or "error"
@@ -123,12 +154,16 @@ class Client:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self.timeout = timeout
-        self.http = httpx.Client(
-            base_url=self.server,
-            headers=headers,
-            timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT),
-            follow_redirects=False,  # a redirect would drop the token or the body: say so instead
-        )
+        self.answered: str | None = None  # the last request answered with success, as METHOD PATH
+        try:
+            self.http = httpx.Client(
+                base_url=self.server,
+                headers=headers,
+                timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT),
+                follow_redirects=False,  # a redirect would drop the token or the body: say so instead
+            )
+        except (httpx.InvalidURL, UnicodeError) as exc:
+            raise self._unsendable(exc) from exc
 
     def __enter__(self) -> Client:
         return self
@@ -162,12 +197,16 @@ class Client:
             )
         except httpx.HTTPError as exc:
             raise self._unreachable(exc) from exc
+        except (httpx.InvalidURL, UnicodeError) as exc:
+            raise self._unsendable(exc) from exc
         if not response.is_success:
             raise self._error(response)
         try:
-            return response.status_code, response.json()
-        except ValueError:
-            raise ApiError(response.status_code, "http_error", "the answer is not JSON") from None
+            answer = response.json()
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or absurdly deep
+            raise _not_json(response) from None
+        self.answered = f"{method} {url}"
+        return response.status_code, answer
 
     def get(self, url: str, **params: Any) -> Any:
         return self.call("GET", url, params=params)[1]
@@ -190,10 +229,21 @@ class Client:
                 if not response.is_success:
                     response.read()
                     raise self._error(response)
+                kind = response.headers.get("content-type", "").split(";")[0].strip()
+                if kind != "text/event-stream":
+                    response.read()
+                    raise ApiError(
+                        response.status_code,
+                        "http_error",
+                        f"the answer is not an event stream ({kind or 'no content type'})",
+                    )
+                self.answered = f"GET {url}"
                 yield Event("open", "")
                 yield from _parse_events(response.iter_lines())
         except httpx.HTTPError as exc:
             raise self._unreachable(exc) from exc
+        except (httpx.InvalidURL, UnicodeError) as exc:
+            raise self._unsendable(exc) from exc
 
     def _error(self, response: httpx.Response) -> ApiError:
         error = api_error(response)
@@ -205,6 +255,13 @@ class Client:
             )
             error = ApiError(401, error.code, f"{error.reason} ({hint})", error.details)
         return error
+
+    def _unsendable(self, exc: Exception) -> ConfigError:
+        """A request httpx cannot write: the server's URL (a host IDNA refuses), or a value
+        that is not valid Unicode that no check before caught."""
+        if isinstance(exc, UnicodeEncodeError):
+            return ConfigError("request", "a value given is not valid Unicode text (a lone surrogate)")
+        return ConfigError("server URL", f"{self.server!r}: {_reason(exc)}")
 
     def _unreachable(self, exc: httpx.HTTPError) -> Unreachable:
         if isinstance(exc, httpx.TimeoutException):

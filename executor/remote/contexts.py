@@ -31,9 +31,11 @@ DIR_MODE = 0o700
 
 
 class ContextsError(ExecutorError):
-    """The contexts file cannot be read or written, or names no such context."""
+    """The contexts file cannot be read or written, or names no such context: configuration
+    to fix, so a usage error (exit 2)."""
 
     code = "contexts_error"
+    exit_code = 2
 
 
 @dataclass(frozen=True)
@@ -62,10 +64,26 @@ def default_path() -> Path:
 
 
 def check_server(url: str, option: str = "--server") -> str:
-    """``url`` without a trailing slash, when it is an http:// or https:// URL."""
-    parts = urlsplit(url)
+    """``url`` without a trailing slash (nor surrounding spaces), when it is an http:// or
+    https:// URL a request can be sent to; else a `ConfigError` naming ``option``."""
+    url = url.strip()
+    example = "(e.g. http://127.0.0.1:8080)"
+    if any(ord(char) < 0x21 or ord(char) == 0x7F for char in url):
+        raise ConfigError(option, f"{url!r} has a space or a control character; a URL has none {example}")
+    if any(0xD800 <= ord(char) <= 0xDFFF for char in url):
+        raise ConfigError(option, f"{url!r} is not valid Unicode text")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises when it is not a number from 0 to 65535)
+    except ValueError as exc:  # an unclosed [IPv6 address, a port that is no number
+        raise ConfigError(option, f"{url!r} is not a valid URL: {exc} {example}") from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(option, f"{url!r} is not an http:// or https:// URL (e.g. http://127.0.0.1:8080)")
+        raise ConfigError(option, f"{url!r} is not an http:// or https:// URL {example}")
+    if not parts.hostname:
+        raise ConfigError(option, f"{url!r} names no host {example}")
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        # The API's paths are appended to it: a query or a fragment would swallow them.
+        raise ConfigError(option, f"{url!r} has a query or a fragment; give the server's URL alone {example}")
     return url.rstrip("/")
 
 
@@ -83,24 +101,42 @@ def load(path: Path) -> Contexts:
     except FileNotFoundError:
         return Contexts()
     except OSError as exc:
-        raise ContextsError(f"cannot read {path}: {exc.strerror}") from exc
+        raise ContextsError(f"cannot read {path}: {exc.strerror or exc}") from exc
     import yaml  # here: a command given --server and --token never reads the file
 
     try:
-        data = yaml.safe_load(raw) or {}
-        return _parse(data)
-    except (yaml.YAMLError, ValueError, TypeError, AttributeError) as exc:
+        data = yaml.safe_load(raw)
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise ContextsError(f"{path} is not valid YAML: {_yaml_problem(exc)}") from exc
+    try:
+        return _parse({} if data is None else data)
+    except ValueError as exc:
         raise ContextsError(f"{path} is not a contexts file: {exc}") from exc
+
+
+def _yaml_problem(exc: Exception) -> str:
+    """What is wrong with a YAML text, on one line (PyYAML's message quotes the text below it)."""
+    problem, mark = getattr(exc, "problem", None), getattr(exc, "problem_mark", None)
+    if problem and mark is not None:
+        return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
+    if isinstance(exc, RecursionError):
+        return "nested too deep"
+    return " ".join(str(exc).split())
 
 
 def _parse(data: Any) -> Contexts:
     if not isinstance(data, dict):
         raise ValueError("expected a mapping with `contexts` and `current`")
+    entries = data.get("contexts") or {}
+    if not isinstance(entries, dict):
+        raise ValueError("`contexts` is not a mapping of names to {server, token}")
     found = {}
-    for name, entry in (data.get("contexts") or {}).items():
+    for name, entry in entries.items():
         if not isinstance(entry, dict) or not isinstance(entry.get("server"), str):
             raise ValueError(f"context {name!r} has no server")
         token = entry.get("token")
+        if token is not None and (not isinstance(token, str | int) or isinstance(token, bool)):
+            raise ValueError(f"the token of context {name!r} is not a string")
         found[str(name)] = Context(str(name), entry["server"], None if token is None else str(token))
     current = data.get("current")
     return Contexts(found, str(current) if current is not None and str(current) in found else None)
@@ -132,4 +168,4 @@ def save(path: Path, contexts: Contexts) -> None:
             Path(temporary).unlink(missing_ok=True)
             raise
     except OSError as exc:
-        raise ContextsError(f"cannot write {path}: {exc.strerror}") from exc
+        raise ContextsError(f"cannot write {path}: {exc.strerror or exc}") from exc

@@ -1,7 +1,10 @@
 """Values people type on the command line, turned into what the API takes: times (ISO or
 relative, like ``1h``), a run's input (JSON, a file, ``key=value`` pairs), JSON payloads.
 
-A value that does not parse is a usage error (`ConfigError`, exit 2) naming the option.
+A value that does not parse is a usage error (`ConfigError`, exit 2) naming the option, and
+so is one the API would refuse whatever the server: text that is not valid Unicode (a lone
+surrogate: a ``\\ud800`` escape in JSON, or bytes the terminal could not decode), JSON nested
+deeper than the API reads.
 """
 
 from __future__ import annotations
@@ -14,6 +17,11 @@ from typing import Any
 
 from executor.durations import parse_duration
 from executor.errors import ConfigError
+
+# The deepest nesting of arrays and objects the API reads in a request body: MAX_DEPTH of
+# executor/workflow/source.py, which executor/http/body.py applies to every JSON body. (The
+# remote CLI may not import either: it knows the service through its HTTP API only.)
+API_MAX_DEPTH = 64
 
 
 def iso(moment: datetime) -> str:
@@ -46,23 +54,82 @@ def parse_time(text: str, option: str, now: datetime | None = None, *, naive_loc
     return iso(moment)  # a time without an offset: astimezone() takes it as local
 
 
-def parse_json(text: str, option: str) -> Any:
+def parse_json(text: str, option: str, depth: int = 1) -> Any:
+    """``text`` as JSON, for a value sent ``depth`` levels down in a request body (a run's
+    ``input``, a signal's ``payload``: 1)."""
     try:
-        return json.loads(text)
+        value = json.loads(text)
+    except RecursionError:
+        raise ConfigError(option, _too_deep(depth)) from None
     except ValueError as exc:
         raise ConfigError(option, f"not JSON: {exc}") from None
+    check_value(value, option, depth)
+    return value
+
+
+def check_value(value: Any, option: str, depth: int = 1) -> None:
+    """Refuse a JSON value the API would not take ``depth`` levels down in a request body."""
+    if _deeper_than(value, API_MAX_DEPTH - depth):
+        raise ConfigError(option, _too_deep(depth))
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ConfigError(option, _not_unicode(exc.object[exc.start])) from None
+
+
+def check_text(text: str, option: str) -> None:
+    """Refuse a command-line value that cannot be sent: Python keeps the bytes of an argument
+    that is not UTF-8 as lone surrogates (U+DC80 to U+DCFF), which no request can carry."""
+    for char in text:
+        if 0xD800 <= ord(char) <= 0xDFFF:
+            raise ConfigError(option, _not_unicode(char))
+
+
+def _not_unicode(char: str) -> str:
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte, as Python's surrogateescape keeps it
+        return f"the text is not valid Unicode: it is not UTF-8 (the byte 0x{code - 0xDC00:02x})"
+    return f"the text is not valid Unicode: it holds a lone surrogate (\\u{code:04x})"
+
+
+def _too_deep(depth: int) -> str:
+    return (
+        f"nested deeper than the {API_MAX_DEPTH - depth} levels of arrays and objects the API "
+        f"takes here (at most {API_MAX_DEPTH} in a request body)"
+    )
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether lists and dicts in ``value`` nest more than ``limit`` levels, measured as the
+    service measures a body (`deeper_than` of executor/workflow/source.py); iterative, so
+    that a value too deep for recursion is measured all the same."""
+    pending = [(value, 0)]
+    while pending:
+        current, level = pending.pop()
+        if isinstance(current, dict | list):
+            if level >= limit:
+                return True
+            pending.extend(
+                (child, level + 1) for child in (current.values() if isinstance(current, dict) else current)
+            )
+    return False
 
 
 def read_text(path: str, option: str) -> str:
-    """A file's text; ``-`` reads stdin."""
-    if path == "-":
-        return sys.stdin.read()
+    """A file's text (UTF-8); ``-`` reads stdin."""
     try:
+        if path == "-":
+            if sys.stdin is None:
+                raise ConfigError(option, "stdin is closed")
+            # Bytes, decoded here: the text layer may decode them leniently (surrogateescape).
+            stdin = getattr(sys.stdin, "buffer", None)
+            return stdin.read().decode("utf-8") if stdin is not None else sys.stdin.read().encode().decode()
         return Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(option, f"cannot read {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(option, f"{path} is not UTF-8 text") from None
+        raise ConfigError(option, f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeError:
+        source = "stdin" if path == "-" else path
+        raise ConfigError(option, f"{source} is not UTF-8 text") from None
 
 
 def run_input(input_json: str | None, input_file: str | None, pairs: list[str]) -> dict[str, Any]:
@@ -83,8 +150,10 @@ def run_input(input_json: str | None, input_file: str | None, pairs: list[str]) 
         key, sep, raw = pair.partition("=")
         if not sep or not key:
             raise ConfigError("-i", f"{pair!r}: expected key=value")
+        check_text(key, "-i")
         try:
             value[key] = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             value[key] = raw
+        check_value(value[key], "-i", depth=2)  # in the body's input
     return value

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-from executor.remote.client import ApiError, Client, Unreachable, path
+from executor.remote.client import Client, RemoteError, UnexpectedAnswer, Unreachable, path, what_was_wrong
 from executor.remote.output import took
 from executor.statuses import RUN_FINAL, STEP_FINAL, StepStatus
 
@@ -59,7 +59,7 @@ def follow_logs(client: Client, run_id: str, step: str, item: int = -1) -> Itera
                 if event.event == "open":
                     opened = True
                 elif event.event == "line":
-                    line = json.loads(event.data)
+                    line = _log_line(client, url, event.data)
                     after, tries = line["id"], 0
                     yield line
                 elif event.event == "end":
@@ -73,6 +73,18 @@ def follow_logs(client: Client, run_id: str, step: str, item: int = -1) -> Itera
         if tries > RECONNECTS:
             raise Unreachable(client.server, reason)
         time.sleep(0.2 * 2**tries)
+
+
+def _log_line(client: Client, url: str, data: str) -> dict[str, Any]:
+    """A ``line`` event's log line: an object with an integer ``id`` and a string ``line``."""
+    try:
+        line = json.loads(data)
+        valid = isinstance(line["id"], int) and isinstance(line["line"], str)
+    except (ValueError, RecursionError, KeyError, TypeError):
+        valid = False
+    if not valid:
+        raise UnexpectedAnswer(client.server, f"GET {url}", f"a log line event is {data[:80]!r}")
+    return dict(line)
 
 
 class Watch:
@@ -105,6 +117,10 @@ class Watch:
                 interval = min(interval * 1.5, LAST_POLL)
         finally:
             self.stopping.set()
+            # A log line being written finishes before the caller goes on (and, on Ctrl-C,
+            # exits: a daemon thread still writing to stderr then would crash the interpreter).
+            if self.lock.acquire(timeout=1):
+                self.lock.release()
 
     def _changes(self, run: dict[str, Any]) -> None:
         for step, item, label, row in rows(run):
@@ -159,14 +175,14 @@ class Watch:
             try:
                 for line in follow_logs(self.client, self.run_id, step, item):
                     with self.lock:
+                        if self.stopping.is_set():  # Ctrl-C: the main thread is on its way out
+                            return
                         self.out.write(f"{label} | {line['line']}\n")
                         self.out.flush()
-            except (ApiError, Unreachable) as exc:
-                if not self.stopping.is_set():
-                    self.line("!", label, f"log stream lost: {exc.message}")
-            except Exception:  # the client was closed under it (Ctrl-C): nothing to say
-                if not self.stopping.is_set():
-                    raise
+            except Exception as exc:  # a thread's error would be a traceback: one line instead
+                if not self.stopping.is_set():  # else the client was closed under it (Ctrl-C)
+                    why = exc.message if isinstance(exc, RemoteError) else what_was_wrong(exc)
+                    self.line("!", label, f"log stream lost: {why}")
 
     def _streams_end(self) -> None:
         deadline = time.monotonic() + FOLLOW_GRACE

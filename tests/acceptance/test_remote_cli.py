@@ -1,245 +1,34 @@
 """The remote CLI (`executor runs|workflows|schedules|instances|context`), spawned for real
 against a real service on a free port (SQLite and PostgreSQL, with and without a token).
 
-Between the CLI and the service sits a small recording reverse proxy: every request the CLI
-sends is checked against the service's own ``/openapi.json`` (the path template and method,
-each query parameter against its schema, the body against the request body's schema, the
-bearer token where the document asks for one). Nothing in the product knows about it.
+Between the CLI and the service sits a small recording reverse proxy
+(`tests.support.recording_proxy`): every request the CLI sends is checked against the
+service's own ``/openapi.json``. Nothing in the product knows about it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import signal
-import socket
 import stat
 import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote
 
 import httpx
 import pytest
-from hypercorn.asyncio import serve
-from hypercorn.config import Config
-from jsonschema import Draft202012Validator, FormatChecker
-from starlette.background import BackgroundTask
-from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
-from starlette.types import Receive, Scope, Send
 
 from tests.support import databases
+from tests.support.http_server import RecordingServer
 from tests.support.process import CLI, Server, clean_env
+from tests.support.recording_proxy import Recorded, RecordingProxy, free_port, violations
 from tests.support.waiting import wait_until
 
 TOKEN = "remote-cli-secret"
-
-# --- checking requests against the OpenAPI document -------------------------------------
-
-
-@dataclass(frozen=True)
-class Recorded:
-    method: str
-    path: str  # decoded, as the service routes it
-    query: str
-    headers: dict[str, str]
-    body: bytes
-
-
-def _date_time(value: object) -> bool:
-    if not isinstance(value, str):
-        return True
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return False
-    return "T" in value.upper() and moment.tzinfo is not None
-
-
-FORMATS = FormatChecker()
-FORMATS.checks("date-time")(_date_time)
-
-
-def _operation(document: dict[str, Any], request: Recorded) -> tuple[str, dict[str, Any], dict[str, str]]:
-    """The path template (the most literal one that matches), its operation, the path values."""
-    matches = []
-    for template in document["paths"]:
-        names = re.findall(r"\{([^}]+)\}", template)
-        pattern = "^" + re.sub(r"\\\{[^}]+\\\}", "([^/]+)", re.escape(template)) + "$"
-        found = re.match(pattern, request.path)
-        if found:
-            matches.append((len(names), template, dict(zip(names, found.groups(), strict=True))))
-    assert matches, f"{request.method} {request.path}: no path of the document matches"
-    _, template, values = min(matches, key=lambda m: m[0])
-    operation = document["paths"][template].get(request.method.lower())
-    assert operation is not None, f"{request.method} {template} is not in the document"
-    return template, operation, values
-
-
-def _coerce(text: str, schema: dict[str, Any]) -> Any:
-    kinds = schema.get("type")
-    if kinds == "integer" and re.fullmatch(r"-?[0-9]+", text):
-        return int(text)
-    if kinds == "boolean" and text in ("true", "false"):
-        return text == "true"
-    return text
-
-
-def _schema_errors(schema: dict[str, Any], value: Any, document: dict[str, Any]) -> list[str]:
-    # The components ride along, so that a `$ref` into them resolves.
-    root = {**schema, "components": document["components"]}
-    validator = Draft202012Validator(root, format_checker=FORMATS)
-    return [f"{error.json_path}: {error.message}" for error in validator.iter_errors(value)]
-
-
-def violations(document: dict[str, Any], request: Recorded, auth: bool = True) -> list[str]:
-    """What in ``request`` the document does not allow (nothing: an empty list); ``auth``:
-    the bearer token too, where the document asks for one."""
-    template, operation, values = _operation(document, request)
-    where = f"{request.method} {template}"
-    problems = []
-    parameters = operation.get("parameters", [])
-    for parameter in parameters:
-        if parameter["in"] == "path":
-            value = _coerce(values[parameter["name"]], parameter["schema"])
-            for error in _schema_errors(parameter["schema"], value, document):
-                problems.append(f"{where}: path {parameter['name']}: {error}")
-    declared = {p["name"]: p for p in parameters if p["in"] == "query"}
-    given = parse_qsl(request.query, keep_blank_values=True)
-    names = [name for name, _ in given]
-    for name, text in given:
-        if name not in declared:
-            problems.append(f"{where}: query parameter {name!r} is not in the document")
-            continue
-        if names.count(name) > 1:
-            problems.append(f"{where}: query parameter {name!r} given twice")
-        value = _coerce(text, declared[name]["schema"])
-        for error in _schema_errors(declared[name]["schema"], value, document):
-            problems.append(f"{where}: query {name}={text!r}: {error}")
-    for name, parameter in declared.items():
-        if parameter.get("required") and name not in names:
-            problems.append(f"{where}: required query parameter {name!r} missing")
-    body = operation.get("requestBody")
-    kind = request.headers.get("content-type", "").split(";")[0].strip()
-    if body is None:
-        if request.body:
-            problems.append(f"{where}: a body where the document has none")
-    elif not request.body:
-        if body.get("required"):
-            problems.append(f"{where}: the required body is missing")
-    elif kind not in body["content"]:
-        problems.append(f"{where}: content type {kind!r} is not one of {sorted(body['content'])}")
-    elif kind == "application/json":
-        value = json.loads(request.body)
-        for error in _schema_errors(body["content"][kind]["schema"], value, document):
-            problems.append(f"{where}: body {error}")
-    else:
-        request.body.decode("utf-8")  # YAML: a string
-    secured = operation.get("security", document.get("security")) or []
-    authorization = request.headers.get("authorization", "")
-    if auth and secured and not authorization.startswith("Bearer "):
-        problems.append(f"{where}: no bearer token where the document asks for one")
-    return problems
-
-
-# --- the recording reverse proxy ------------------------------------------------------------
-
-HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "upgrade"}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-class RecordingProxy:
-    """Forwards every request to ``upstream`` (answers streamed through, Server-Sent Events
-    included) and records it."""
-
-    def __init__(self, upstream: str) -> None:
-        self.upstream = upstream
-        self.port = free_port()
-        self.recorded: list[Recorded] = []
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.stopped: asyncio.Event | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> RecordingProxy:
-        self.thread.start()
-        config = Config()
-        config.bind = [f"127.0.0.1:{self.port}"]
-        config.accesslog = None
-        config.errorlog = None
-
-        async def start() -> None:
-            self.stopped = asyncio.Event()
-            self.client = httpx.AsyncClient(timeout=None)
-            self.serving = asyncio.ensure_future(serve(self._app, config, shutdown_trigger=self.stopped.wait))  # type: ignore[arg-type]
-
-        asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
-        wait_until(self._listening, 10, what="the proxy to listen")
-        return self
-
-    def _listening(self) -> bool:
-        try:
-            socket.create_connection(("127.0.0.1", self.port), 0.5).close()
-        except OSError:
-            return False
-        return True
-
-    def __exit__(self, *exc: object) -> None:
-        async def stop() -> None:
-            assert self.stopped is not None
-            self.stopped.set()
-            await asyncio.wait_for(self.serving, 10)
-            await self.client.aclose()
-
-        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(15)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()
-
-    async def _app(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-        request = Request(scope, receive)
-        body = await request.body()
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        query = scope["query_string"].decode("latin-1")
-        self.recorded.append(Recorded(request.method, unquote(scope["path"]), query, headers, body))
-        target = self.upstream + scope["raw_path"].decode("latin-1") + (f"?{query}" if query else "")
-        upstream = await self.client.send(
-            self.client.build_request(
-                request.method,
-                target,
-                headers={k: v for k, v in headers.items() if k not in HOP_BY_HOP},
-                content=body,
-            ),
-            stream=True,
-        )
-        response: Response = StreamingResponse(
-            upstream.aiter_raw(),
-            status_code=upstream.status_code,
-            headers={k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP},
-            background=BackgroundTask(upstream.aclose),
-        )
-        await response(scope, receive, send)
-
 
 # --- the service under test, and the CLI --------------------------------------------------
 
@@ -967,6 +756,84 @@ def test_a_tour_of_every_backend_with_and_without_a_token(tour_service: Service)
         )
 
 
+# Values the CLI refuses before it sends anything (so no service is needed): each is one line
+# naming where the bad value came from, exit 2, never a traceback.
+BAD_IPV6 = "current: bad\ncontexts: {bad: {server: 'http://[::1'}}\n"
+REFUSED: list[tuple[list[str | bytes], dict[str, str], str | None, str]] = [
+    (
+        ["runs", "list", "--server", "http://[::1"],
+        {},
+        None,
+        "invalid --server: 'http://[::1' is not a valid URL: Invalid IPv6 URL",
+    ),
+    (["runs", "list"], {}, BAD_IPV6, "invalid server of context bad in "),
+    (
+        ["runs", "list"],
+        {"EXECUTOR_SERVER": "http://h:port"},
+        None,
+        "invalid EXECUTOR_SERVER: 'http://h:port' is not a valid URL: ",
+    ),
+    (
+        ["runs", "start", "approval", "--input", '{"x": "\\ud800"}'],
+        {},
+        None,
+        "invalid --input: the text is not valid Unicode: it holds a lone surrogate (\\ud800)",
+    ),
+    (
+        ["runs", "list", "--token", "tökén"],
+        {},
+        None,
+        "invalid --token: the token has a character that is not ASCII (character 2); ",
+    ),
+    (
+        ["runs", "list"],
+        {"EXECUTOR_API_TOKEN": "line\nbreak"},
+        None,
+        "invalid EXECUTOR_API_TOKEN: the token has whitespace (character 5); ",
+    ),
+    (["runs", "get", b"\xff"], {}, None, "invalid RUN: the text is not valid Unicode: it is not UTF-8"),
+    (["context", "list"], {}, "contexts: {a: [\n", "contexts.yaml is not valid YAML: "),
+]
+
+
+@pytest.mark.parametrize(("args", "env", "contexts", "expected"), REFUSED)
+def test_a_bad_value_is_one_line_and_no_traceback(
+    tmp_path: Path, args: list[str | bytes], env: dict[str, str], contexts: str | None, expected: str
+) -> None:
+    if contexts is not None:
+        path = tmp_path / "executor" / "contexts.yaml"
+        path.parent.mkdir(mode=0o700)
+        path.write_text(contexts)
+        path.chmod(0o600)
+    result = subprocess.run(
+        [*CLI, *args],
+        env=clean_env(XDG_CONFIG_HOME=str(tmp_path), **env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert expected in one_error_line(result)
+
+
+def test_a_server_that_is_not_an_executor_is_one_line(tmp_path: Path) -> None:
+    """A web server answering JSON of its own (here: an echo) is named, with what was missing."""
+    with RecordingServer() as other:
+        result = subprocess.run(
+            [*CLI, "runs", "list", "--server", other.url],
+            env=clean_env(XDG_CONFIG_HOME=str(tmp_path)),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert one_error_line(result).startswith(
+        f"executor: error: the answer of {other.url} to GET /runs is not what "
+    )
+    assert "(no field 'runs'); is it an Executor of the same version?" in result.stderr
+
+
 # --- contexts -------------------------------------------------------------------------------
 
 
@@ -1027,14 +894,14 @@ def test_contexts_file_is_private_and_precedence_holds(service: Service, tmp_pat
     path.chmod(0o644)
     for args in (("runs", "list"), ("context", "list")):
         exposed = cli(*args)
-        assert exposed.returncode == 1
+        assert exposed.returncode == 2
         assert one_error_line(exposed) == (
             f"executor: error: {path} is open to other users (mode 0644); it holds tokens, so executor "
             f"does not use it: chmod 600 {path}"
         )
     path.chmod(0o600)
     assert cli("context", "remove", "dead").stderr == "removed context dead\n"
-    assert cli("context", "use", "dead").returncode == 1
+    assert cli("context", "use", "dead").returncode == 2
     assert [c["name"] for c in json.loads(cli("context", "list", "-o", "json").stdout)] == ["svc"]
 
     # Without XDG_CONFIG_HOME: ~/.config/executor/contexts.yaml.

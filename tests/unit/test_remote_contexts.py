@@ -10,7 +10,7 @@ import pytest
 from executor.errors import ConfigError
 from executor.remote import contexts
 from executor.remote.contexts import Context, Contexts, ContextsError
-from executor.remote.options import DEFAULT_SERVER, Target, first_token, resolve
+from executor.remote.options import DEFAULT_SERVER, Sources, Target, check_token, first_token, resolve
 
 
 @pytest.fixture
@@ -94,3 +94,109 @@ def test_first_token_of_a_rotation() -> None:
     assert first_token("a, b") == "a"
     assert first_token(" , ") is None
     assert first_token(None) is None
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://[::1", "is not a valid URL: Invalid IPv6 URL"),
+        ("http://h:port", "is not a valid URL: Port could not be cast to integer value as 'port'"),
+        ("http://h:99999", "is not a valid URL: Port out of range 0-65535"),
+        ("http://exa mple.com", "has a space or a control character"),
+        ("http://h\n:8080", "has a space or a control character"),
+        ("http://\udcff.example", "is not valid Unicode text"),
+        ("http://:8080", "names no host"),
+        ("http://h:8080/?x=1", "has a query or a fragment"),
+        ("http://h:8080#top", "has a query or a fragment"),
+        ("ftp://h", "is not an http:// or https:// URL"),
+    ],
+)
+def test_a_server_url_no_request_can_go_to_is_a_usage_error(url: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        contexts.check_server(url, "EXECUTOR_SERVER")
+    assert caught.value.exit_code == 2
+    assert caught.value.message.startswith(f"invalid EXECUTOR_SERVER: {url!r} ")
+    assert expected in caught.value.message and "\n" not in caught.value.message
+
+
+def test_a_server_url_is_kept_without_trailing_slash_or_spaces() -> None:
+    assert contexts.check_server(" http://[::1]:8080/ ") == "http://[::1]:8080"
+    assert contexts.check_server("https://h.example/executor/") == "https://h.example/executor"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "contexts: {a: [\n",
+            "is not valid YAML: expected the node content, but found '<stream end>' (line 2",
+        ),
+        ("\t- x\n", "is not valid YAML: "),
+        ("- 1\n", "is not a contexts file: expected a mapping with `contexts` and `current`"),
+        ("contexts: [1]\n", "is not a contexts file: `contexts` is not a mapping"),
+        ("contexts: {a: {server: 'http://h', token: [1]}}\n", "the token of context 'a' is not a string"),
+    ],
+)
+def test_a_broken_file_is_one_line(tmp_path: Path, text: str, expected: str) -> None:
+    broken = tmp_path / "contexts.yaml"
+    broken.write_text(text)
+    broken.chmod(0o600)
+    with pytest.raises(ContextsError) as caught:
+        contexts.load(broken)
+    assert caught.value.exit_code == 2
+    assert caught.value.message.startswith(f"{broken} ") and expected in caught.value.message
+    assert "\n" not in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("token", "kind", "position"),
+    [
+        ("tökén", "a character that is not ASCII", 2),
+        ("line\nbreak", "whitespace", 5),
+        ("a b", "whitespace", 2),
+        ("ab\x7f", "a control character", 3),
+        ("\udcff", "a character that is not ASCII", 1),
+    ],
+)
+def test_a_token_no_header_can_carry_names_its_source_not_its_value(
+    token: str, kind: str, position: int
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        check_token(token, "EXECUTOR_API_TOKEN")
+    assert caught.value.exit_code == 2
+    assert caught.value.message == (
+        f"invalid EXECUTOR_API_TOKEN: the token has {kind} (character {position}); "
+        "a token is printable ASCII, no spaces"
+    )
+    assert check_token("Ab0-._~+/=!", "--token") == "Ab0-._~+/=!"
+
+
+def test_bad_values_name_where_they_came_from(tmp_path: Path) -> None:
+    file = tmp_path / "contexts.yaml"
+    contexts.save(
+        file,
+        Contexts(
+            {
+                "ipv6": Context("ipv6", "http://[::1"),
+                "spaced": Context("spaced", "http://h:1", "bad token"),
+            },
+            current="spaced",
+        ),
+    )
+    from_env = Sources(server="EXECUTOR_SERVER", token="EXECUTOR_API_TOKEN", context="EXECUTOR_CONTEXT")
+    with pytest.raises(ConfigError, match=r"^invalid EXECUTOR_SERVER: 'http://h:x' is not a valid URL"):
+        resolve("http://h:x", None, None, file, from_env)
+    with pytest.raises(ConfigError, match=r"^invalid EXECUTOR_API_TOKEN: the token has whitespace"):
+        resolve(None, "a\tb", None, file, from_env)
+    with pytest.raises(ConfigError, match=r"^invalid EXECUTOR_CONTEXT: no context 'nope'"):
+        resolve(None, None, "nope", file, from_env)
+    with pytest.raises(
+        ConfigError, match=f"^invalid server of context ipv6 in {file}: 'http://\\[::1' is not"
+    ):
+        resolve(None, None, "ipv6", file)
+    with pytest.raises(
+        ConfigError, match=f"^invalid token of context spaced in {file}: the token has whitespace"
+    ):
+        resolve(None, None, None, file)
+    # A token given by flag or variable is sent instead, so the context's is never read.
+    assert resolve(None, "good", None, file) == Target("http://h:1", "good", "spaced")

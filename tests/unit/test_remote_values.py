@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from executor.errors import ConfigError
-from executor.remote.values import parse_time, run_input
+from executor.remote.values import API_MAX_DEPTH, check_text, parse_json, parse_time, run_input
 
 NOW = datetime(2026, 11, 21, 13, 54, 56, tzinfo=UTC)
 
@@ -71,3 +74,72 @@ def test_relative_times_count_back_from_now() -> None:
     expected = datetime.now(UTC) - timedelta(minutes=30)
     assert abs((moment - expected).total_seconds()) < 5
     assert moment.tzinfo is not None and moment.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    ("given", "option", "char"),
+    [
+        (('{"x": "\\ud800"}', None, []), "--input", "\\ud800"),
+        (('{"\\udfff": 1}', None, []), "--input", "\\udfff"),
+        ((None, None, ['x="\\udc00"']), "-i", "\\udc00"),
+        ((None, None, ['x=["a", "\\ud83d"]']), "-i", "\\ud83d"),
+    ],
+)
+def test_a_lone_surrogate_is_refused_naming_the_option(
+    given: tuple[str | None, str | None, list[str]], option: str, char: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        run_input(*given)
+    assert caught.value.exit_code == 2
+    assert caught.value.message == (
+        f"invalid {option}: the text is not valid Unicode: it holds a lone surrogate ({char})"
+    )
+    # A pair of surrogate escapes is one character, and fine.
+    assert parse_json('"\\ud83d\\ude00"', "--payload") == "😀"
+
+
+def test_bytes_the_terminal_could_not_decode_are_named() -> None:
+    # Python keeps an argument's undecodable bytes as lone surrogates (surrogateescape).
+    with pytest.raises(ConfigError, match=r"invalid -i: .* it is not UTF-8 \(the byte 0xff\)"):
+        run_input(None, None, ["x=caf\udcff"])
+    with pytest.raises(ConfigError, match=r"invalid RUN: .* it is not UTF-8 \(the byte 0xfe\)"):
+        check_text("ab\udcfe", "RUN")
+    check_text("café ✓", "RUN")
+
+
+def test_json_nested_deeper_than_the_api_reads_is_refused() -> None:
+    def nested(levels: int) -> str:
+        return "[" * levels + "]" * levels
+
+    assert parse_json(nested(API_MAX_DEPTH - 1), "--payload") is not None  # in {"payload": ...}: 64
+    with pytest.raises(ConfigError, match="invalid --payload: nested deeper than the 63 levels"):
+        parse_json(nested(API_MAX_DEPTH), "--payload")
+    with pytest.raises(ConfigError, match="invalid --input: nested deeper than the 63 levels"):
+        run_input('{"a": ' + nested(API_MAX_DEPTH - 1) + "}", None, [])
+    with pytest.raises(ConfigError, match="invalid -i: nested deeper than the 62 levels"):
+        run_input(None, None, ["a=" + nested(API_MAX_DEPTH - 1)])
+    # Too deep even for Python's parser: the same one line, no RecursionError.
+    with pytest.raises(ConfigError, match="invalid --payload: nested deeper than"):
+        parse_json(nested(200_000), "--payload")
+
+
+def test_an_input_file_that_cannot_be_read_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    latin = tmp_path / "latin.json"
+    latin.write_bytes(b'{"x": "caf\xe9"}')
+    for path, expected in [
+        (tmp_path / "none.json", f"invalid --input-file: cannot read {tmp_path / 'none.json'}: No such file"),
+        (tmp_path, f"invalid --input-file: cannot read {tmp_path}: Is a directory"),
+        (latin, f"invalid --input-file: {latin} is not UTF-8 text"),
+    ]:
+        with pytest.raises(ConfigError) as caught:
+            run_input(None, str(path), [])
+        assert caught.value.message.startswith(expected)
+    monkeypatch.setattr(
+        sys, "stdin", io.TextIOWrapper(io.BytesIO(b'{"x": "\xff"}'), errors="surrogateescape")
+    )
+    with pytest.raises(ConfigError, match=r"^invalid --input-file: stdin is not UTF-8 text$"):
+        run_input(None, "-", [])
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO('{"x": "ü"}'.encode())))
+    assert run_input(None, "-", []) == {"x": "ü"}

@@ -34,6 +34,7 @@ OutputOption = Annotated[
     ),
 )
 def add(
+    ctx: typer.Context,
     name: NameArgument,
     server: Annotated[
         str, typer.Option("--server", metavar="URL", help="The server's URL.", show_default=False)
@@ -51,17 +52,19 @@ def add(
     use: Annotated[bool, typer.Option("--use", help="Make it the current context.")] = False,
 ) -> None:
     from executor.remote import contexts
-    from executor.remote.options import first_token
+    from executor.remote.options import check_token, first_token, given_as
     from executor.remote.values import read_text
 
     with reported():
         url = contexts.check_server(server)
+        source = given_as(ctx, "token")
         if token_file is not None:
-            token = read_text(token_file, "--token-file").strip()
+            token, source = read_text(token_file, "--token-file").strip(), "--token-file"
+        token = check_token(first_token(token), source)
         path = contexts.default_path()
         known = contexts.load(path)
         replaced = name in known.contexts
-        known.contexts[name] = contexts.Context(name, url, first_token(token))
+        known.contexts[name] = contexts.Context(name, url, token)
         if use or known.current is None:
             known.current = name
         contexts.save(path, known)

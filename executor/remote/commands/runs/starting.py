@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -33,7 +34,7 @@ def start(
         str | None, typer.Option("--input", metavar="JSON", help="The run's input, a JSON object.")
     ] = None,
     input_file: Annotated[
-        str | None,
+        Path | None,
         typer.Option(
             "--input-file", metavar="FILE", help="Read the input (a JSON object) from FILE; - is stdin."
         ),
@@ -68,7 +69,8 @@ def start(
     from executor.remote import output
     from executor.remote.values import run_input
 
-    body: dict[str, Any] = {"workflow": workflow, "input": run_input(input_json, input_file, inputs or [])}
+    given = run_input(input_json, None if input_file is None else str(input_file), inputs or [])
+    body: dict[str, Any] = {"workflow": workflow, "input": given}
     if idempotency_key is not None:
         body["idempotency_key"] = idempotency_key
     if version is not None:
