@@ -45,12 +45,13 @@ async def read_json(request: Request, limit: int, *, empty: Any = ...) -> Any:
     return parse_json(raw)
 
 
-def parse_json(raw: bytes) -> Any:
-    """The body's value, refused when it nests deeper than `MAX_DEPTH`: checked before
-    anything (validation, storage) walks it recursively."""
+def parse_json(raw: bytes, depth: int = MAX_DEPTH) -> Any:
+    """The body's value, refused when it nests deeper than ``depth`` levels: checked before
+    anything (validation, storage) walks it recursively. (The dashboard's forms read a part
+    of a request, its input or a signal's payload, with the depth the rest leaves it.)"""
     too_deep = InvalidRequest(
-        f"the body is nested deeper than the limit of {MAX_DEPTH} levels of arrays and objects",
-        [{"path": "$", "message": f"nested deeper than {MAX_DEPTH} levels"}],
+        f"the body is nested deeper than the limit of {depth} levels of arrays and objects",
+        [{"path": "$", "message": f"nested deeper than {depth} levels"}],
     )
     try:
         value = json.loads(raw)
@@ -58,7 +59,7 @@ def parse_json(raw: bytes) -> Any:
         raise MalformedBody(f"the body is not valid JSON: {exc}") from None
     except RecursionError:
         raise too_deep from None
-    if deeper_than(value, MAX_DEPTH):
+    if deeper_than(value, depth):
         raise too_deep
     if not is_unicode(value):
         raise MalformedBody("the body has text that is not valid Unicode (a lone surrogate escape)")

@@ -4,8 +4,6 @@ signal them, follow their logs."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -52,19 +50,7 @@ def _traceparent(request: Request) -> str | None:
 
 
 def _cursor(value: str) -> tuple[float, str]:
-    try:
-        created_at, run_id = json.loads(base64.urlsafe_b64decode(value.encode()))
-        if "\x00" in str(run_id):
-            raise ValueError("a NUL in the run id")
-        return float(created_at), str(run_id)
-    except (ValueError, TypeError, OverflowError, binascii.Error):
-        raise InvalidRequest(
-            "cursor is not one this API gave", [{"path": "cursor", "message": "not a valid cursor"}]
-        ) from None
-
-
-def _encode_cursor(created_at: float, run_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([created_at, run_id]).encode()).decode()
+    return params.decode_cursor(value)
 
 
 def _run_status(text: str | None) -> RunStatus | None:
@@ -130,7 +116,7 @@ async def list_runs(request: Request) -> JSONResponse:
     before = _cursor(cursor) if cursor else None
     runs = await api(request).engine.list_runs(wanted, before=before, limit=limit + 1)
     page, more = runs[:limit], len(runs) > limit
-    next_cursor = _encode_cursor(page[-1].created_at, page[-1].id) if more else None
+    next_cursor = params.encode_cursor(page[-1].created_at, page[-1].id) if more else None
     return JSONResponse({"runs": [views.run(run) for run in page], "next_cursor": next_cursor})
 
 

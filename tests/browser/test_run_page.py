@@ -4,6 +4,7 @@ form names what is wrong, and a step's log follows the step while it runs."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,9 @@ from selenium.webdriver.support.expected_conditions import alert_is_present
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.browser.conftest import TOKEN, Dashboard
+from tests.support import databases
+from tests.support.browser import console_errors
+from tests.support.process import CLI, Server
 from tests.support.waiting import wait_until
 
 WAITS = """
@@ -314,3 +318,59 @@ steps:
     browser.find_element(By.ID, "action-cancel").click()
     WebDriverWait(browser, 5).until(alert_is_present()).accept()
     dashboard.wait_status(run_id, "cancelled", timeout=15)
+
+
+def test_a_step_page_stops_following_a_run_that_is_gone(
+    browser: Any, dashboard: Dashboard, sqlite_template: Path, tmp_path: Path
+) -> None:
+    """The service comes back on another database, where the run is not: the log's stream
+    gives up with a note instead of reconnecting for ever, and the polled part says so and
+    stops polling (htmx's 286) instead of asking every second."""
+    dashboard.push(
+        """
+name: quiet
+steps:
+  - id: talk
+    action: shell
+    with: {command: "echo hello; sleep 60"}
+"""
+    )
+    run_id = dashboard.start("quiet")
+    wait_until(lambda: step_status(dashboard, run_id, "talk") == "running", what="the step running")
+    browser.get(f"{dashboard.url}/ui/runs/{run_id}/steps/talk")
+    mark_page(browser)
+    log = browser.find_element(By.CSS_SELECTOR, "pre[data-log]")
+    wait_until(lambda: "hello" in log.text, what="the first line")
+    port = dashboard.server.port
+    dashboard.server.stop()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    empty = databases.sqlite_copy(sqlite_template, elsewhere / "executor.db")
+    other = Server(CLI, elsewhere, args=["--database", empty, "--port", str(port)]).start()
+    try:
+        other.wait_running()
+        assert other.port == port
+        state = wait_until(
+            lambda: "no longer exists" in text_of(browser, "[data-log-state]"),
+            timeout=30,
+            what="the log to give up",
+        )
+        assert state
+        assert browser.find_element(By.CSS_SELECTOR, "pre[data-log]").get_attribute("data-follow") is None
+        gone = wait_until(
+            lambda: browser.find_elements(By.CSS_SELECTOR, "#step-live[data-live-gone]"), what="the note"
+        )[0]
+        assert "No longer updated" in gone.text and gone.get_attribute("hx-get") is None
+        assert same_page(browser)
+        # While the service was away the page's requests failed, and htmx says so when a poll
+        # came then: those errors only (the fixture would take htmx's for a script's).
+        unexpected = [
+            line
+            for line in console_errors(browser)
+            if "Failed to load resource" not in line
+            and not re.search(r'htmx\.min\.js\S* [0-9:]+ "htmx:(sendError|afterRequest)', line)
+        ]
+        assert not unexpected, unexpected
+    finally:
+        browser.get("about:blank")
+        other.stop()

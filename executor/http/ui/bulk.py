@@ -19,7 +19,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from executor.engine.bulk import APPLIES_TO, Action
+from executor.http import params, schemas
 from executor.http.api import api
+from executor.http.problems import InvalidRequest
 from executor.http.ui.forms import read_form
 from executor.http.ui.render import html_errors, page
 from executor.http.ui.runs import TRIGGERS, criteria, query_of
@@ -27,6 +29,7 @@ from executor.statuses import RunStatus
 from executor.store.records import RunFilter
 
 ACTIONS: tuple[Action, ...] = ("cancel", "retry")
+CONFIRMED = {"minimum": 0, "maximum": 2**62}  # the count of runs the confirmation showed
 VERBS = {"cancel": "Cancel", "retry": "Retry"}
 
 
@@ -70,9 +73,8 @@ async def confirm(request: Request) -> Response:
     )
 
 
-def _float(
-    form: Mapping[str, str], name: str, errors: dict[str, str], required: bool = False
-) -> float | None:
+def _time(form: Mapping[str, str], name: str, errors: dict[str, str], required: bool = False) -> float | None:
+    """A time the confirmation page wrote (Unix seconds), in the range its filters allow."""
     text = str(form.get(name, "")).strip()
     if not text:
         if required:
@@ -82,8 +84,8 @@ def _float(
         value = float(text)
     except ValueError:
         value = math.nan
-    if not math.isfinite(value):
-        errors[name] = f"{text!r} is not a time in seconds"
+    if not 0 <= value < params.LATEST:  # NaN too
+        errors[name] = f"{text!r} is not a time in seconds from 1970 to 9999"
         return None
     return value
 
@@ -91,6 +93,11 @@ def _float(
 def _form_filter(form: Mapping[str, str], errors: dict[str, str]) -> RunFilter:
     """The filter the confirmation page carried (its times as Unix seconds)."""
     workflow = str(form.get("workflow", "")) or None
+    if workflow is not None:
+        try:
+            params.text("workflow", workflow, schemas.WORKFLOW_FILTER)
+        except InvalidRequest as exc:
+            errors["workflow"] = exc.message
     status_text = str(form.get("status", ""))
     status = None
     if status_text:
@@ -101,17 +108,17 @@ def _form_filter(form: Mapping[str, str], errors: dict[str, str]) -> RunFilter:
     trigger = str(form.get("trigger", "")) or None
     if trigger is not None and trigger not in TRIGGERS:
         errors["trigger"] = f"{trigger!r} is not a trigger"
-    since = _float(form, "since", errors)
-    until = _float(form, "until", errors, required=True)
+    since = _time(form, "since", errors)
+    until = _time(form, "until", errors, required=True)
     return RunFilter(workflow=workflow, status=status, trigger=trigger, since=since, until=until)
 
 
 def _confirmed(form: Mapping[str, str], errors: dict[str, str]) -> int:
-    text = str(form.get("confirmed", ""))
-    if not text.isdigit() or len(text) > 18:
+    try:
+        return params.integer("confirmed", str(form.get("confirmed", "")), CONFIRMED)
+    except InvalidRequest:
         errors["confirmed"] = "the confirmed count is missing: start again from the runs page"
         return 0
-    return int(text)
 
 
 @html_errors

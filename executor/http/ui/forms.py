@@ -7,7 +7,9 @@ valid is the engine's decision (`executor.workflow.inputs`), and its errors, loc
 path, are placed back next to the fields they name (`place`).
 
 What cannot be converted is passed on as typed (``"abc"`` for an integer) so that the schema's
-own message names the problem; only text that is not JSON at all is refused here.
+own message names the problem; only text that is not JSON at all is refused here. JSON text is
+read as the API reads a body (`executor.http.body.parse_json`): no lone surrogate, no nesting
+deeper than the run request would allow around it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
+from executor.http import body
+from executor.http.problems import ClientError
+from executor.workflow.source import MAX_DEPTH
+
 PREFIX = "input."
 """Form field names are the property names behind this prefix (``input.replicas``)."""
 
@@ -31,6 +37,11 @@ GENERAL = ""
 """The key of errors that no field owns, in the errors `place` returns."""
 
 SCALARS = (str, int, float, bool, type(None))
+
+# The input sits one level inside the run request (``{"input": ...}``), a field's value two
+# (``{"input": {"name": ...}}``): what the API's limit on the request's depth leaves them.
+INPUT_DEPTH = MAX_DEPTH - 1
+FIELD_DEPTH = MAX_DEPTH - 2
 
 
 async def read_form(request: Request) -> dict[str, str]:
@@ -177,9 +188,9 @@ def read(found: list[Field], form: Mapping[str, str]) -> tuple[dict[str, Any], d
             value[f.name] = _number(text)
         else:
             try:
-                value[f.name] = json.loads(text)
-            except ValueError as exc:
-                errors[f.key] = f"not valid JSON: {exc}"
+                value[f.name] = body.parse_json(text.encode(), FIELD_DEPTH)
+            except ClientError as exc:
+                errors[f.key] = _said(exc).removeprefix("is ")
     return value, errors
 
 
@@ -188,15 +199,21 @@ def read_raw(text: str) -> tuple[Any, dict[str, str]]:
     if not text.strip():
         return {}, {}
     try:
-        return json.loads(text), {}
-    except ValueError as exc:
-        return None, {GENERAL: f"the input is not valid JSON: {exc}"}
+        return body.parse_json(text.encode(), INPUT_DEPTH), {}
+    except ClientError as exc:
+        return None, {GENERAL: f"the input {_said(exc)}"}
+
+
+def _said(exc: ClientError) -> str:
+    """What `body.parse_json` found wrong, said of a form's text rather than of a body:
+    ``is not valid JSON: ...``, ``has text that is not valid Unicode ...``, ``is nested ...``."""
+    return exc.message.removeprefix("the body ")
 
 
 def _json_or_text(text: str) -> Any:
     try:
-        return json.loads(text)
-    except ValueError:
+        return body.parse_json(text.encode(), FIELD_DEPTH)
+    except ClientError:
         return text  # not one of the options: the schema's enum says so
 
 

@@ -25,17 +25,32 @@ TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
 
 
+def _utc(value: float) -> datetime | None:
+    """The instant ``value`` (Unix seconds) names; None when no date holds it (before the
+    year 1 or after 9999, NaN)."""
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
 def iso(value: float | str | None) -> str | None:
     if value is None or isinstance(value, str):
         return value
-    return datetime.fromtimestamp(value, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    moment = _utc(value)
+    if moment is None:
+        return f"{value!r} seconds from 1970 (out of a date's range)"
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def when(value: float | str | None, empty: str = "—") -> Markup:
-    """A ``<time>``: UTC in the markup and on hover; ui.js shows it in the viewer's zone."""
+    """A ``<time>``: UTC in the markup and on hover; ui.js shows it in the viewer's zone.
+    A time out of a date's range is plain text (pages must render whatever is stored)."""
     text = iso(value)
     if text is None:
         return Markup(escape(empty))
+    if isinstance(value, int | float) and _utc(value) is None:
+        return Markup(escape(text))
     return Markup('<time datetime="{0}" title="{0}">{0}</time>').format(text)
 
 
@@ -117,3 +132,30 @@ def html_errors(handler: Handler) -> Handler:
             )
 
     return wrapped
+
+
+STOP_POLLING = 286
+"""The status that makes htmx stop polling (it still swaps the answer in)."""
+
+
+def polled(target: str) -> Callable[[Handler], Handler]:
+    """For a fragment htmx polls (into the element of id ``target``): a client error (the
+    run deleted, a parameter refused) would be the same answer every second, so htmx's
+    request gets `STOP_POLLING` and a note in the element's place instead. A server error
+    (the database away for a moment) keeps the polling: it may pass."""
+
+    def decorate(handler: Handler) -> Handler:
+        @wraps(handler)
+        async def wrapped(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except ExecutorError as exc:
+                if getattr(exc, "http_status", 500) >= 500 or request.headers.get("hx-request") != "true":
+                    raise
+                return page(
+                    request, "_live_gone.html", status=STOP_POLLING, target=target, message=exc.message
+                )
+
+        return wrapped
+
+    return decorate

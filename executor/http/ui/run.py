@@ -5,7 +5,7 @@ retry, send a signal), each calling the engine as the JSON API's own routes do.
 Live: the page polls ``/ui/runs/{id}/live`` (htmx) with the fingerprint of the state it
 shows; an unchanged run answers 204, a changed one the header and the steps' state as JSON,
 which static/run.js applies to the graph, the timeline and the table without redrawing them.
-A finished run's fragment stops the polling.
+A finished run's fragment stops the polling, and so does a run that is gone (see `polled`).
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ from executor.http.problems import ClientError
 from executor.http.ui import progress
 from executor.http.ui.forms import read_form
 from executor.http.ui.graph import MAX_NODES, graph_data
-from executor.http.ui.render import html_errors, page, pretty_json
+from executor.http.ui.render import html_errors, page, polled, pretty_json
 from executor.statuses import RUN_FINAL, StepStatus
 from executor.store.records import RunRecord
+from executor.workflow.source import MAX_DEPTH
 
 CHILDREN = 50  # child runs listed on the page (the rest are counted)
 JSON_SHOWN = 100_000  # characters of an input or output shown; the API has all of it
@@ -118,6 +119,7 @@ async def run_page(request: Request) -> Response:
 
 
 @html_errors
+@polled("run-live")
 async def live(request: Request) -> Response:
     found = await _load(request, _run_id(request))
     if found["live_url"] is not None and request.query_params.get("v") == found["fingerprint"]:
@@ -175,11 +177,12 @@ def _signal_name(text: str, errors: dict[str, str]) -> str:
 
 
 def _signal_payload(text: str, errors: dict[str, str]) -> Any:
-    """The payload as JSON (empty: no payload, null), read as the API reads a body."""
+    """The payload as JSON (empty: no payload, null), read as the API reads a body: the
+    payload sits one level inside the signal request (``{"payload": ...}``)."""
     if not text.strip():
         return None
     try:
-        return body.parse_json(text.encode())
+        return body.parse_json(text.encode(), MAX_DEPTH - 1)
     except ClientError as exc:
         errors["payload"] = "The payload " + exc.message.removeprefix("the body ") + "."
     return None

@@ -3,9 +3,6 @@ while runs arrive; its table refreshes itself (htmx) to show live status."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -15,8 +12,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from executor.http import params, schemas
 from executor.http.api import api
-from executor.http.ui.render import html_errors, page
+from executor.http.problems import InvalidRequest
+from executor.http.ui.render import STOP_POLLING, html_errors, page
 from executor.statuses import RunStatus
 
 PAGE_SIZE = 50
@@ -44,7 +43,8 @@ class RunsQuery:
 
 
 def parse_time(text: str, field: str, errors: dict[str, str]) -> float | None:
-    """An ISO date-time (a bare one, as datetime-local sends it, is UTC) as epoch seconds."""
+    """An ISO date-time (a bare one, as datetime-local sends it, is UTC) as epoch seconds,
+    from 1970 to the end of 9999 (an offset can take a date past either end)."""
     if not text:
         return None
     try:
@@ -54,7 +54,11 @@ def parse_time(text: str, field: str, errors: dict[str, str]) -> float | None:
         return None
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.timestamp()
+    seconds = value.timestamp()
+    if not 0 <= seconds < params.LATEST:
+        errors[field] = f"{text!r} is not between 1970 and the end of 9999 (UTC)"
+        return None
+    return seconds
 
 
 def query_of(request: Request) -> RunsQuery:
@@ -67,7 +71,10 @@ def criteria(query: RunsQuery, errors: dict[str, str]) -> dict[str, Any]:
     (field → message) and selects nothing rather than everything."""
     found: dict[str, Any] = {}
     if query.workflow:
-        found["workflow"] = query.workflow
+        try:
+            found["workflow"] = params.text("workflow", query.workflow, schemas.WORKFLOW_FILTER)
+        except InvalidRequest as exc:
+            errors["workflow"] = exc.message
     if query.status:
         try:
             found["status"] = RunStatus(query.status)
@@ -87,17 +94,13 @@ def criteria(query: RunsQuery, errors: dict[str, str]) -> dict[str, Any]:
     return found
 
 
-def encode_cursor(created_at: float, run_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([created_at, run_id]).encode()).decode()
-
-
 def decode_cursor(text: str, errors: dict[str, str]) -> tuple[float, str] | None:
+    """The API's cursor (the same links page both)."""
     if not text:
         return None
     try:
-        created_at, run_id = json.loads(base64.urlsafe_b64decode(text.encode()))
-        return float(created_at), str(run_id)
-    except (ValueError, TypeError, binascii.Error):
+        return params.decode_cursor(text)
+    except InvalidRequest:
         errors["cursor"] = "this page's link is not valid; start again from the newest runs"
         return None
 
@@ -114,12 +117,28 @@ async def list_page(request: Request) -> Response:
         engine = api(request).engine
         listed = await engine.list_runs(**found, before=before, limit=PAGE_SIZE + 1)
         runs, more = listed[:PAGE_SIZE], len(listed) > PAGE_SIZE
-    older = replace(query, cursor=encode_cursor(runs[-1].created_at, runs[-1].id)).params() if more else None
+    older = (
+        replace(query, cursor=params.encode_cursor(runs[-1].created_at, runs[-1].id)).params()
+        if more
+        else None
+    )
+    if request.query_params.get("fragment") == "rows":
+        # Polled every few seconds by every open runs page: only what the rows show. A query
+        # refused now is refused on every poll: the refusal stops the polling.
+        return page(
+            request,
+            "runs_rows.html",
+            status=STOP_POLLING if errors else 200,
+            query=query,
+            runs=runs,
+            older=older,
+            newest=replace(query, cursor="").params(),
+        )
+    # The names the workflow filter suggests: every workflow's latest definition is read.
     workflows = [record.name for record in await api(request).engine.list_workflows()]
-    template = "runs_rows.html" if request.query_params.get("fragment") == "rows" else "runs.html"
     return page(
         request,
-        template,
+        "runs.html",
         status=422 if errors else 200,
         query=query,
         errors=errors,

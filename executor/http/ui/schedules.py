@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from executor.durations import format_duration
 from executor.errors import ExecutorError
-from executor.http import schemas
+from executor.http import params, schemas
 from executor.http.api import api
 from executor.http.problems import InvalidRequest
 from executor.http.schedules import _time as read_time
@@ -64,8 +64,14 @@ async def _recent(request: Request, views: list[ScheduleView]) -> dict[tuple[str
     return found
 
 
+def _key(request: Request) -> tuple[str, str]:
+    """The schedule the path names, its parts checked as the API checks them."""
+    return params.path(request, "workflow"), params.path(request, "schedule")
+
+
 async def _list(request: Request, *, done: str = "", error: str = "", status: int = 200) -> Response:
-    workflow = request.query_params.get("workflow", "").strip() or None
+    given = request.query_params.get("workflow", "").strip()
+    workflow = params.text("workflow", given, schemas.WORKFLOW_FILTER) or None
     views = await _scheduler(request).list(workflow)
     # What the redirect after an action says was done, to a schedule shown here (a link
     # cannot make the page announce anything else).
@@ -105,7 +111,7 @@ Operation = Callable[[Scheduler, str, str], Awaitable[Any]]
 def _action(done: str, operation: Operation) -> Callable[[Request], Awaitable[Response]]:
     @html_errors
     async def act(request: Request) -> Response:
-        workflow, schedule_id = request.path_params["workflow"], request.path_params["schedule"]
+        workflow, schedule_id = _key(request)
         try:
             await operation(_scheduler(request), workflow, schedule_id)
         except ExecutorError as exc:
@@ -127,7 +133,7 @@ async def _resume(scheduler: Scheduler, workflow: str, schedule_id: str) -> None
 @html_errors
 async def trigger(request: Request) -> Response:
     """Start a run now, and show it."""
-    workflow, schedule_id = request.path_params["workflow"], request.path_params["schedule"]
+    workflow, schedule_id = _key(request)
     try:
         api(request).refuse_new_work_while_draining()
         run = await _scheduler(request).trigger(workflow, schedule_id)
@@ -140,7 +146,7 @@ async def trigger(request: Request) -> Response:
 async def backfill(request: Request) -> Response:
     """GET: the form. POST: a dry run listing the ticks, whose confirmation (``confirm``)
     starts them, as ``POST /schedules/{workflow}/{schedule}/backfill`` does."""
-    workflow, schedule_id = request.path_params["workflow"], request.path_params["schedule"]
+    workflow, schedule_id = _key(request)
     scheduler = _scheduler(request)
     view = await scheduler.get(workflow, schedule_id)
     texts: dict[str, str] = {"from": "", "to": "", "overlap": "buffer_all"}

@@ -17,7 +17,7 @@ from executor.http import params, schemas
 from executor.http.api import api
 from executor.http.problems import InvalidRequest, NotFound
 from executor.http.ui import progress
-from executor.http.ui.render import html_errors, page
+from executor.http.ui.render import html_errors, page, polled
 from executor.http.ui.run import LIVE_EVERY, clipped_json
 from executor.statuses import StepStatus
 
@@ -129,11 +129,15 @@ async def step_page(request: Request) -> Response:
         # Followed while lines may still come: the step goes on, or more were stored than shown.
         log_follow=has_logs and (not row.final or len(lines) >= LOG_LINES),
         log_url=f"/runs/{run.id}/steps/{row.step_id}/logs?follow=true{item_query}",
+        # The same lines without following: what run.js asks before it reconnects, to learn
+        # whether the stream can come back (a 401 or 404 says it cannot).
+        log_check_url=f"/runs/{run.id}/steps/{row.step_id}/logs?follow=false{item_query}",
         waiting_for=_waiting_for(row.status, row.state),
     )
 
 
 @html_errors
+@polled("step-live")
 async def step_live(request: Request) -> Response:
     found = await _load(request)
     if found["live_url"] is not None and request.query_params.get("v") == found["fingerprint"]:

@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from executor.durations import format_duration
 from executor.errors import ExecutorError, InputInvalid, WorkflowNotFound
-from executor.http import schemas
+from executor.http import params, schemas
 from executor.http.api import Api, api
 from executor.http.problems import InvalidRequest
 from executor.http.ui import diff, forms
@@ -67,14 +67,20 @@ async def list_page(request: Request) -> Response:
 
 
 def _version(text: str | None, field_name: str = "version") -> int | None:
+    """A version number, read as the API reads one (`params.integer`); none when not given."""
     if text is None or text == "":
         return None
-    if not text.isdigit() or not 1 <= int(text) <= schemas.INT32_MAX:
+    try:
+        return params.integer(field_name, text, schemas.VERSION_PARAM)
+    except InvalidRequest:
         raise InvalidRequest(
             f"{field_name} must be a version number",
             [{"path": field_name, "message": f"{text!r} is not one"}],
-        )
-    return int(text)
+        ) from None
+
+
+def _name(request: Request) -> str:
+    return params.path(request, "name")
 
 
 async def _record(request: Request, name: str, version: int | None) -> WorkflowRecord:
@@ -116,14 +122,14 @@ async def _workflow_page(
 
 @html_errors
 async def one_page(request: Request) -> Response:
-    name = request.path_params["name"]
+    name = _name(request)
     record = await _record(request, name, _version(request.query_params.get("version")))
     return await _workflow_page(request, record, StartForm.blank(record))
 
 
 @html_errors
 async def diff_page(request: Request) -> Response:
-    name = request.path_params["name"]
+    name = _name(request)
     versions = await api(request).engine.list_workflow_versions(name)
     if not versions:
         raise WorkflowNotFound(f"no workflow {name}")
@@ -175,7 +181,7 @@ def _request_errors(exc: InvalidRequest, found: list[forms.Field]) -> dict[str, 
 
 @html_errors
 async def start_run(request: Request) -> Response:
-    name = request.path_params["name"]
+    name = _name(request)
     texts = await forms.read_form(request)
     record = await _record(request, name, _version(texts.get("version")))
     blank = StartForm.blank(record)

@@ -191,10 +191,22 @@
 
   // -- a step's log, followed -------------------------------------------------------------
 
+  var MAX_RETRIES = 10; // failed connections in a row before giving up
+
+  // Why the stream cannot come back, from the status of the same request without following:
+  // null when it may (a 2xx, a 5xx or no answer: the service restarting).
+  function hopeless(status) {
+    if (status === 401) return "Signed out: sign in again to follow the log.";
+    if (status === 404) return "This run or step no longer exists.";
+    if (status >= 400 && status < 500) return "The log cannot be followed (" + status + ").";
+    return null;
+  }
+
   function follow(pre) {
     if (pre.dataset.following) return;
     pre.dataset.following = "1";
     var url = pre.getAttribute("data-follow");
+    var check = pre.getAttribute("data-check");
     var last = Number(pre.getAttribute("data-after") || 0);
     var attempt = pre.hasAttribute("data-attempt") ? Number(pre.getAttribute("data-attempt")) : null;
     var status = document.querySelector("[data-log-state]");
@@ -214,6 +226,7 @@
       // Our own `after` on every (re)connection: the stream resumes from it, not from the
       // browser's Last-Event-ID, and a line already shown is never shown twice.
       var source = new EventSource(url + "&after=" + last);
+      source.addEventListener("open", function () { retries = 0; });
       source.addEventListener("line", function (event) {
         var line = JSON.parse(event.data);
         if (line.id <= last) return;
@@ -231,17 +244,40 @@
         if (status) status.textContent = "The step ended (" + ended.status + "); " + shown + " line" + (shown === 1 ? "" : "s") + ".";
       });
       source.addEventListener("error", function () {
-        // Reconnected by hand (not by EventSource) so that it resumes after the last line.
+        // Reconnected by hand (not by EventSource) so that it resumes after the last line;
+        // not at all when the service says it never will (EventSource cannot read a status).
         source.close();
         retries += 1;
+        if (retries > MAX_RETRIES) {
+          stop("Stopped following after " + MAX_RETRIES + " failed attempts: reload the page to try again.");
+          return;
+        }
         if (status) status.textContent = "Connection lost; trying again…";
-        window.setTimeout(open, Math.min(1000 * retries, 5000));
+        window.fetch(check + "&after=" + last, { credentials: "same-origin", headers: { Accept: "application/json" } })
+          .then(function (response) { return response.status; }, function () { return 0; })
+          .then(function (code) {
+            var reason = hopeless(code);
+            if (reason) stop(reason);
+            else window.setTimeout(open, Math.min(1000 * retries, 5000));
+          });
       });
+    }
+
+    function stop(reason) {
+      pre.removeAttribute("data-follow");
+      if (status) {
+        status.textContent = reason + " " + shown + " line" + (shown === 1 ? "" : "s") + " shown.";
+      }
     }
     open();
   }
 
   window.executorUI.register(function () {
+    // A polled part that answered "gone" (htmx's 286): nothing more will change here.
+    if (ticking !== null && document.querySelector("[data-live-gone]")) {
+      window.clearInterval(ticking);
+      ticking = null;
+    }
     applyLatest();
     document.querySelectorAll("pre[data-log][data-follow]").forEach(follow);
   });
