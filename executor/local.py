@@ -24,20 +24,11 @@ from executor.lifecycle import EXIT_INTERRUPTED, Interrupted, Lifecycle
 from executor.runtime import Runtime
 from executor.settings import Settings
 from executor.signals import handle_stop_signals
-from executor.statuses import RUN_FINAL, RunStatus, StepStatus
+from executor.statuses import RUN_FINAL, STEP_MARKS, RunStatus, StepStatus
 from executor.store.records import Origin, RunRecord
 from executor.store.url import DatabaseURL
 from executor.workflow import Workflow, lint, parse_workflow
 from executor.workflow.lint import as_line
-
-_MARKS = {
-    StepStatus.RUNNING: "▶",
-    StepStatus.SUCCEEDED: "✓",
-    StepStatus.FAILED: "✗",
-    StepStatus.SKIPPED: "-",
-    StepStatus.CANCELLED: "⊘",
-    StepStatus.WAITING: "⏸",
-}
 
 
 class Progress:
@@ -77,17 +68,17 @@ class Progress:
         if status == StepStatus.RUNNING:
             # A durable step resumed after waiting keeps the time it first started.
             self.started.setdefault(key, time.monotonic())
-            self._line(_MARKS[status], label, f"attempt {event.attempt}" if event.attempt > 1 else "")
+            self._line(STEP_MARKS[status], label, f"attempt {event.attempt}" if event.attempt > 1 else "")
             return
         if status == StepStatus.WAITING:
-            self._line(_MARKS[status], label, "waiting")
+            self._line(STEP_MARKS[status], label, "waiting")
             return
         now = time.monotonic()
         took = now - self.started.pop(key, now)
         if status == StepStatus.SUCCEEDED:
-            self._line(_MARKS[status], label, f"{took:.1f}s")
+            self._line(STEP_MARKS[status], label, f"{took:.1f}s")
         else:
-            self._line(_MARKS[status], label, f"{status} {event.error or ''}".strip())
+            self._line(STEP_MARKS[status], label, f"{status} {event.error or ''}".strip())
 
     def _line(self, mark: str, label: str, detail: str) -> None:
         self.out.write(f"{mark} {label:<24} {detail}".rstrip() + "\n")

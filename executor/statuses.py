@@ -33,3 +33,14 @@ class StepStatus(StrEnum):
 
 RUN_FINAL = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED})
 STEP_FINAL = frozenset({StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED})
+
+# How a terminal shows a step's progress, the same in `executor run` and the remote CLI's
+# `--wait`/`--follow`.
+STEP_MARKS = {
+    StepStatus.RUNNING: "▶",
+    StepStatus.SUCCEEDED: "✓",
+    StepStatus.FAILED: "✗",
+    StepStatus.SKIPPED: "-",
+    StepStatus.CANCELLED: "⊘",
+    StepStatus.WAITING: "⏸",
+}

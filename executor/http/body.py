@@ -12,7 +12,8 @@ from typing import Any
 from starlette.requests import Request
 
 from executor.http.problems import BodyTooLarge, InvalidRequest, MalformedBody, UnsupportedMediaType
-from executor.workflow.source import MAX_DEPTH, deeper_than, is_unicode
+from executor.nesting import MAX_DEPTH, deeper_than
+from executor.workflow.source import is_unicode
 
 JSON_TYPES = ("application/json",)
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")

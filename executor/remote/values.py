@@ -17,11 +17,11 @@ from typing import Any
 
 from executor.durations import parse_duration
 from executor.errors import ConfigError
+from executor.nesting import MAX_DEPTH, deeper_than
 
-# The deepest nesting of arrays and objects the API reads in a request body: MAX_DEPTH of
-# executor/workflow/source.py, which executor/http/body.py applies to every JSON body. (The
-# remote CLI may not import either: it knows the service through its HTTP API only.)
-API_MAX_DEPTH = 64
+# The deepest nesting of arrays and objects the API reads in a request body (its body reader
+# applies the same executor.nesting.MAX_DEPTH).
+API_MAX_DEPTH = MAX_DEPTH
 
 
 def iso(moment: datetime) -> str:
@@ -69,7 +69,7 @@ def parse_json(text: str, option: str, depth: int = 1) -> Any:
 
 def check_value(value: Any, option: str, depth: int = 1) -> None:
     """Refuse a JSON value the API would not take ``depth`` levels down in a request body."""
-    if _deeper_than(value, API_MAX_DEPTH - depth):
+    if deeper_than(value, API_MAX_DEPTH - depth):
         raise ConfigError(option, _too_deep(depth))
     try:
         json.dumps(value, ensure_ascii=False).encode("utf-8")
@@ -97,22 +97,6 @@ def _too_deep(depth: int) -> str:
         f"nested deeper than the {API_MAX_DEPTH - depth} levels of arrays and objects the API "
         f"takes here (at most {API_MAX_DEPTH} in a request body)"
     )
-
-
-def _deeper_than(value: Any, limit: int) -> bool:
-    """Whether lists and dicts in ``value`` nest more than ``limit`` levels, measured as the
-    service measures a body (`deeper_than` of executor/workflow/source.py); iterative, so
-    that a value too deep for recursion is measured all the same."""
-    pending = [(value, 0)]
-    while pending:
-        current, level = pending.pop()
-        if isinstance(current, dict | list):
-            if level >= limit:
-                return True
-            pending.extend(
-                (child, level + 1) for child in (current.values() if isinstance(current, dict) else current)
-            )
-    return False
 
 
 def read_text(path: str, option: str) -> str:

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 from executor.remote.client import Client, RemoteError, UnexpectedAnswer, Unreachable, path, what_was_wrong
 from executor.remote.output import took
-from executor.statuses import RUN_FINAL, STEP_FINAL, StepStatus
+from executor.statuses import RUN_FINAL, STEP_FINAL, STEP_MARKS, StepStatus
 
 FIRST_POLL = 0.2  # seconds between two reads of the run at first
 LAST_POLL = 1.0  # ... growing to this while it runs
@@ -26,15 +26,6 @@ MAX_STREAMS = 8  # log streams open at once (a wide for_each waits for free ones
 RECONNECTS = 5  # a broken log stream is opened again this many times, from the last line seen
 FOLLOW_GRACE = 10.0  # seconds the log streams get to end once the run has ended
 STEP_GRACE = 2.0  # seconds a step's open stream gets to end before its final line is printed
-
-MARKS = {
-    StepStatus.RUNNING: "▶",
-    StepStatus.SUCCEEDED: "✓",
-    StepStatus.FAILED: "✗",
-    StepStatus.SKIPPED: "-",
-    StepStatus.CANCELLED: "⊘",
-    StepStatus.WAITING: "⏸",
-}
 
 
 def rows(run: dict[str, Any]) -> Iterator[tuple[str, int, str, dict[str, Any]]]:
@@ -148,13 +139,15 @@ class Watch:
         if status in (StepStatus.QUEUED, StepStatus.PENDING):
             return
         if status == StepStatus.RUNNING:
-            self.line(MARKS[StepStatus.RUNNING], label, f"attempt {attempts}" if attempts > 1 else "")
+            self.line(STEP_MARKS[StepStatus.RUNNING], label, f"attempt {attempts}" if attempts > 1 else "")
         elif status == StepStatus.WAITING:
-            self.line(MARKS[StepStatus.WAITING], label, "waiting")
+            self.line(STEP_MARKS[StepStatus.WAITING], label, "waiting")
         elif status == StepStatus.SUCCEEDED:
-            self.line(MARKS[StepStatus.SUCCEEDED], label, took(row.get("started_at"), row.get("finished_at")))
-        elif status in MARKS:
-            self.line(MARKS[StepStatus(status)], label, f"{status} {row.get('error') or ''}".strip())
+            self.line(
+                STEP_MARKS[StepStatus.SUCCEEDED], label, took(row.get("started_at"), row.get("finished_at"))
+            )
+        elif status in STEP_MARKS:
+            self.line(STEP_MARKS[StepStatus(status)], label, f"{status} {row.get('error') or ''}".strip())
 
     def line(self, mark: str, label: str, detail: str) -> None:
         with self.lock:

@@ -16,15 +16,12 @@ from typing import Any
 import yaml
 
 from executor.errors import Problem
+from executor.nesting import MAX_DEPTH
 
 MAX_BYTES = 1024 * 1024
 # Aliases let a small document expand into a huge one ("billion laughs"); counting values
 # as they are converted stops that long before memory runs out.
 MAX_VALUES = 100_000
-# Lists and mappings nested deeper than this are refused: everything downstream (validation,
-# storage, templates) walks values recursively. PyYAML composes recursively too, so a document
-# nested some hundreds deep raises RecursionError there, which is refused the same way.
-MAX_DEPTH = 64
 TOO_DEEP = f"the document is nested deeper than {MAX_DEPTH} levels of lists and mappings"
 
 _JSON_SCALARS = (str, int, float, bool, type(None))
@@ -96,20 +93,6 @@ def load_yaml(text: str, filename: str | None = None) -> Source:
             Problem("", None, "the document has text that is not valid Unicode (a lone surrogate)", filename)
         )
     return source
-
-
-def deeper_than(value: Any, limit: int) -> bool:
-    """Whether lists and dicts in ``value`` nest more than ``limit`` levels; iterative, so
-    that a value too deep for recursion is measured all the same."""
-    pending = [(value, 0)]
-    while pending:
-        current, depth = pending.pop()
-        if isinstance(current, dict | list):
-            if depth >= limit:
-                return True
-            children = current.values() if isinstance(current, dict) else current
-            pending.extend((child, depth + 1) for child in children)
-    return False
 
 
 def is_unicode(value: Any) -> bool:

@@ -11,7 +11,7 @@ import pytest
 
 from executor.http import schemas
 from executor.http.openapi import document
-from executor.workflow.source import MAX_DEPTH
+from executor.nesting import MAX_DEPTH
 from tests.api.conftest import Running
 
 YAML = {"content-type": "application/yaml"}

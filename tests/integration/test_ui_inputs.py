@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from executor.http.ui import render
-from executor.workflow.source import MAX_DEPTH
+from executor.nesting import MAX_DEPTH
 from tests.api.conftest import start_service, stop_service
 from tests.support.waiting import async_wait_until
 

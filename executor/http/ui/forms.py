@@ -25,7 +25,7 @@ from starlette.requests import Request
 
 from executor.http import body
 from executor.http.problems import ClientError
-from executor.workflow.source import MAX_DEPTH
+from executor.nesting import MAX_DEPTH
 
 PREFIX = "input."
 """Form field names are the property names behind this prefix (``input.replicas``)."""

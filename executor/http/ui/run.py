@@ -26,9 +26,9 @@ from executor.http.ui import progress
 from executor.http.ui.forms import read_form
 from executor.http.ui.graph import MAX_NODES, graph_data
 from executor.http.ui.render import html_errors, page, polled, pretty_json
+from executor.nesting import MAX_DEPTH
 from executor.statuses import RUN_FINAL, StepStatus
 from executor.store.records import RunRecord
-from executor.workflow.source import MAX_DEPTH
 
 CHILDREN = 50  # child runs listed on the page (the rest are counted)
 JSON_SHOWN = 100_000  # characters of an input or output shown; the API has all of it
