@@ -129,6 +129,26 @@ class RunNotFound(ExecutorError):
     http_status = 404
 
 
+class StepNotFound(ExecutorError):
+    """The run's workflow has no step by that id."""
+
+    code = "not_found"
+    http_status = 404
+
+
+class ParameterInvalid(ExecutorError):
+    """A request's parameter names what the run does not have (a for_each item out of range,
+    an item of a step without for_each); `parameter` names it, `detail` says why."""
+
+    code = "invalid_request"
+    http_status = 422
+
+    def __init__(self, parameter: str, detail: str) -> None:
+        super().__init__(f"{parameter}: {detail}")
+        self.parameter = parameter
+        self.detail = detail
+
+
 class WorkflowNotFound(ExecutorError):
     """No workflow (or no such version of it) is registered under that name."""
 

@@ -125,8 +125,9 @@ async def run_workflow(
             raise
     if final.status == RunStatus.SUCCEEDED:
         return 0, final.outputs
-    if final.status in RUN_FINAL:
-        return 1, {"status": final.status, "error": final.error}
+    if final.status in RUN_FINAL:  # with the outputs a failed run could still render
+        partial = {"outputs": final.outputs} if final.outputs is not None else {}
+        return 1, {"status": final.status, "error": final.error, **partial}
     progress.write(
         f"interrupted: run {final.id} is {final.status}; it continues when executor runs on this database\n"
     )

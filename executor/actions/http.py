@@ -3,11 +3,15 @@
 Every attempt of a step sends the same ``Idempotency-Key`` header, so a receiver can tell
 a retry from a new request; with tracing on, a ``traceparent`` header too (the attempt's span,
 unless the step sets one). Result: ``{status, headers, body, json}``. A status outside
-`expect_status` (default: any 2xx) fails the attempt.
+`expect_status` (default: any 2xx) fails the attempt, with the same result (`retry.when` sees
+it); a 429 or 503 with ``Retry-After`` makes the next attempt wait at least that long.
 """
 
 from __future__ import annotations
 
+import datetime
+import email.utils
+import time
 from typing import Any
 
 import httpx
@@ -20,6 +24,9 @@ from executor.actions.specs import HttpSpec
 from executor.durations import to_seconds
 
 DEFAULT_TIMEOUT = 30.0
+# The longest wait a `Retry-After` gets: a server asking for more is retried after this
+# (a step must not sleep for days because a header said so).
+MAX_RETRY_AFTER = 900.0
 KEEP_BYTES = 1 << 20
 
 _client: httpx.AsyncClient | None = None
@@ -86,5 +93,29 @@ class Http(HttpSpec):
             "json": json_or_none(body),
         }
         if not expected(response.status_code, params.get("expect_status")):
-            return Failed(f"{method} {params['url']} answered {response.status_code}: {body[:300]}")
+            return Failed(
+                f"{method} {params['url']} answered {response.status_code}: {body[:300]}",
+                result=result,
+                retry_after=retry_after(response),
+            )
         return Succeeded(result)
+
+
+def retry_after(response: httpx.Response, now: float | None = None) -> float | None:
+    """The wait a 429 or 503 response asks for in ``Retry-After`` (seconds, or an HTTP
+    date), at most `MAX_RETRY_AFTER`; None without one (or one that does not parse)."""
+    value = response.headers.get("retry-after")
+    if response.status_code not in (429, 503) or value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        seconds = float(value)
+    else:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:  # an HTTP date is GMT; one without a zone is read as such
+            when = when.replace(tzinfo=datetime.UTC)
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)

@@ -12,10 +12,30 @@ class Succeeded:
 
 
 @dataclass(frozen=True)
+class EndRun(Succeeded):
+    """The step succeeded (its `output` says how) and asks the run to end at once with
+    ``status`` (`terminate`)."""
+
+    status: str = "succeeded"
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class CancelRegion(Succeeded):
+    """The step succeeded and asks for ``steps`` of its run to be cancelled (`cancel`)."""
+
+    steps: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Failed:
     error: str
     # False for failures that another attempt cannot mend (a template that does not render).
     retryable: bool = True
+    # What the action reports with its failure (`retry.when` sees it as `result`).
+    result: Any = None
+    # Seconds the next attempt waits at least (an HTTP `Retry-After`); None: the policy's.
+    retry_after: float | None = None
 
 
 @dataclass(frozen=True)
@@ -31,7 +51,8 @@ class Suspend:
 
     state: dict[str, Any] = field(default_factory=dict)
     wake_at: float | None = None
-    signal: str | None = None  # take this signal now if it is already waiting
+    # Take this signal now if it is already waiting; a list: the first of them (a choice).
+    signal: str | list[str] | None = None
     child: ChildRun | None = None  # start this child run and wait for it
 
 

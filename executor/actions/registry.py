@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from executor.actions.base import Action
+from executor.actions.endings import Cancel, Terminate
 from executor.actions.http import Http
 from executor.actions.noop import Noop
 from executor.actions.shell import Shell
@@ -11,5 +12,5 @@ from executor.actions.wait import Wait
 from executor.actions.workflow import StartWorkflow
 
 ACTIONS: dict[str, type[Action]] = {
-    action.name: action for action in (Shell, Http, Sleep, Wait, StartWorkflow, Noop)
+    action.name: action for action in (Shell, Http, Sleep, Wait, StartWorkflow, Noop, Terminate, Cancel)
 }

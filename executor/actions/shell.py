@@ -241,5 +241,6 @@ class Shell(ShellSpec):
         if code != 0:
             tail = err.text.strip().splitlines()[-1:] or out.text.strip().splitlines()[-1:]
             reason = f"exit code {code}" if code > 0 else f"killed by signal {-code}"
-            return Failed(f"command failed ({reason})" + (f": {tail[0][:500]}" if tail else ""))
+            error = f"command failed ({reason})" + (f": {tail[0][:500]}" if tail else "")
+            return Failed(error, result=result)
         return Succeeded(result)

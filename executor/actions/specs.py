@@ -64,9 +64,27 @@ class WaitSpec(Action):
     name = "wait"
     durable = True
     params = (
-        Param("signal", ("string",), required=True, doc="the signal's name"),
+        Param(
+            "signal",
+            ("string", "string_list"),
+            required=True,
+            doc="the signal's name, or a list of names: the first of them to arrive",
+        ),
         Param("timeout", ("duration",), doc="fail the step when no signal came in time"),
     )
+
+    @classmethod
+    def check_more(cls, with_: dict[str, Any], templated: frozenset[str]) -> list[tuple[str, str]]:
+        names = with_.get("signal")
+        if not isinstance(names, list) or "signal" in templated:
+            return []
+        if not names:
+            return [("signal", "must name at least one signal")]
+        return [
+            (f"signal[{index}]", f"names {name!r} twice")
+            for index, name in enumerate(names)
+            if name in names[:index]
+        ]
 
 
 class WorkflowSpec(Action):
@@ -84,6 +102,48 @@ class NoopSpec(Action):
     params = (Param("output", ("any",), doc="the step's result (templated)"),)
 
 
+# The statuses `terminate` may end a run with.
+ENDINGS = ("succeeded", "failed", "cancelled")
+
+
+class TerminateSpec(Action):
+    name = "terminate"
+    params = (
+        Param("status", ("string",), required=True, doc="how the run ends: succeeded, failed or cancelled"),
+        Param("message", ("string",), doc="why; recorded in the run's error"),
+    )
+
+    @classmethod
+    def check_more(cls, with_: dict[str, Any], templated: frozenset[str]) -> list[tuple[str, str]]:
+        status = with_.get("status")
+        if isinstance(status, str) and "status" not in templated and status not in ENDINGS:
+            return [("status", f"{status!r} is not one of: {', '.join(ENDINGS)}")]
+        return []
+
+
+class CancelSpec(Action):
+    name = "cancel"
+    params = (Param("steps", ("string_list",), required=True, doc="the ids of the steps to cancel"),)
+
+    @classmethod
+    def check_more(cls, with_: dict[str, Any], templated: frozenset[str]) -> list[tuple[str, str]]:
+        # The workflow language checks the ids against the steps (`workflow.endings`): they
+        # must be known when the workflow is loaded, so no template.
+        if "steps" in templated:
+            return [("steps", "must be a list of step ids, not a template")]
+        steps = with_.get("steps")
+        if not isinstance(steps, list):
+            return []
+        if not steps:
+            return [("steps", "must name at least one step")]
+        return [
+            (f"steps[{index}]", f"names {step!r} twice")
+            for index, step in enumerate(steps)
+            if step in steps[:index]
+        ]
+
+
 SPECS: dict[str, type[Action]] = {
-    spec.name: spec for spec in (ShellSpec, HttpSpec, SleepSpec, WaitSpec, WorkflowSpec, NoopSpec)
+    spec.name: spec
+    for spec in (ShellSpec, HttpSpec, SleepSpec, WaitSpec, WorkflowSpec, NoopSpec, TerminateSpec, CancelSpec)
 }

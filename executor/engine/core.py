@@ -21,7 +21,7 @@ from loguru import logger
 from executor import metrics
 from executor.actions.outcomes import Failed, Outcome, Succeeded
 from executor.engine import bulk as bulk_actions
-from executor.engine import history
+from executor.engine import history, operators
 from executor.engine.commit import GroupCommit
 from executor.engine.events import AttemptEvent, Event, StepEvent
 from executor.engine.leases import Leases
@@ -38,6 +38,7 @@ from executor.store.records import (
     Claimed,
     Instance,
     Origin,
+    Place,
     RunCriteria,
     RunFilter,
     RunRecord,
@@ -209,8 +210,9 @@ class Engine:
 
         return await self.change(body)
 
-    async def signal(self, run_id: str, name: str, payload: Any = None) -> bool:
-        return await self._on_run(run_id, lambda change: change.signal(name, payload))
+    async def signal(self, run_id: str, name: str, payload: Any = None, *, key: str | None = None) -> bool:
+        """Send a signal (once per idempotency ``key``); True when a step took it."""
+        return await self._on_run(run_id, lambda change: change.signal(name, payload, key))
 
     async def cancel(self, run_id: str) -> None:
         await self._on_run(run_id, lambda change: change.cancel())
@@ -223,6 +225,16 @@ class Engine:
 
     async def retry(self, run_id: str) -> None:
         await self._on_run(run_id, lambda change: change.retry())
+
+    async def cancel_step(
+        self, run_id: str, step_id: str, item: int | None = None, *, by: str = "API"
+    ) -> None:
+        """Cancel one step of a run, or one of its for_each items (`operators.cancel_step`)."""
+        await self._on_run(run_id, lambda change: operators.cancel_step(change, step_id, item, by))
+
+    async def retry_step(self, run_id: str, step_id: str) -> None:
+        """Run a failed, cancelled or skipped step again, and what depends on it."""
+        await self._on_run(run_id, lambda change: operators.retry_step(change, step_id))
 
     def trigger(self) -> None:
         """Look for due work now instead of at the next poll (a timer moved, a row changed
@@ -283,6 +295,14 @@ class Engine:
         found = await self.store.list_instances()
         in_flight = await self.store.steps_in_flight()
         return [(instance, in_flight.get(instance.id, 0)) for instance in found]
+
+    async def places(self, run_id: str) -> tuple[list[Place], dict[str, list[Place]]]:
+        """The run's places under keys, its steps' included (`Store.run_places`), and the
+        holders of each key it waits for: what it holds and what it waits for, and behind whom."""
+        places = await self.store.run_places(run_id)
+        waited = sorted({place.key for place in places if not place.holding})
+        holders = {key: [p for p in await self.store.places_under(key) if p.holding] for key in waited}
+        return places, holders
 
     async def read_logs(self, row_id: int, after: int = 0, limit: int = 1000) -> list[StoredLogLine]:
         """Log lines of step row ``row_id`` after line id ``after``, oldest first."""

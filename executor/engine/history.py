@@ -11,6 +11,12 @@ back (``reason`` ``drain``; the store writes those entries itself, see `Store.ha
 A lost attempt is not a failed one: it does not spend ``retry.max_attempts`` (which counts
 the attempts not lost) and waits for no backoff. Only a run of lost attempts in a row, drains
 aside, stops a step (the poison-step brake, `lost_in_a_row`).
+
+A step that runs more than once in a run (a `repeat` loop, a `goto` or an operator's retry
+sending the run back over it) keeps one history: attempt numbers go on across iterations, and
+each entry after the first iteration carries its ``iteration`` (0-based; absent: 0); a
+repeated `workflow` step's entries name their ``child_run_id``. Each iteration gets a fresh
+retry budget: only its own attempts are spent (``base``, see `iteration_of`).
 """
 
 from __future__ import annotations
@@ -22,6 +28,15 @@ from executor.store.records import StepRow
 Entry = dict[str, Any]
 LOST = "lost"
 DRAIN = "drain"
+LOOP = "loop"  # the key of a step row's `state` that holds its iteration (`engine.cycles`)
+
+
+def iteration_of(row: StepRow) -> dict[str, Any]:
+    """The row's iteration counters: ``iteration`` (0-based), ``base`` (attempts spent by
+    earlier iterations), and `engine.cycles`' own; empty for a step that never iterated."""
+    state = row.state if isinstance(row.state, dict) else {}
+    loop = state.get(LOOP)
+    return loop if isinstance(loop, dict) else {}
 
 
 def ended(
@@ -44,20 +59,28 @@ def ended(
         entry["error"] = error
     if reason is not None:
         entry["reason"] = reason
+    loop = iteration_of(row)
+    if "iteration" in loop:
+        entry["iteration"] = loop["iteration"]
+    if isinstance(row.state, dict) and "child_run_id" in row.state:  # a repeated `workflow` step
+        entry["child_run_id"] = row.state["child_run_id"]
     return [*(row.history or ()), entry]
 
 
 def spent(row: StepRow) -> int:
-    """The attempts that count against ``retry.max_attempts``: those not lost.
+    """The attempts that count against ``retry.max_attempts``: those of this iteration not lost.
 
     An earlier attempt counts unless it ended lost. A durable step resumed after a loss goes
     on under the same attempt number (its wait is not started again), so the current
     attempt always counts, whatever was lost of it before."""
+    base = int(iteration_of(row).get("base", 0))
     last: dict[Any, Any] = {}
     for entry in row.history or ():
         last[entry.get("attempt")] = entry.get("outcome")
-    return row.attempt - sum(
-        1 for number, outcome in last.items() if outcome == LOST and number != row.attempt
+    return (row.attempt - base) - sum(
+        1
+        for number, outcome in last.items()
+        if outcome == LOST and number != row.attempt and isinstance(number, int) and number > base
     )
 
 

@@ -14,6 +14,7 @@ from executor.actions import Attempt
 from executor.actions.outcomes import Failed, Outcome
 from executor.actions.registry import ACTIONS
 from executor.durations import format_duration
+from executor.engine import cycles
 from executor.engine.logs import LogBuffer
 from executor.errors import ExecutorError
 from executor.render.renderer import Renderer
@@ -91,9 +92,11 @@ async def _params(
     row = claimed.row
     # A chain of 2,000 steps must not read 2,000 results per step: only when asked for.
     results = await store.step_results(row.run_id) if step.reads_steps else {}
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = cycles.names(step, row)  # `loop` in a repeat step
     if row.item_index >= 0:
-        extra = {"item": (row.state or {}).get("item"), "index": row.item_index}
+        extra.update(item=(row.state or {}).get("item"), index=row.item_index)
+    if step.id in workflow.finally_ids:  # how the run is about to end (`engine.endings`)
+        extra["ending"] = (row.state or {}).get("run")
     context = build_context(
         inputs=claimed.run_input,
         steps={

@@ -6,7 +6,7 @@ transition missing from these tables is a bug that raises instead of corrupting 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 from executor.errors import ExecutorError
@@ -19,14 +19,20 @@ S, F, K, C = StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED, StepSt
 STEP_TRANSITIONS: dict[StepStatus, frozenset[StepStatus]] = {
     # pending → running: a for_each step, whose items run under it
     # pending → succeeded: a for_each over no items; pending → failed: `when`/`for_each` broke
-    P: frozenset({Q, R, K, C, F, S}),
+    # pending → waiting: its mutex/semaphore is held, it waits in line (`exclusion`)
+    P: frozenset({Q, R, K, C, F, S, W}),
     Q: frozenset({R, C, P}),
-    # running → queued: a retry after a failed attempt, or a hand-back on drain
+    # running → queued: a retry after a failed attempt, a hand-back on drain, or a `repeat`
+    # step's next iteration
     R: frozenset({S, F, Q, W, C}),
-    # waiting → running: its timer fell due; → succeeded: its signal or child run arrived
-    W: frozenset({R, S, F, C}),
-    S: frozenset(),
-    # final states reopen only when a failed run is retried
+    # waiting → running: its timer fell due; → succeeded: its signal or child run arrived;
+    # → queued: a `repeat` step's next iteration after its signal or child run arrived, or
+    # a step let in under its key; → skipped: let in, its `when` is false now
+    W: frozenset({R, S, F, C, Q, K}),
+    # succeeded → pending: `RunChange.reopen` (a `goto` sends the run back over it, or an
+    # operator retries a step it depends on); it runs again as a new iteration
+    S: frozenset({P}),
+    # final states reopen when a failed run is retried, or by `RunChange.reopen`
     F: frozenset({P}),
     K: frozenset({P}),
     C: frozenset({P}),
@@ -66,16 +72,21 @@ def check_run(old: RunStatus, new: RunStatus) -> None:
 Decision = Literal["wait", "run", "skip"]
 
 
-def trigger(rule: str, needs: Sequence[tuple[str, StepStatus | None]]) -> tuple[Decision, str]:
+def trigger(
+    rule: str | Mapping[str, int], needs: Sequence[tuple[str, StepStatus | None]]
+) -> tuple[Decision, str]:
     """Decide from the needs' effective states whether a step runs, waits or is skipped.
 
     ``needs`` holds ``(step id, state)`` with state one of succeeded / failed / skipped
     (cancelled counts as skipped), or None while the need is not final. A need that failed
     with ``continue_on_error`` must be passed as succeeded. Returns the decision and, for a
-    skip, the reason. Meanings follow Airflow's trigger rules.
+    skip, the reason. Meanings follow Airflow's trigger rules; a mapping is an N-of-M join
+    (`partial`).
     """
     if not needs:
         return "run", ""
+    if isinstance(rule, Mapping):
+        return partial(rule, needs)
     done = all(state is not None for _, state in needs)
     succeeded = [n for n, s in needs if s == StepStatus.SUCCEEDED]
     failed = [n for n, s in needs if s == StepStatus.FAILED]
@@ -103,4 +114,28 @@ def trigger(rule: str, needs: Sequence[tuple[str, StepStatus | None]]) -> tuple[
         if failed:
             return "skip", f"trigger rule none_failed: need {failed[0]} failed"
         return ("run", "") if done else ("wait", "")
+    if rule == "none_failed_min_one_success":
+        if failed:
+            return "skip", f"trigger rule none_failed_min_one_success: need {failed[0]} failed"
+        if not done:
+            return "wait", ""
+        if not succeeded:
+            return "skip", "trigger rule none_failed_min_one_success: no need succeeded"
+        return "run", ""
     raise TransitionError(f"unknown trigger rule {rule}")
+
+
+def partial(rule: Mapping[str, int], needs: Sequence[tuple[str, StepStatus | None]]) -> tuple[Decision, str]:
+    """An N-of-M join: ``{min_success: N}`` runs once N needs succeeded and is skipped once
+    fewer than N still can; ``{min_done: N}`` runs once N needs are final (any state)."""
+    ((kind, count),) = rule.items()
+    final = [state for _, state in needs if state is not None]
+    if kind == "min_done":
+        return ("run", "") if len(final) >= count else ("wait", "")
+    succeeded = sum(1 for state in final if state == StepStatus.SUCCEEDED)
+    if succeeded >= count:
+        return "run", ""
+    possible = succeeded + len(needs) - len(final)  # those that succeeded or are not final
+    if possible < count:
+        return "skip", f"trigger rule min_success {count}: at most {possible} needs can succeed"
+    return "wait", ""

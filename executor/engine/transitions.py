@@ -16,12 +16,12 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Unpack
 
-from executor.actions.outcomes import ChildRun, Failed, Outcome, Succeeded, Suspend
-from executor.engine import history, states
+from executor.actions.outcomes import CancelRegion, ChildRun, EndRun, Failed, Outcome, Succeeded, Suspend
+from executor.engine import cycles, endings, exclusion, fanout, history, joins, retries, signal_items, states
 from executor.engine.events import Event, RetryEvent, RunEvent, StepEvent
 from executor.errors import ExecutorError, RunNotFound, RunStateConflict, WorkflowNotFound
 from executor.render.renderer import Renderer
@@ -39,11 +39,11 @@ from executor.store.records import (
     StepRow,
 )
 from executor.tracing import run_trace
-from executor.workflow import Masker, Step, Workflow, apply_input, build_context
+from executor.workflow import Masker, Step, Workflow, apply_input, build_context, foreach
 from executor.workflow.expressions import is_true
 from executor.workflow.schedules import template_context
 
-MAX_ITEMS = 100_000
+MAX_ITEMS = foreach.MAX_ITEMS
 LEASE_EXPIRED = "lease expired"
 MAX_DEPTH = 32  # child runs nested deeper than this fail: a recursion that never ends
 SMALL_RUN = 50  # steps; see _finish_if_done
@@ -173,6 +173,9 @@ class RunChange:
         """``value`` rendered in the run's context (a template that needs a render worker
         gets the step's ``timeout``, else the renderer's; see `RenderPending`)."""
         timeout = None if step is None else step.timeout
+        if step is not None and step.id in self.workflow.finally_ids:
+            await self._read_step_level([step.id])
+            extra.setdefault("ending", endings.ending(self, step.id))
         context = await self.context(**extra)
         return await self.scope.renderer.render(
             value, context, where=where, timeout=timeout, in_transaction=True
@@ -212,6 +215,8 @@ class RunChange:
         self.scope.events.append(
             StepEvent(self.run.id, row.step_id, row.item_index, status, row.attempt, updated.error)
         )
+        if updated.final and row.item_index == -1 and self.workflow.step(row.step_id).semaphore:
+            await exclusion.step_final(self, updated)  # its key goes to the next in line
         return updated
 
     def _keep(self, row: StepRow) -> None:
@@ -227,6 +232,8 @@ class RunChange:
         await self.txn.update_run(self.run.id, **changes)
         self.run = dataclasses.replace(self.run, **changes)
         self.scope.events.append(RunEvent.of(self.run))
+        if status in RUN_FINAL:
+            await exclusion.run_final(self)  # its concurrency key goes to the next in line
 
     # -- creating a run ------------------------------------------------------------------
 
@@ -294,6 +301,7 @@ class RunChange:
         for row in rows:
             change._keep(row)
         change._all_read = True  # a new run's rows are all the ones just inserted
+        await exclusion.admit_new(change)  # its concurrency key: wait, skip or cancel_running
         await change.advance()
         return change.run, True
 
@@ -309,9 +317,11 @@ class RunChange:
         """
         if self.run.status in RUN_FINAL:
             return
+        if after is None and not await exclusion.admitted(self):
+            return  # it waits in line for its concurrency key: no step starts
         if after is None:
             await self.read_all()
-            candidates = [step.id for step in self.workflow.steps]
+            candidates = [step.id for step in self.workflow.steps] + endings.started_ids(self)
         else:
             candidates = [step.id for step in self.workflow.dependents(after)]
         seen: set[str] = set()
@@ -333,6 +343,7 @@ class RunChange:
                 await self.set_step(row, StepStatus.SKIPPED, error=reason)
             else:
                 await self._start(row)
+                await joins.started(self, step)  # cancel_remaining: cancel the needs still going
             if self.step_level[step_id].final:
                 candidates.extend(dep.id for dep in self.workflow.dependents(step_id))
         await self._finish_if_done()
@@ -343,22 +354,18 @@ class RunChange:
             if step.when is not None and not is_true(await self._render(step.when, "when", step)):
                 await self.set_step(row, StepStatus.SKIPPED, error="when was false")
                 return
-            items = None if step.for_each is None else await self._render(step.for_each, "for_each", step)
+            if await exclusion.wait_turn(self, row, step):
+                return  # its mutex or semaphore is held: it waits in line, `waiting`
+            if signal_items.source(step) is not None:  # its items arrive as signals
+                await signal_items.start(self, row, step)
+                return
+            if step.for_each is None:
+                await self.set_step(row, StepStatus.QUEUED, available_at=time.time())
+                return
+            # A list, or a matrix's combinations (`foreach.expand`): ForEachError if neither.
+            items = foreach.expand(await self._render(step.for_each, "for_each", step), MAX_ITEMS)
         except ExecutorError as exc:
             await self.set_step(row, StepStatus.FAILED, error=exc.message)
-            return
-        if items is None:
-            await self.set_step(row, StepStatus.QUEUED, available_at=time.time())
-            return
-        if not isinstance(items, list | tuple):
-            await self.set_step(
-                row, StepStatus.FAILED, error=f"for_each must give a list, not {type(items).__name__}"
-            )
-            return
-        if len(items) > MAX_ITEMS:
-            await self.set_step(
-                row, StepStatus.FAILED, error=f"for_each gave {len(items)} items; at most {MAX_ITEMS}"
-            )
             return
         if not items:
             await self.set_step(row, StepStatus.SUCCEEDED, output=[], started_at=time.time())
@@ -373,7 +380,7 @@ class RunChange:
                     item_index=index,
                     status=StepStatus.QUEUED if index < limit else StepStatus.PENDING,
                     available_at=now if index < limit else None,
-                    state={"item": item},
+                    state={**endings.inherited(row), "item": item},
                 )
                 for index, item in enumerate(items)
             ],
@@ -381,24 +388,32 @@ class RunChange:
         self.scope.queued = True
         # `next`: the first item not queued yet; `done`: items final. Counted here so that an
         # item's completion costs the same with 5 items or 5,000.
-        state = {"items": len(items), "next": min(limit, len(items)), "done": 0}
+        state = {**endings.inherited(row), "items": len(items), "next": min(limit, len(items)), "done": 0}
         await self.set_step(row, StepStatus.RUNNING, started_at=now, state=state)
 
-    async def _items_moved(self, step_id: str) -> None:
-        """After an item became final: queue the next one, or finish the for_each step."""
+    async def _items_moved(self, step_id: str, item_status: StepStatus | None = None) -> None:
+        """After an item became final (``item_status``, if known): queue the next one, or
+        finish the for_each step (early with `fanout`: fail_fast, min_success)."""
         parent = await self.step_row(step_id)
         state = dict(parent.state)
         state["done"] += 1
+        if await fanout.ended_early(self, parent, state, item_status):
+            return
         if state["next"] < state["items"]:
             item = await self.txn.item(self.run.id, step_id, state["next"])
             assert item is not None and item.status == StepStatus.PENDING, "items are queued in order"
             await self.set_step(item, StepStatus.QUEUED, available_at=time.time())
             state["next"] += 1
-        if state["done"] < state["items"]:
+        if state["done"] < state["items"] or signal_items.collecting(state):
             await self.txn.update_step(parent.id, state=state)
             self._keep(parent.replace(state=state))
             self._open.add(step_id)
             return
+        await self.finish_items(parent, state)
+
+    async def finish_items(self, parent: StepRow, state: dict[str, Any]) -> None:
+        """Every item of a for_each step is final: the step fails or succeeds with them."""
+        step_id = parent.step_id
         items = await self.txn.items(self.run.id, step_id)
         failed = [item for item in items if item.status != StepStatus.SUCCEEDED]
         if failed:
@@ -417,31 +432,12 @@ class RunChange:
         # A small run is read whole at once; a large one is counted first (a 2,000-step
         # chain must not read 2,000 rows per step to learn that it is not done).
         small = len(self.workflow.steps) <= SMALL_RUN
-        if not (self._all_read or small) and await self.txn.unfinished_steps(self.run.id):
+        # Finally rows of an earlier round wait, not final, until the main steps are done.
+        waiting = len(self.workflow.finally_)
+        if not (self._all_read or small) and await self.txn.unfinished_steps(self.run.id) > waiting:
             return
         await self.read_all()
-        step_level = list(self.step_level.values())
-        if not all(row.final for row in step_level):
-            return
-        failed = [
-            row
-            for row in step_level
-            if row.status == StepStatus.FAILED and not self.workflow.step(row.step_id).continue_on_error
-        ]
-        if failed:
-            await self.finish(
-                RunStatus.FAILED,
-                error=f"step {failed[0].step_id} failed: {failed[0].error or ''}".rstrip(": "),
-            )
-            return
-        outputs = None
-        try:
-            if self.workflow.outputs is not None:
-                outputs = await self._render(self.workflow.outputs, "outputs")
-        except ExecutorError as exc:  # names the output: "outputs.version: {{ ... }}: reason"
-            await self.finish(RunStatus.FAILED, error=exc.message)
-            return
-        await self.finish(RunStatus.SUCCEEDED, outputs=self.scope.masker.mask(outputs))
+        await endings.settle(self)  # succeed or fail, or run the finally steps first
 
     async def finish(self, status: RunStatus, *, error: str | None = None, outputs: Any = None) -> None:
         """End the run; cancel what is left of it; tell a parent step that waits for it."""
@@ -461,10 +457,12 @@ class RunChange:
                         row, Failed(f"child run {self.run.id} {status}: {error or ''}".rstrip(": "))
                     )
 
-    async def _cancel_rest(self) -> None:
+    async def _cancel_rest(self, keep: frozenset[str] = frozenset()) -> None:
+        """Cancel every row not final (but those of the steps in ``keep``) and the child
+        runs still going."""
         await self.read_all()
         for row in list(self.rows.values()):
-            if not row.final:
+            if not row.final and row.step_id not in keep:
                 if row.status == StepStatus.RUNNING:
                     self.scope.cancelled_rows.add(row.id)
                 await self.set_step(row, StepStatus.CANCELLED)
@@ -494,9 +492,15 @@ class RunChange:
         if self.run.status == RunStatus.PENDING:
             await self.set_run(RunStatus.RUNNING, started_at=time.time())
         step = self.workflow.step(row.step_id)
+        asked = outcome if isinstance(outcome, EndRun | CancelRegion) else None  # terminate, cancel
         if isinstance(outcome, Succeeded):
             outcome = await self._shape(row, outcome)
-        ran = row.status == StepStatus.RUNNING
+        if isinstance(outcome, Succeeded) and (step.repeat or step.goto):
+            settled = await cycles.settle(self, row, outcome)
+            if settled is None:  # its next iteration is queued, or the run was sent back
+                return
+            outcome = settled
+        ran = cycles.ends_attempt(step, row)
         if isinstance(outcome, Succeeded):
             done: StepFields = {"output": self.scope.masker.mask(outcome.output), "error": None}
             if ran:
@@ -509,9 +513,10 @@ class RunChange:
             elif ran:
                 error = self.scope.masker.mask(outcome.error)
                 failed["history"] = history.ended(row, "failed", time.time(), error=error)
-            spent = history.spent(row)
-            if outcome.retryable and spent < step.retry.max_attempts:
-                delay = step.retry.delay_after(spent)
+            delay, why_not = await retries.next_delay(self, row, step, outcome, history.spent(row))
+            if why_not is not None:
+                failed["error"] = f"{outcome.error}; {why_not}"
+            if delay is not None:
                 failed["available_at"] = time.time() + delay
                 await self.set_step(row, StepStatus.QUEUED, **failed)
                 self.scope.events.append(
@@ -523,7 +528,10 @@ class RunChange:
             await self.suspend(row, outcome)
             return
         if row.item_index >= 0:
-            await self._items_moved(row.step_id)
+            await self._items_moved(row.step_id, self.rows[row.id].status)
+        if asked is not None and self.rows[row.id].status == StepStatus.SUCCEEDED:
+            await endings.follow(self, row, asked)  # ends the run, or cancels steps and advances
+            return
         await self.advance(after=row.step_id)
 
     async def _shape(self, row: StepRow, outcome: Succeeded) -> Outcome:
@@ -532,7 +540,7 @@ class RunChange:
         step = self.workflow.step(row.step_id)
         if step.outputs is None:
             return outcome
-        extra: dict[str, Any] = {"result": outcome.output}
+        extra: dict[str, Any] = {"result": outcome.output, **cycles.names(step, row)}
         if row.item_index >= 0:
             extra.update(item=(row.state or {}).get("item"), index=row.item_index)
         try:
@@ -542,9 +550,9 @@ class RunChange:
 
     async def suspend(self, row: StepRow, suspend: Suspend) -> None:
         if suspend.signal is not None:
-            found, payload = await self.txn.take_signal(self.run.id, suspend.signal, row.id)
-            if found:
-                await self.complete(row, Succeeded(payload))
+            taken = await self.txn.take_first_signal(self.run.id, signal_items.names(suspend.signal), row.id)
+            if taken is not None:
+                await self.complete(row, Succeeded(signal_items.output(suspend.signal, *taken)))
                 return
         # Merged: a for_each item keeps its `item` while it waits.
         state = {**(row.state or {}), **suspend.state}
@@ -588,26 +596,25 @@ class RunChange:
 
     # -- commands ------------------------------------------------------------------------
 
-    async def signal(self, name: str, payload: Any) -> bool:
-        """Keep the signal; deliver it to a step waiting for it. True when one took it."""
+    async def signal(self, name: str, payload: Any, key: str | None = None) -> bool:
+        """Keep the signal; deliver it to a step waiting for it (`signal_items.deliver`).
+        True when one took it. A signal sent again with its idempotency ``key`` is not kept
+        again: the answer is the first one's (taken by now or not), even once the run ended."""
+        if key is not None:
+            taken = await self.txn.signal_taken(self.run.id, name, key)
+            if taken is not None:
+                return taken
         if self.run.status in RUN_FINAL:
             raise RunStateConflict(
                 f"run {self.run.id} is {self.run.status}; it takes no signals", self.run.status
             )
-        await self.txn.insert_signal(self.run.id, name, payload)
-        await self.read_all()
-        for row in sorted(self.rows.values(), key=lambda r: r.id):
-            if row.status == StepStatus.WAITING and (row.state or {}).get("signal") == name:
-                found, taken = await self.txn.take_signal(self.run.id, name, row.id)
-                if found:
-                    await self.complete(row, Succeeded(taken))
-                    return True
-        return False
+        await self.txn.insert_signal(self.run.id, name, payload, key)
+        return await signal_items.deliver(self, name)
 
     async def cancel(self) -> None:
         if self.run.status in RUN_FINAL:
             raise RunStateConflict(f"run {self.run.id} is already {self.run.status}", self.run.status)
-        await self.finish(RunStatus.CANCELLED, error="cancelled")
+        await endings.cancel(self)  # its finally steps run first, unless they already do
 
     async def pause(self) -> None:
         if self.run.status not in (RunStatus.PENDING, RunStatus.RUNNING):
@@ -629,33 +636,88 @@ class RunChange:
                 f"run {self.run.id} is {self.run.status}; only a failed run is retried", self.run.status
             )
         await self.read_all()
-        for row in list(self.rows.values()):
-            if row.item_index >= 0 and self.step_level[row.step_id].status != StepStatus.SUCCEEDED:
-                del self.rows[row.id]  # deleted below with their step's items
-        for row in [r for r in self.rows.values() if r.item_index == -1 and r.status != StepStatus.SUCCEEDED]:
-            await self.txn.delete_items(self.run.id, row.step_id)
-            await self.set_step(
-                row,
-                StepStatus.PENDING,
-                attempt=0,
-                error=None,
-                output=None,
-                state=None,
-                history=None,
-                started_at=None,
-                finished_at=None,
-                available_at=None,
-            )
+        # The finally steps are not reopened here: they run again, all of them, once the
+        # main steps have a new ending (`endings.forget`).
+        unfinished = [
+            r.step_id
+            for r in self.step_level.values()
+            if r.status != StepStatus.SUCCEEDED and r.step_id not in self.workflow.finally_ids
+        ]
+        await self.reopen(unfinished, keep_history=False)
+        await endings.forget(self)
         deadline = time.time() + self.workflow.timeout if self.workflow.timeout else None
         await self.set_run(
             RunStatus.RUNNING, error=None, outputs=None, finished_at=None, deadline_at=deadline
         )
         await self.advance()
 
+    async def reopen(
+        self, step_ids: Iterable[str], *, keep_history: bool = True, restart_gotos: Iterable[str] = ()
+    ) -> None:
+        """Send the steps ``step_ids`` (whatever their status) back to `pending`, to start
+        again, `when` and `for_each` rendered anew, once the run advances.
+
+        Only the rows change: the caller advances the run afterwards (`advance()`), and
+        reopens the run itself first if it had ended. Each step loses its output, error,
+        times and for_each items (deleted). What still runs of it is stopped first: a
+        running attempt is cancelled (its late outcome is fenced by its lease token) and a
+        child run it waits for is cancelled with it.
+
+        With ``keep_history`` (a `goto`, an operator's step retry) the restart is a new
+        iteration (`cycles.reopened`): the history stays, attempt numbers go on, the retry
+        budget is fresh and the step's `goto` jumps stay counted, except for the steps in
+        ``restart_gotos`` (gotos nested in the region a goto sends the run back over). Without
+        (`retry` of a failed run) the step starts over as if it had never run.
+        """
+        wanted, restart = set(step_ids), set(restart_gotos)
+        await self.read_all()
+        for item in [r for r in self.rows.values() if r.item_index >= 0 and r.step_id in wanted]:
+            if not item.final:
+                await self.halt(item, "reopened")
+            del self.rows[item.id]  # deleted below with their step's items
+        for row in [r for r in self.step_level.values() if r.step_id in wanted]:
+            await self.txn.delete_items(self.run.id, row.step_id)
+            if not row.final:
+                row = await self.halt(row, "reopened")
+            cleared: StepFields = {
+                "error": None, "output": None, "started_at": None, "finished_at": None, "available_at": None,
+            }  # fmt: skip
+            if keep_history:
+                cleared["state"] = cycles.reopened(row, keep_jumps=row.step_id not in restart)
+            else:
+                cleared.update({"attempt": 0, "state": None, "history": None})
+            await self.set_step(row, StepStatus.PENDING, **cleared)
+
+    async def halt(self, row: StepRow, error: str) -> StepRow:
+        """Cancel one row that is not final: its running attempt is stopped (a late outcome
+        is fenced: the row no longer runs) and the child run it waits for is cancelled."""
+        if row.status == StepStatus.RUNNING:
+            self.scope.cancelled_rows.add(row.id)
+        child_id = (row.state or {}).get("child_run_id") if row.status == StepStatus.WAITING else None
+        halted = await self.set_step(row, StepStatus.CANCELLED, error=error)
+        if isinstance(child_id, str):
+            child = await RunChange.load(self.txn, self.scope, child_id)
+            if child.run.status not in RUN_FINAL:
+                await child.set_run(
+                    RunStatus.CANCELLED, error=f"step {row.step_id} of run {self.run.id}: {error}"
+                )
+                await child._cancel_rest()
+        return halted
+
+    async def halt_step(self, row: StepRow, error: str) -> StepRow:
+        """`halt` a step-level row unless final, and its for_each items not final yet."""
+        if row.final:
+            return row
+        if row.status != StepStatus.PENDING:  # a pending step has no items yet
+            for item in await self.txn.items(self.run.id, row.step_id):
+                if not item.final:
+                    await self.halt(item, error)
+        return await self.halt(row, error)
+
     async def time_out(self) -> None:
-        if self.run.status in RUN_FINAL:
+        if self.run.status in RUN_FINAL or self.workflow.timeout is None:
             return
-        await self.finish(RunStatus.FAILED, error=f"run timed out (timeout {self.workflow.timeout:g}s)")
+        await endings.time_out(self, self.workflow.timeout)
 
     async def lease_expired(self, row_id: int, token: str) -> None:
         """The attempt holding ``row_id`` with ``token`` is lost: its instance died, hung or
@@ -689,7 +751,8 @@ class RunChange:
             )
             await self.complete(row, Failed(error, retryable=False), lost=LEASE_EXPIRED)
             return
-        if set(row.state or {}) - {"item"}:  # it had suspended before: resume it
+        # It had suspended before (its state holds more than its item and counters): resume it.
+        if set(row.state or {}) - {"item", endings.KEY, history.LOOP}:
             await self.set_step(row, StepStatus.WAITING, available_at=time.time(), history=lost)
-        else:
+        elif not await exclusion.lost(self, row, lost):  # its key goes to the next in line
             await self.set_step(row, StepStatus.QUEUED, available_at=time.time(), history=lost)

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Match
 
-from executor.errors import ExecutorError, InputInvalid, RunStateConflict, WorkflowInvalid
+from executor.errors import ExecutorError, InputInvalid, ParameterInvalid, RunStateConflict, WorkflowInvalid
 from executor.http.problems import ClientError
 
 
@@ -71,6 +71,8 @@ def _details(exc: ExecutorError) -> dict[str, Any]:
         return {"details": [{"path": path, "message": message} for path, message in exc.problems]}
     if isinstance(exc, ClientError) and exc.details:
         return {"details": exc.details}
+    if isinstance(exc, ParameterInvalid):
+        return {"details": [{"path": exc.parameter, "message": exc.detail}]}
     if isinstance(exc, RunStateConflict):
         return {"status": exc.status}
     return {}

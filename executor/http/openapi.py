@@ -364,6 +364,29 @@ def _document() -> dict[str, Any]:
                     },
                 }
             },
+            "/runs/{id}/steps/{step}/cancel": {
+                "post": {
+                    "summary": "Cancel a step that is not final, or one of its for_each items (item); "
+                    "the run goes on, the step's dependents follow their trigger rules",
+                    "parameters": [
+                        RUN_ID,
+                        _param("step"),
+                        _param("item", "query", schemas.CANCEL_ITEM_PARAM),
+                    ],
+                    "responses": {"202": _json("Run", "The run after the cancel"), **_errors(404, 409, 422)},
+                }
+            },
+            "/runs/{id}/steps/{step}/retry": {
+                "post": {
+                    "summary": "Run a failed, cancelled or skipped step again with every step that depends "
+                    "on it (a failed run runs again)",
+                    "parameters": [RUN_ID, _param("step")],
+                    "responses": {
+                        "202": _json("Run", "The run after the retry"),
+                        **_errors(404, 409, 422, 503),
+                    },
+                }
+            },
             "/runs/{id}/steps/{step}/logs": {
                 "get": {
                     "summary": "A step's log lines; follow=true streams them (Server-Sent Events) until the step ends",

@@ -160,8 +160,10 @@ def _bulk(action: Action) -> Endpoint:
 
 
 async def get(request: Request) -> JSONResponse:
-    run, rows = await api(request).engine.get(params.path(request, "id"))
-    return JSONResponse(views.run(run, rows))
+    engine = api(request).engine
+    run, rows = await engine.get(params.path(request, "id"))
+    places, holders = await engine.places(run.id)  # what it holds and waits for (exclusion)
+    return JSONResponse(views.with_places(views.run(run, rows), places, holders))
 
 
 def _action(name: str, starts_work: bool) -> Any:
@@ -183,7 +185,9 @@ async def signal(request: Request) -> JSONResponse:
     data = await body.read_json(request, current.max_body, empty={})
     schemas.validate(schemas.SIGNAL_REQUEST, data)
     run_id, name = params.path(request, "id"), params.path(request, "name", schemas.SIGNAL_NAME)
-    delivered = await current.engine.signal(run_id, name, data.get("payload"))
+    delivered = await current.engine.signal(
+        run_id, name, data.get("payload"), key=data.get("idempotency_key")
+    )
     return JSONResponse({"run": run_id, "signal": name, "delivered": delivered}, 202)
 
 

@@ -44,6 +44,12 @@ LIMIT_PARAM = {
     "description": "capped at 500",
 }
 ITEM_PARAM = {"type": "integer", "minimum": -1, "maximum": INT32_MAX, "description": "-1: the step itself"}
+CANCEL_ITEM_PARAM = {
+    "type": "integer",
+    "minimum": 0,
+    "maximum": INT32_MAX,
+    "description": "one for_each item (its index) instead of the whole step",
+}
 AFTER_PARAM = {"type": "integer", "minimum": 0, "maximum": 2**62}
 VERSION_PARAM = {"type": "integer", "minimum": 1, "maximum": INT32_MAX}
 FOLLOW_PARAM = {"type": "boolean", "default": False}
@@ -144,7 +150,11 @@ BULK_RETRY_REQUEST = _bulk_request("retry")
 SIGNAL_REQUEST = {
     "type": "object",
     "additionalProperties": False,
-    "properties": {"payload": ANY},
+    "properties": {
+        "payload": ANY,
+        # The same key sends the signal (of this name, to this run) once, however often sent.
+        "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": NO_NUL},
+    },
 }
 
 ERROR = {
@@ -271,6 +281,12 @@ ATTEMPT = {
         "instance": {"type": ["string", "null"], "description": "The instance that ran (or lost) it."},
         "reason": {"type": "string", "description": "Why it was lost: `lease expired` or `drain`."},
         "error": {"type": "string"},
+        "iteration": {
+            "type": "integer",
+            "description": "The iteration it belongs to (a `repeat` loop, a `goto`, a step retry); "
+            "absent: the first (0).",
+        },
+        "child_run_id": {"type": "string", "description": "The child run of a repeated `workflow` step."},
         "started_at": TIME,
         "ended_at": TIME,
     },
@@ -295,11 +311,34 @@ ITEM = {
     },
 }
 
+WAITING_FOR = {
+    "type": "object",
+    "description": "The key of mutual exclusion it waits for (a step's mutex or semaphore, a "
+    "run's concurrency key): its limit, the place in line (1: next) and who holds it now. "
+    "Present only while it waits.",
+    "required": ["kind", "key", "limit", "position", "holders"],
+    "properties": {
+        "kind": {"type": "string", "enum": ["mutex", "semaphore", "concurrency"]},
+        "key": {"type": "string"},
+        "limit": {"type": "integer", "minimum": 1},
+        "position": {"type": "integer", "minimum": 1},
+        "since": TIME,
+        "holders": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"run_id": {"type": "string"}, "step": {"type": ["string", "null"]}},
+            },
+        },
+    },
+}
+
 STEP = {
     "type": "object",
     "required": ["id", "status", "attempts"],
     "properties": {
         **ITEM["properties"],  # type: ignore[dict-item]
+        "waiting_for": WAITING_FOR,
         "id": {"type": "string"},
         "items": {"type": "array", "items": ITEM},
     },
@@ -336,6 +375,15 @@ RUN = {
         "started_at": TIME,
         "finished_at": TIME,
         "steps": {"type": "array", "items": STEP},
+        "waiting_for": WAITING_FOR,
+        "holds": {
+            "type": "array",
+            "description": "The keys of mutual exclusion the run (step null) or its steps hold now.",
+            "items": {
+                "type": "object",
+                "properties": {"key": {"type": "string"}, "step": {"type": ["string", "null"]}},
+            },
+        },
     },
 }
 

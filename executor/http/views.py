@@ -10,6 +10,7 @@ from executor.scheduler import ScheduleView
 from executor.statuses import RunStatus
 from executor.store.records import (
     Instance,
+    Place,
     RunRecord,
     StepRow,
     StoredLogLine,
@@ -158,3 +159,32 @@ def log_line(line: StoredLogLine) -> dict[str, Any]:
         "line": line.line,
         "time": iso(line.created_at),
     }
+
+
+def with_places(
+    answer: dict[str, Any], places: list[Place], holders: dict[str, list[Place]]
+) -> dict[str, Any]:
+    """A run's answer with its places under keys of mutual exclusion (`Engine.places`):
+    ``holds``, the keys it or its steps hold, and ``waiting_for`` on the run (its
+    concurrency key) and on each step waiting in a key's line: the key, the limit, its
+    position in line (1: next) and who holds the key now."""
+    if not places:
+        return answer
+    answer["holds"] = [{"key": place.key, "step": place.step_id} for place in places if place.holding]
+    steps = {step["id"]: step for step in answer.get("steps", ())}
+    for place in places:
+        if place.holding:
+            continue
+        waiting = {
+            "kind": "concurrency" if place.step is None else "mutex" if place.limit == 1 else "semaphore",
+            "key": place.key,
+            "limit": place.limit,
+            "position": place.position,
+            "since": iso(place.created_at),
+            "holders": [{"run_id": h.run_id, "step": h.step_id} for h in holders.get(place.key, ())],
+        }
+        if place.step_id is None:
+            answer["waiting_for"] = waiting
+        elif place.step_id in steps:
+            steps[place.step_id]["waiting_for"] = waiting
+    return answer

@@ -37,6 +37,7 @@ from executor.store.records import (
     LogLine,
     NewRun,
     NewStep,
+    Place,
     RunChanges,
     RunFilter,
     RunRecord,
@@ -244,7 +245,8 @@ class Store(abc.ABC):
 
         A queued row goes back to `queued`, `started_at` cleared. If its id is in
         ``started`` (its attempt began) the attempt ends in its history as `lost` (reason
-        ``drain``, the instance that held it, its start and now); otherwise it never ran and
+        ``drain``, the instance that held it, its start and now, and the row's ``iteration``
+        when its state has one, see `engine.history`); otherwise it never ran and
         gets its attempt number back. A resumed waiting row goes back to `waiting` (its
         attempt goes on). Either gives up its lease and is due at once (`available_at`
         now). Rows whose lease is no longer held (another token, or no longer `running`)
@@ -265,6 +267,17 @@ class Store(abc.ABC):
     async def next_due(self) -> float | None:
         """The earliest `available_at` of any `queued` or `waiting` row of a `pending` or
         `running` run (the rows a claim could take once due), or None."""
+
+    # -- mutual exclusion ----------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def run_places(self, run_id: str) -> list[Place]:
+        """The places of a run and of its steps under keys (see `Txn.take_place`), oldest
+        first: what it holds and what it waits for (with its position in line)."""
+
+    @abc.abstractmethod
+    async def places_under(self, key: str) -> list[Place]:
+        """As `Txn.places_under`, outside any transaction."""
 
     # -- logs ----------------------------------------------------------------------------
 
@@ -471,7 +484,8 @@ class Txn(abc.ABC):
 
     @abc.abstractmethod
     async def delete_items(self, run_id: str, step_id: str) -> None:
-        """Remove the for_each item rows of a step (a retried run fans out anew)."""
+        """Remove the for_each item rows of a step (a retried run fans out anew). Signals
+        the items took stay taken: they are charged to the step's own row."""
 
     @abc.abstractmethod
     async def get_workflow(self, name: str, version: int | None = None) -> WorkflowRecord | None:
@@ -498,16 +512,58 @@ class Txn(abc.ABC):
         """The runs this schedule started that have not finished, oldest first."""
 
     @abc.abstractmethod
-    async def insert_signal(self, run_id: str, name: str, payload: Any) -> int:
-        """Keep a signal until a `wait` step takes it; return its id."""
+    async def insert_signal(self, run_id: str, name: str, payload: Any, key: str | None = None) -> int:
+        """Keep a signal until a step takes it; return its id. ``key``: the sender's
+        idempotency key, unique per run and name (see `signal_taken`)."""
 
     @abc.abstractmethod
+    async def signal_taken(self, run_id: str, name: str, key: str) -> bool | None:
+        """Whether the signal ``name`` sent to the run with idempotency key ``key`` was taken
+        by a step; None when no such signal was sent."""
+
     async def take_signal(self, run_id: str, name: str, step: int) -> tuple[bool, Any]:
         """Consume the oldest unconsumed signal ``name`` of the run for step row ``step``.
 
         Returns ``(True, payload)``, or ``(False, None)`` when none is waiting. A signal is
         consumed at most once.
         """
+        taken = await self.take_first_signal(run_id, [name], step)
+        return (False, None) if taken is None else (True, taken[1])
+
+    @abc.abstractmethod
+    async def take_first_signal(self, run_id: str, names: Sequence[str], step: int) -> tuple[str, Any] | None:
+        """Consume, for step row ``step``, the oldest unconsumed signal of the run named any
+        of ``names`` (the first of them received): ``(name, payload)``, or None when none of
+        them waits. A signal is consumed at most once.
+        """
+
+    # -- mutual exclusion: places under keys (a step's mutex or semaphore, a run's
+    # concurrency key). A key's changes are serialised fleet-wide: two transactions never
+    # both let a place in over the limit. ---------------------------------------------
+
+    @abc.abstractmethod
+    async def take_place(self, key: str, limit: int, run_id: str, step: int | None) -> Place:
+        """The place under ``key`` of run ``run_id`` (``step`` None) or of its step row
+        ``step``. One it already has is returned as it is; else it takes one now: holding
+        when none waits and fewer places hold the key than ``limit`` and than each holder's
+        own limit, else waiting at the end of the key's line (first come, first let in)."""
+
+    @abc.abstractmethod
+    async def leave_places(self, run_id: str, step: int | None) -> list[str]:
+        """Give up the places (holding or waiting) of the run (``step`` None: its own, not
+        its steps') or of step row ``step``; return the keys they were under. Whoever
+        waits behind them is let in by `let_in`, not here."""
+
+    @abc.abstractmethod
+    async def let_in(self, key: str) -> list[tuple[str, int | None]]:
+        """Let the head of ``key``'s line in, and the next, while fewer places hold the key
+        than the limit the head was taken with and than each holder's own (a mutex held
+        keeps out a semaphore of the same key); return who was let in, ``(run id, step row
+        or None)``, in line order."""
+
+    @abc.abstractmethod
+    async def places_under(self, key: str) -> list[Place]:
+        """Every place under ``key``: its holders, earliest first, then its line, head first."""
 
 
 class DuplicateRun(Exception):

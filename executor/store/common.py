@@ -16,6 +16,7 @@ from executor.store.records import (
     LogLine,
     NewRun,
     NewStep,
+    Place,
     RunChanges,
     RunFilter,
     RunRecord,
@@ -356,4 +357,19 @@ def log_line(row: Row) -> StoredLogLine:
         stream=row["stream"],
         line=row["line"],
         created_at=row["created_at"],
+    )
+
+
+def place(row: Row) -> Place:
+    step = row["step"]
+    return Place(
+        key=row["key"],
+        run_id=str(row["run_id"]),
+        step=step,
+        step_id=row["step_id"],
+        limit=row["lim"],
+        holding=bool(row["holding"]),
+        position=int(row["position"]),
+        created_at=row["created_at"],
+        held_at=row["held_at"],
     )

@@ -35,6 +35,7 @@ from executor.store.records import (
     LogLine,
     NewRun,
     NewStep,
+    Place,
     RunChanges,
     RunRecord,
     ScheduleFields,
@@ -660,6 +661,7 @@ class PostgresTxn(Txn):
     async def delete_items(self, run_id: str, step_id: str) -> None:
         for row in [row for row in self._rows.values() if row.run_id == run_id]:
             self._forget(row.id)
+        await self._write(self.sql["keep_item_signals"], {"run_id": run_id, "step_id": step_id})
         await self._write(self.sql["delete_items"], {"run_id": run_id, "step_id": step_id})
 
     async def get_workflow(self, name: str, version: int | None = None) -> WorkflowRecord | None:
@@ -674,13 +676,59 @@ class PostgresTxn(Txn):
             self._workflows[key] = None if row is None else _workflow(row)
         return self._workflows[key]
 
-    async def insert_signal(self, run_id: str, name: str, payload: Any) -> int:
-        params = {"run_id": run_id, "name": name, "payload": _jsonb(payload), "now": _now(self.clock)}
+    async def insert_signal(self, run_id: str, name: str, payload: Any, key: str | None = None) -> int:
+        params: dict[str, Any] = {"run_id": run_id, "name": name, "payload": _jsonb(payload), "key": key}
+        params["now"] = _now(self.clock)
         row = await (await self._write(self.sql["insert_signal"], params)).fetchone()
         assert row is not None
         return int(row["id"])
 
-    async def take_signal(self, run_id: str, name: str, step: int) -> tuple[bool, Any]:
-        params = {"run_id": run_id, "name": name, "step": step, "now": _now(self.clock)}
+    async def signal_taken(self, run_id: str, name: str, key: str) -> bool | None:
+        row = await self._one("signal_by_key", {"run_id": run_id, "name": name, "key": key})
+        return None if row is None else bool(row["taken"])
+
+    async def take_first_signal(self, run_id: str, names: Sequence[str], step: int) -> tuple[str, Any] | None:
+        params = {"run_id": run_id, "names": list(names), "step": step, "now": _now(self.clock)}
         row = await (await self._write(self.sql["take_signal"], params)).fetchone()
-        return (False, None) if row is None else (True, row["payload"])
+        return None if row is None else (row["name"], row["payload"])
+
+    # -- mutual exclusion: under an advisory lock per key (`lock_keys`) -------------------
+
+    async def _lock_keys(self, keys: Sequence[str]) -> None:
+        await self._all("lock_keys", {"keys": list(keys)})
+
+    async def take_place(self, key: str, limit: int, run_id: str, step: int | None) -> Place:
+        await self._lock_keys([key])
+        params = {"key": key, "run_id": run_id, "step": step, "limit": limit, "now": _now(self.clock)}
+        row = await self._one("key_place", params)
+        if row is None:
+            await self._write(self.sql["take_place"], params)
+            row = await self._one("key_place", params)
+        assert row is not None
+        return common.place(row)
+
+    async def leave_places(self, run_id: str, step: int | None) -> list[str]:
+        which = "run" if step is None else "step"
+        params = {"run_id": run_id, "step": step}
+        keys = [row["key"] for row in await self._all(f"{which}_place_keys", params)]
+        if keys:
+            # Under the keys' locks: a place taken meanwhile counts the holders as they end up.
+            await self._lock_keys(keys)
+            await self._write(self.sql[f"leave_{which}_places"], params)
+        return keys
+
+    async def let_in(self, key: str) -> list[tuple[str, int | None]]:
+        await self._lock_keys([key])
+        let: list[tuple[str, int | None]] = []
+        while (head := await self._one("key_head", {"key": key})) is not None:
+            if head["holders"] >= min(head["lim"], head["tightest"] or head["lim"]):
+                break
+            cursor = await self._write(self.sql["let_in"], {"id": head["id"], "now": _now(self.clock)})
+            row = await cursor.fetchone()
+            assert row is not None
+            let.append((str(row["run_id"]), row["step"]))
+        return let
+
+    async def places_under(self, key: str) -> list[Place]:
+        await self._lock_keys([key])
+        return [common.place(row) for row in await self._all("places_under", {"key": key})]

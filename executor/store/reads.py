@@ -14,6 +14,7 @@ from executor.store import common
 from executor.store.base import Store
 from executor.store.records import (
     Instance,
+    Place,
     RunFilter,
     RunRecord,
     ScheduleRow,
@@ -152,3 +153,13 @@ class SharedReads(Store, Generic[R]):
     async def run_traceparent(self, run_id: str) -> str | None:
         rows = await self._fetch("run_traceparent", {"id": run_id})
         return rows[0]["traceparent"] if rows else None
+
+    # -- mutual exclusion ----------------------------------------------------------------
+
+    async def run_places(self, run_id: str) -> list[Place]:
+        if not common.is_uuid(run_id):
+            return []
+        return [common.place(row) for row in await self._fetch("run_places", {"run_id": run_id})]
+
+    async def places_under(self, key: str) -> list[Place]:
+        return [common.place(row) for row in await self._fetch("places_under", {"key": key})]

@@ -284,3 +284,19 @@ class StoredLogLine:
     stream: str
     line: str
     created_at: float
+
+
+@dataclass(frozen=True)
+class Place:
+    """A run's (``step`` None) or a step row's place under a key of mutual exclusion: it
+    holds the key, or waits in the key's line (FIFO) at ``position`` (1: next in line)."""
+
+    key: str
+    run_id: str
+    step: int | None  # steps.id of the step-level row; None: the run's own place
+    step_id: str | None  # that row's step id
+    limit: int  # the limit it was taken with (a mutex: 1)
+    holding: bool
+    position: int  # 0 while holding
+    created_at: float  # when it joined the line
+    held_at: float | None  # when it was let in (None: still waiting)

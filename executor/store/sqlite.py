@@ -38,6 +38,7 @@ from executor.store.records import (
     LogLine,
     NewRun,
     NewStep,
+    Place,
     RunChanges,
     RunRecord,
     ScheduleFields,
@@ -521,6 +522,7 @@ class SQLiteTxn(Txn):
         self.db.execute(f"UPDATE {table} SET {assignments} WHERE id = :_key", {**params, "_key": key})
 
     async def delete_items(self, run_id: str, step_id: str) -> None:
+        self.db.execute(self.sql["keep_item_signals"], {"run_id": run_id, "step_id": step_id})
         self.db.execute(self.sql["delete_items"], {"run_id": run_id, "step_id": step_id})
 
     async def get_workflow(self, name: str, version: int | None = None) -> WorkflowRecord | None:
@@ -530,19 +532,53 @@ class SQLiteTxn(Txn):
             row = await self._one("workflow_version", {"name": name, "version": version})
         return None if row is None else common.workflow_record(row)
 
-    async def insert_signal(self, run_id: str, name: str, payload: Any) -> int:
-        cursor = self.db.execute(
-            self.sql["insert_signal"],
-            {"run_id": run_id, "name": name, "payload": common.dumps(payload), "now": self.clock()},
-        )
+    async def insert_signal(self, run_id: str, name: str, payload: Any, key: str | None = None) -> int:
+        payload_text = common.dumps(payload)
+        params = {"run_id": run_id, "name": name, "payload": payload_text, "key": key, "now": self.clock()}
+        cursor = self.db.execute(self.sql["insert_signal"], params)
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
-    async def take_signal(self, run_id: str, name: str, step: int) -> tuple[bool, Any]:
-        row = await self._one(
-            "take_signal", {"run_id": run_id, "name": name, "step": step, "now": self.clock()}
-        )
-        return (False, None) if row is None else (True, common.loads(row["payload"]))
+    async def signal_taken(self, run_id: str, name: str, key: str) -> bool | None:
+        row = await self._one("signal_by_key", {"run_id": run_id, "name": name, "key": key})
+        return None if row is None else bool(row["taken"])
+
+    async def take_first_signal(self, run_id: str, names: Sequence[str], step: int) -> tuple[str, Any] | None:
+        params = {"run_id": run_id, "names": json.dumps(list(names)), "step": step, "now": self.clock()}
+        row = await self._one("take_signal", params)
+        return None if row is None else (row["name"], common.loads(row["payload"]))
+
+    # -- mutual exclusion (the write lock serialises every key) --------------------------
+
+    async def take_place(self, key: str, limit: int, run_id: str, step: int | None) -> Place:
+        params = {"key": key, "run_id": run_id, "step": step, "limit": limit, "now": self.clock()}
+        row = await self._one("key_place", params)
+        if row is None:
+            self.db.execute(self.sql["take_place"], params)
+            row = await self._one("key_place", params)
+        assert row is not None
+        return common.place(row)
+
+    async def leave_places(self, run_id: str, step: int | None) -> list[str]:
+        which = "run" if step is None else "step"
+        params = {"run_id": run_id, "step": step}
+        keys = [row["key"] for row in await self._all(f"{which}_place_keys", params)]
+        if keys:
+            self.db.execute(self.sql[f"leave_{which}_places"], params)
+        return keys
+
+    async def let_in(self, key: str) -> list[tuple[str, int | None]]:
+        let: list[tuple[str, int | None]] = []
+        while (head := await self._one("key_head", {"key": key})) is not None:
+            if head["holders"] >= min(head["lim"], head["tightest"] or head["lim"]):
+                break
+            row = await self._one("let_in", {"id": head["id"], "now": self.clock()})
+            assert row is not None
+            let.append((str(row["run_id"]), row["step"]))
+        return let
+
+    async def places_under(self, key: str) -> list[Place]:
+        return [common.place(row) for row in await self._all("places_under", {"key": key})]
 
 
 def _begin_waiting(db: sqlite3.Connection, stop: threading.Event) -> None:

@@ -80,7 +80,7 @@ def _check_power(base: Any, exponent: Any) -> None:
 env = Sandbox(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
 
 # The names a template may use besides Jinja's globals (range, dict, ...).
-CONTEXT_NAMES = ("inputs", "steps", "run", "schedule", "secrets", "item", "index", "result")
+CONTEXT_NAMES = ("inputs", "steps", "run", "schedule", "secrets", "item", "index", "result", "loop")
 SECRET_PREFIX = "EXECUTOR_SECRET_"
 # What a run that no schedule started sees as `schedule` (see `schedules.template_context`).
 NO_SCHEDULE = {"id": None, "tick": None, "timestamp": None, "date": None, "previous_tick": None}
@@ -164,6 +164,21 @@ def _is_steps(node: nodes.Node) -> bool:
     return isinstance(node, nodes.Name) and node.name == "steps"
 
 
+def run_fields(source: str) -> set[str]:
+    """Fields a (compiling) template reads of ``run`` (``run.status``, ``run['error']``)."""
+    tree = parse(source)
+    found = {attr.attr for attr in tree.find_all(nodes.Getattr) if _is_name(attr.node, "run")}
+    for item in tree.find_all(nodes.Getitem):
+        const = item.arg if isinstance(item.arg, nodes.Const) else None
+        if _is_name(item.node, "run") and const is not None and isinstance(const.value, str):
+            found.add(const.value)
+    return found
+
+
+def _is_name(node: nodes.Node, name: str) -> bool:
+    return isinstance(node, nodes.Name) and node.name == name
+
+
 @functools.lru_cache(maxsize=1024)
 def names_read(source: str) -> frozenset[str]:
     """The names of the context a (compiling) template reads (``inputs``, ``steps``...)."""
@@ -186,17 +201,21 @@ def build_context(
     item: Any = Missing,
     index: Any = Missing,
     result: Any = Missing,
+    ending: Mapping[str, Any] | None = None,
+    loop: Any = Missing,
 ) -> dict[str, Any]:
     """What templates see; ``item``/``index`` only in for_each steps, ``result`` only in
-    outputs; ``schedule`` is `schedules.template_context`."""
+    outputs; ``schedule`` is `schedules.template_context`; ``ending`` (``status`` and
+    ``error``: how the run is about to end) only in its `finally` steps, as ``run.*``;
+    ``loop`` (``index``, ``previous``) only in `repeat` steps."""
     context: dict[str, Any] = {
         "inputs": inputs,
         "steps": {step_id: dict(state) for step_id, state in steps.items()},
-        "run": {"id": run_id, "workflow": workflow},
+        "run": {"id": run_id, "workflow": workflow, **(ending or {})},
         "schedule": dict(schedule or NO_SCHEDULE),
         "secrets": dict(secrets),
     }
-    for name, value in (("item", item), ("index", index), ("result", result)):
+    for name, value in (("item", item), ("index", index), ("result", result), ("loop", loop)):
         if value is not Missing:
             context[name] = value
     return context

@@ -32,8 +32,9 @@ from executor.workflow import expressions
 from executor.workflow.model import Step, Workflow
 from executor.workflow.source import load_yaml, parent
 
-# Where values from outside the workflow are found ("item": only when for_each reads them).
-OUTSIDE = frozenset({"inputs", "steps"})
+# Where values from outside the workflow are found ("item": only when for_each reads them;
+# "loop": `loop.previous` is the step's own previous output).
+OUTSIDE = frozenset({"inputs", "steps", "loop"})
 SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash"})
 # Filters and functions whose value is a number, whatever they are given.
 NUMERIC_FILTERS = frozenset({"int", "float", "length", "count", "abs", "round", "wordcount"})
@@ -53,8 +54,9 @@ def lint(workflow: Workflow, *, source: str | None = None, filename: str | None 
     gives them lines (read again only when there is something to warn about)."""
     found = [
         finding
-        for index, step in enumerate(workflow.steps)
-        for finding in _step(index, step, workflow.inputs or {})
+        for section, steps in (("steps", workflow.steps), ("finally", workflow.finally_))
+        for index, step in enumerate(steps)
+        for finding in _step(f"{section}[{index}]", step, workflow.inputs or {})
     ]
     if not found:
         return []
@@ -76,7 +78,7 @@ def _line(lines: Mapping[str, int], path: str) -> int | None:
     return lines[path]
 
 
-def _step(index: int, step: Step, schema: dict[str, Any]) -> Iterator[tuple[str, str]]:
+def _step(where: str, step: Step, schema: dict[str, Any]) -> Iterator[tuple[str, str]]:
     if step.action != "shell":
         return
     outside = set(OUTSIDE)
@@ -85,7 +87,7 @@ def _step(index: int, step: Step, schema: dict[str, Any]) -> Iterator[tuple[str,
         for _, source in expressions.iter_templates(step.for_each)
     ):
         outside.add("item")
-    path = f"steps[{index}].with.command"
+    path = f"{where}.with.command"
     command = step.with_.get("command")
     if isinstance(command, str):
         scripts = [(path, command)]
@@ -216,6 +218,8 @@ class _Template:
         name, keys = lookup
         if name == "steps":
             return len(keys) == 2 and keys[1] == "status"
+        if name == "loop":  # `loop.index` is a number
+            return keys == ("index",)
         if name != "inputs":
             return False
         schema: Any = self.schema

@@ -15,9 +15,21 @@ from functools import cached_property
 from typing import Any, Literal
 
 from executor.workflow import expressions
+from executor.workflow.cycles import Goto, Repeat
+from executor.workflow.exclusion import Concurrency, Semaphore
 from executor.workflow.schedules import Schedule
 
-TRIGGER_RULES = ("all_success", "all_done", "all_failed", "one_success", "one_failed", "none_failed")
+TRIGGER_RULES = (
+    "all_success",
+    "all_done",
+    "all_failed",
+    "one_success",
+    "one_failed",
+    "none_failed",
+    "none_failed_min_one_success",
+)
+# The mapping form of `trigger_rule`: {min_success: N} or {min_done: N} (N-of-M joins).
+PARTIAL_RULES = ("min_success", "min_done")
 BACKOFFS = ("fixed", "exponential")
 
 
@@ -31,6 +43,8 @@ class RetryPolicy:
     max_delay: float = 60.0
     # Fraction (0..1) of each delay that is randomised, so retries of many steps spread out.
     jitter: float = 0.0
+    # A template over the failed attempt's `result` and `error`: false → no more attempts.
+    when: Any = None
 
     def delay_after(self, attempt: int, rng: random.Random | None = None) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based) before the next."""
@@ -47,6 +61,7 @@ class RetryPolicy:
             "delay": self.delay,
             "max_delay": self.max_delay,
             "jitter": self.jitter,
+            **({"when": self.when} if self.when is not None else {}),
         }
 
 
@@ -63,11 +78,16 @@ class Step:
     retry: RetryPolicy = RetryPolicy()
     timeout: float | None = None  # one attempt's limit in seconds (None: none)
     outputs: dict[str, Any] | None = None  # templates over `result`; None: output = result
-    trigger_rule: str = "all_success"
+    trigger_rule: str | dict[str, int] = "all_success"  # a name, or {min_success|min_done: N}
     continue_on_error: bool = False
+    # When the step starts, its needs still not final are cancelled (a cancelling join).
+    cancel_remaining: bool = False
     # A lost attempt (its instance died or lost its lease): `retry` runs it again (at least
     # once execution), `fail` fails the step (its side effect must never run twice).
     on_lost: str = "retry"
+    repeat: Repeat | None = None  # run again after success until a condition (`cycles`)
+    goto: Goto | None = None  # after success, send the run back to an ancestor (`cycles`)
+    semaphore: Semaphore | None = None  # `mutex`/`semaphore`: a key held across runs (`exclusion`)
 
     @cached_property
     def templated(self) -> bool:
@@ -96,6 +116,10 @@ class Step:
             # Only when set: the digests of workflows stored before `on_lost` existed stay
             # the same, so registering them again finds their version.
             **({"on_lost": self.on_lost} if self.on_lost != "retry" else {}),
+            **({"cancel_remaining": True} if self.cancel_remaining else {}),
+            **({"repeat": self.repeat.to_json()} if self.repeat is not None else {}),
+            **({"goto": self.goto.to_json()} if self.goto is not None else {}),
+            **(self.semaphore.to_json() if self.semaphore is not None else {}),
         }
 
     @classmethod
@@ -114,6 +138,10 @@ class Step:
             trigger_rule=data.get("trigger_rule", "all_success"),
             continue_on_error=bool(data.get("continue_on_error", False)),
             on_lost=data.get("on_lost", "retry"),
+            cancel_remaining=bool(data.get("cancel_remaining", False)),
+            repeat=Repeat.from_json(data["repeat"]) if data.get("repeat") else None,
+            goto=Goto.from_json(data["goto"]) if data.get("goto") else None,
+            semaphore=Semaphore.from_json(data),
         )
 
 
@@ -124,10 +152,19 @@ class Workflow:
     description: str = ""
     inputs: dict[str, Any] | None = None  # JSON Schema of the run input
     timeout: float | None = None  # whole-run limit in seconds
-    outputs: dict[str, Any] | None = None  # templates over `steps`, rendered when the run succeeds
+    outputs: dict[str, Any] | None = None  # templates over `steps`, rendered when the run ends
     schedules: tuple[Schedule, ...] = ()
     # Seconds its finished runs are kept (None: the --retention setting; 0: forever).
     retention: float | None = None
+    # Steps that run once every step of `steps` is final, whatever happened (exit handlers;
+    # `engine.endings`). They may need each other, never a step of `steps`.
+    finally_: tuple[Step, ...] = ()
+    # A key its runs hold while they run (GitHub Actions' concurrency groups; `exclusion`).
+    concurrency: Concurrency | None = None
+
+    @cached_property
+    def finally_ids(self) -> frozenset[str]:
+        return frozenset(step.id for step in self.finally_)
 
     def step(self, step_id: str) -> Step:
         return self._index[0][step_id]
@@ -139,7 +176,7 @@ class Workflow:
     @cached_property
     def starts_children(self) -> bool:
         """Whether a run of it can start child runs (has `workflow` steps)."""
-        return any(step.action == "workflow" for step in self.steps)
+        return any(step.action == "workflow" for step in (*self.steps, *self.finally_))
 
     def dependents(self, step_id: str) -> list[Step]:
         """The steps that need ``step_id``, in definition order."""
@@ -147,9 +184,9 @@ class Workflow:
 
     @cached_property
     def _index(self) -> tuple[dict[str, Step], dict[str, list[Step]]]:
-        by_id = {step.id: step for step in self.steps}
+        by_id = {step.id: step for step in (*self.steps, *self.finally_)}
         dependents: dict[str, list[Step]] = {}
-        for step in self.steps:
+        for step in (*self.steps, *self.finally_):
             for need in step.needs:
                 dependents.setdefault(need, []).append(step)
         return by_id, dependents
@@ -166,6 +203,8 @@ class Workflow:
             # the same, so registering them again finds their version.
             **({"schedules": [s.to_json() for s in self.schedules]} if self.schedules else {}),
             **({"retention": self.retention} if self.retention is not None else {}),
+            **({"finally": [step.to_json() for step in self.finally_]} if self.finally_ else {}),
+            **({"concurrency": self.concurrency.to_json()} if self.concurrency is not None else {}),
         }
 
     @classmethod
@@ -179,6 +218,8 @@ class Workflow:
             outputs=data.get("outputs"),
             schedules=tuple(Schedule.from_json(s) for s in data.get("schedules") or ()),
             retention=data.get("retention"),
+            finally_=tuple(Step.from_json(step) for step in data.get("finally") or ()),
+            concurrency=Concurrency.from_json(data.get("concurrency")),
         )
 
     @property

@@ -8,6 +8,7 @@ its path (``steps[2].retry.delay``) and, when the definition came from YAML, its
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -18,10 +19,9 @@ from jsonschema import Draft202012Validator
 
 from executor.durations import parse_duration
 from executor.errors import InputInvalid, Problem, WorkflowInvalid
-from executor.workflow import expressions, graph
-from executor.workflow.expressions import is_template
+from executor.workflow import cycles, endings, exclusion, expressions, foreach, graph, joins
 from executor.workflow.inputs import apply_input
-from executor.workflow.model import BACKOFFS, TRIGGER_RULES, RetryPolicy, Step, Workflow
+from executor.workflow.model import BACKOFFS, RetryPolicy, Step, Workflow
 from executor.workflow.params import action_names, check_action
 from executor.workflow.schedules import (
     DEFAULT_CATCHUP_WINDOW,
@@ -46,6 +46,8 @@ TOP_KEYS = (
     "outputs",
     "schedules",
     "retention",
+    "finally",
+    "concurrency",
 )
 SCHEDULE_KEYS = ("id", "cron", "every", "timezone", "input", "overlap", "catchup_window", "jitter")
 DEFAULTS_KEYS = ("timeout", "retry")
@@ -63,12 +65,18 @@ STEP_KEYS = (
     "trigger_rule",
     "continue_on_error",
     "on_lost",
+    "cancel_remaining",
+    "repeat",
+    "goto",
+    "mutex",
+    "semaphore",
 )
 ON_LOST = ("retry", "fail")
-RETRY_KEYS = ("max_attempts", "backoff", "delay", "max_delay", "jitter")
+RETRY_KEYS = ("max_attempts", "backoff", "delay", "max_delay", "jitter", "when")
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 STEP_ID = re.compile(r"[a-z0-9_]+")
 MAX_ID = 64
+MAX_ATTEMPTS = 1_000_000  # of a retry policy: bounded so that it is a number, not infinity
 
 
 def parse_workflow(text: str, filename: str | None = None) -> Workflow:
@@ -107,6 +115,11 @@ class _StepDraft:
     needs: list[tuple[str, str]]  # (path, step id)
     fields: dict[str, Any]
     retry: dict[str, Any] = field(default_factory=dict)
+    section: str = "steps"  # or "finally" (`workflow.endings`)
+
+    @property
+    def where(self) -> str:
+        return f"{self.section}[{self.index}]"
 
 
 class _Checker:
@@ -151,31 +164,36 @@ class _Checker:
         timeout = self.duration("timeout", data.get("timeout"), positive=True)
         default_timeout, default_retry = self.defaults(data.get("defaults"))
         drafts = [self.step(i, raw) for i, raw in self.step_list(data.get("steps"))]
-        self.graph(drafts)
+        finals = [self.step(i, raw, "finally") for i, raw in self.finally_list(data.get("finally"))]
+        self.graph(drafts + finals)
+        endings.check(drafts, finals, self.add)
         outputs = data.get("outputs")
         if outputs is not None and not isinstance(outputs, dict):
             self.add("outputs", "must be a mapping of output names to values")
         self.templates("outputs", outputs, known=self.step_ids(drafts), needed=None)
         schedules = self.schedules(data.get("schedules"), inputs)
         retention = self.duration("retention", data.get("retention"))
+        concurrency = exclusion.check_workflow(self.add, self.unknown_keys, data.get("concurrency"))
         if self.problems:
             raise WorkflowInvalid(sorted(self.problems, key=lambda p: p.line or 0))
         steps = []
-        for draft in drafts:
+        for draft in drafts + finals:
             fields = dict(draft.fields)
             if fields["timeout"] is None:
                 fields["timeout"] = default_timeout
             fields["retry"] = RetryPolicy(**{**default_retry, **draft.retry})
             steps.append(Step(id=str(draft.id), needs=tuple(need for _, need in draft.needs), **fields))
         return Workflow(
+            finally_=tuple(steps[len(drafts) :]),
             name=str(name),
-            steps=tuple(steps),
+            steps=tuple(steps[: len(drafts)]),
             description=description or "",
             inputs=inputs,
             timeout=timeout,
             outputs=outputs,
             schedules=tuple(schedules),
             retention=retention,
+            concurrency=concurrency,
         )
 
     def name(self, value: Any) -> str | None:
@@ -214,7 +232,8 @@ class _Checker:
             self.add("defaults", "must be a mapping with timeout and/or retry")
             return None, {}
         self.unknown_keys("defaults", value, DEFAULTS_KEYS)
-        self.templates("defaults", value, known=None, needed=None)
+        # `retry.when` is checked by `retry` (it sees `error`, which nothing else does).
+        self.templates("defaults", joins.without_retry_when(value), known=None, needed=None)
         timeout = self.duration("defaults.timeout", value.get("timeout"), positive=True)
         return timeout, self.retry("defaults.retry", value.get("retry"))
 
@@ -308,25 +327,31 @@ class _Checker:
 
     # -- steps -------------------------------------------------------------------------
 
-    def step_list(self, value: Any) -> list[tuple[int, dict[str, Any]]]:
+    def step_list(self, value: Any, section: str = "steps") -> list[tuple[int, dict[str, Any]]]:
         if value is None:
-            self.add("steps", "is required")
+            self.add(section, "is required")
             return []
         if not isinstance(value, list):
-            self.add("steps", f"must be a list of steps, not {_kind(value)}")
+            self.add(section, f"must be a list of steps, not {_kind(value)}")
             return []
         if not value:
-            self.add("steps", "must have at least one step")
+            self.add(section, "must have at least one step")
         steps = []
         for index, raw in enumerate(value):
             if isinstance(raw, dict):
                 steps.append((index, raw))
             else:
-                self.add(f"steps[{index}]", f"a step must be a mapping with id and action, not {_kind(raw)}")
+                self.add(
+                    f"{section}[{index}]", f"a step must be a mapping with id and action, not {_kind(raw)}"
+                )
         return steps
 
-    def step(self, index: int, raw: dict[str, Any]) -> _StepDraft:
-        base = f"steps[{index}]"
+    def finally_list(self, value: Any) -> list[tuple[int, dict[str, Any]]]:
+        """The workflow's `finally` steps (optional; `workflow.endings`)."""
+        return [] if value is None else self.step_list(value, "finally")
+
+    def step(self, index: int, raw: dict[str, Any], section: str = "steps") -> _StepDraft:
+        base = f"{section}[{index}]"
         self.unknown_keys(base, raw, STEP_KEYS)
         step_id = self.step_id(base, raw.get("id"))
         action = raw.get("action")
@@ -341,29 +366,29 @@ class _Checker:
                 self.add(f"{base}.action", f"unknown action {action!r} (known: {', '.join(action_names())})")
             for key, message in issues or ():
                 self.add(join(f"{base}.with", key) if key else f"{base}.with", message)
-        for_each = raw.get("for_each")
-        if for_each is not None and not isinstance(for_each, list) and not is_template(for_each):
-            self.add(
-                f"{base}.for_each", 'must be a list, or a template giving one (e.g. "{{ inputs.hosts }}")'
-            )
+        for_each = foreach.check(f"{base}.for_each", raw.get("for_each"), self.add)
         when = raw.get("when")
         if when is not None and not isinstance(when, bool | str):
             self.add(f"{base}.when", "must be true, false or a template")
         concurrency = raw.get("concurrency")
         if concurrency is not None:
-            if not _is_int(concurrency) or concurrency < 1:
-                self.add(f"{base}.concurrency", "must be a whole number of at least 1")
+            if not _is_int(concurrency) or not 1 <= concurrency <= foreach.MAX_ITEMS:
+                self.add(
+                    f"{base}.concurrency",
+                    f"must be a whole number of at least 1 and at most {foreach.MAX_ITEMS}",
+                )
             elif for_each is None:
                 self.add(f"{base}.concurrency", "only applies to a step with for_each")
         outputs = raw.get("outputs")
         if outputs is not None and not isinstance(outputs, dict):
             self.add(f"{base}.outputs", "must be a mapping of output names to values")
-        trigger_rule = raw.get("trigger_rule", "all_success")
-        if trigger_rule not in TRIGGER_RULES:
-            self.add(
-                f"{base}.trigger_rule",
-                f"{trigger_rule!r} is not a trigger rule (one of: {', '.join(TRIGGER_RULES)})",
-            )
+        needs = self.needs(base, raw.get("needs"))
+        trigger_rule = joins.check_trigger_rule(
+            f"{base}.trigger_rule", raw.get("trigger_rule", "all_success"), len(needs), self.add
+        )
+        cancel_remaining = joins.check_cancel_remaining(
+            f"{base}.cancel_remaining", raw.get("cancel_remaining", False), len(needs), self.add
+        )
         continue_on_error = raw.get("continue_on_error", False)
         if not isinstance(continue_on_error, bool):
             self.add(f"{base}.continue_on_error", "must be true or false")
@@ -373,7 +398,8 @@ class _Checker:
         return _StepDraft(
             index=index,
             id=step_id,
-            needs=self.needs(base, raw.get("needs")),
+            section=section,
+            needs=needs,
             retry=self.retry(f"{base}.retry", raw.get("retry")),
             fields={
                 "action": action,
@@ -386,6 +412,9 @@ class _Checker:
                 "trigger_rule": trigger_rule,
                 "continue_on_error": continue_on_error,
                 "on_lost": on_lost,
+                "cancel_remaining": cancel_remaining,
+                **cycles.check_step(base, raw, self.add, self.duration),
+                "semaphore": exclusion.check_step(self.add, self.unknown_keys, base, raw),
             },
         )
 
@@ -429,10 +458,13 @@ class _Checker:
         policy: dict[str, Any] = {}
         attempts = value.get("max_attempts")
         if attempts is not None:
-            if _is_int(attempts) and attempts >= 1:
+            if _is_int(attempts) and 1 <= attempts <= MAX_ATTEMPTS:
                 policy["max_attempts"] = attempts
             else:
-                self.add(join(path, "max_attempts"), "must be a whole number of at least 1")
+                self.add(
+                    join(path, "max_attempts"),
+                    f"must be a whole number of at least 1 and at most {MAX_ATTEMPTS}",
+                )
         backoff = value.get("backoff")
         if backoff is not None:
             if backoff in BACKOFFS:
@@ -452,6 +484,8 @@ class _Checker:
             policy["jitter"] = float(jitter)
         elif jitter is not None:
             self.add(join(path, "jitter"), "must be true, false or a fraction from 0 to 1")
+        if value.get("when") is not None:
+            policy["when"] = joins.check_retry_when(join(path, "when"), value["when"], self.add)
         return policy
 
     def duration(self, path: str, value: Any, *, positive: bool = False) -> float | None:
@@ -483,17 +517,17 @@ class _Checker:
 
     def graph(self, drafts: list[_StepDraft]) -> None:
         """Unique ids, needs that exist, no cycles; then templates against each step's needs."""
-        first: dict[str, int] = {}
+        first: dict[str, str] = {}  # step id → where it is defined first
         for draft in drafts:
             if draft.id is None:
                 continue
             if draft.id in first:
                 self.add(
-                    f"steps[{draft.index}].id",
-                    f"duplicate step id {draft.id!r} (first used by steps[{first[draft.id]}])",
+                    f"{draft.where}.id",
+                    f"duplicate step id {draft.id!r} (first used by {first[draft.id]})",
                 )
             else:
-                first[draft.id] = draft.index
+                first[draft.id] = draft.where
         edges: dict[str, list[str]] = {}
         for draft in drafts:
             valid: list[str] = []
@@ -506,16 +540,25 @@ class _Checker:
                     self.add(path, f"{need!r} is listed twice")
                 else:
                     valid.append(need)
-            if draft.id is not None and first[draft.id] == draft.index:
+            if draft.id is not None and first[draft.id] == draft.where:
                 edges[draft.id] = valid
         for cycle in graph.find_cycles(edges):
             chain = " → ".join([*cycle, cycle[0]])
-            self.add(f"steps[{first[cycle[0]]}].needs", f"steps {chain} form a cycle (each needs the next)")
+            self.add(f"{first[cycle[0]]}.needs", f"steps {chain} form a cycle (each needs the next)")
         for draft in drafts:
             needed = graph.ancestors(edges, draft.id) if draft.id is not None else set()
+            needed |= endings.also_readable(draft.section, drafts)
             for key in ("with_", "when", "for_each", "outputs"):
-                path = f"steps[{draft.index}].{'with' if key == 'with_' else key}"
+                path = f"{draft.where}.{'with' if key == 'with_' else key}"
                 self.templates(path, draft.fields[key], known=list(first), needed=(draft.id, needed))
+            if (semaphore := draft.fields["semaphore"]) is not None:  # rendered as `with` is
+                path = f"{draft.where}.{semaphore.where}"
+                self.templates(path, semaphore.key, known=list(first), needed=(draft.id, needed))
+            against_needs = functools.partial(self.templates, known=list(first), needed=(draft.id, needed))
+            ancestors = graph.ancestors(edges, draft.id) if draft.id is not None else set()
+            cycles.check_links(
+                draft.where, draft.id, draft.fields, list(first), ancestors, self.add, against_needs
+            )
 
     def templates(
         self,

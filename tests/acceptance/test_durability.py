@@ -42,6 +42,14 @@ def serve(executor: list[str], workdir: Path, servers: list[Server]) -> Server:
     return server.start(new_session=True).wait_running()
 
 
+def crash_site(executor: list[str], workdir: Path) -> tuple[Path, str]:
+    """A migrated SQLite database in ``workdir`` and a folder where steps leave marks."""
+    marks = workdir / "marks"
+    marks.mkdir()
+    assert run(executor, "migrate", cwd=workdir).returncode == 0
+    return marks, f"sqlite:///{workdir / 'executor.db'}"
+
+
 def kill_hard(server: Server) -> None:
     assert server.process is not None
     os.killpg(server.process.pid, signal.SIGKILL)
@@ -51,10 +59,7 @@ def kill_hard(server: Server) -> None:
 def test_runs_survive_sigkill_during_steps_and_sleeps(
     executor: list[str], workdir: Path, servers: list[Server]
 ) -> None:
-    marks = workdir / "marks"
-    marks.mkdir()
-    url = f"sqlite:///{workdir / 'executor.db'}"
-    assert run(executor, "migrate", cwd=workdir).returncode == 0
+    marks, url = crash_site(executor, workdir)
     run_ids = client.submit(url, FLOW.format(marks=marks), [{"n": n} for n in range(12)])
 
     server = serve(executor, workdir, servers)

@@ -144,3 +144,102 @@ async def test_release_builds_tests_waits_for_approval_then_deploys(sqlite_url: 
     assert run.outputs == {"artifact": "release-2.0.1.tar.gz"}
     assert [steps[f"integration[{n}]"].status for n in range(4)] == ["succeeded"] * 4
     assert steps["deploy"].status == "succeeded"
+
+
+def test_matrix_build_runs_every_combination_and_stops_at_a_broken_one(executor: list[str]) -> None:
+    result = run(executor, "run", "examples/matrix-build.yaml", cwd=ROOT)
+    assert outputs_of(result) == {
+        "targets": ["linux/3.11", "linux/3.12", "mac/3.12", "windows/3.12"],
+        "artifacts": [
+            "app-linux-py3.11.tar.gz",
+            "app-linux-py3.12.tar.gz",
+            "app-mac-py3.12.tar.gz",
+            "app-windows-py3.12.tar.gz",
+        ],
+        "with_coverage": ["linux/3.12"],
+    }
+    broken = run(executor, "run", "examples/matrix-build.yaml", "-i", "broken=mac", cwd=ROOT)
+    assert broken.returncode == 1, broken.stderr
+    failure = json.loads(broken.stdout)
+    assert failure["status"] == "failed"
+    assert "for_each fail_fast: item 2 failed" in failure["error"]
+    assert "compiler crashed on mac" in failure["error"]
+
+
+async def test_approve_reject_releases_on_the_first_signal_an_approval(sqlite_url: str) -> None:
+    source = (EXAMPLES / "approve-reject.yaml").read_text()
+    async with running_engine(sqlite_url) as harness:
+        run_id = await harness.submit(source)
+        await harness.wait_step(run_id, "decide", "waiting")
+        await harness.engine.signal(run_id, "approve", {"by": "ana"})
+        run, steps = await harness.wait(run_id)
+    assert run.status == "succeeded", run.error
+    assert run.outputs == {
+        "version": "1.4.2",
+        "decision": "approve",
+        "decided_by": "ana",
+        "release": "succeeded",
+        "reason": None,
+    }
+    assert steps["release"].output == {"message": "released 1.4.2, approved by ana"}
+    assert steps["rejected"].status == "skipped"
+
+
+async def test_approve_reject_records_a_rejection_sent_before_the_build_ended(sqlite_url: str) -> None:
+    source = (EXAMPLES / "approve-reject.yaml").read_text()
+    async with running_engine(sqlite_url) as harness:
+        run_id = await harness.submit(source)
+        await harness.engine.signal(run_id, "reject", {"by": "bob", "reason": "tests flaky"})
+        await harness.engine.signal(run_id, "approve", {"by": "ana"})  # too late: kept, unused
+        run, steps = await harness.wait(run_id)
+    assert run.status == "succeeded", run.error
+    assert run.outputs == {
+        "version": "1.4.2",
+        "decision": "reject",
+        "decided_by": "bob",
+        "release": "skipped",
+        "reason": "tests flaky",
+    }
+
+
+def test_cleanup_runs_its_finally_steps_however_the_run_ends(executor: list[str]) -> None:
+    deployed = run(executor, "run", "examples/cleanup.yaml", cwd=ROOT)
+    assert outputs_of(deployed) == {"deployed": True}
+    assert "✓ deploy" in deployed.stderr and "✓ unlock" in deployed.stderr
+    early = run(executor, "run", "examples/cleanup.yaml", "-i", "up_to_date=true", cwd=ROOT)
+    assert outputs_of(early) == {"deployed": False}
+    assert "⊘ deploy" in early.stderr and "✓ unlock" in early.stderr
+    failed = run(executor, "run", "examples/cleanup.yaml", "-i", "fail=true", cwd=ROOT)
+    assert failed.returncode == 1
+    assert json.loads(failed.stdout) == {
+        "status": "failed",
+        "error": "step deploy failed: command failed (exit code 1): deploying",
+        "outputs": {"deployed": False},
+    }
+    assert "✓ unlock" in failed.stderr
+
+
+def test_polling_loop_polls_until_done_and_gives_up_at_max(executor: list[str]) -> None:
+    done = run(executor, "run", "examples/polling-loop.yaml", cwd=ROOT)
+    assert outputs_of(done) == {"polls": 3, "state_before": "running", "message": "done after 3 polls"}
+    assert re.findall(r"^▶ status[ ]*(.*)$", done.stderr, re.M) == ["", "attempt 2", "attempt 3"]
+    never = run(executor, "run", "examples/polling-loop.yaml", "-i", "ready_after=9", cwd=ROOT)
+    assert never.returncode == 1
+    report = json.loads(never.stdout)
+    assert report["status"] == "failed"
+    assert report["error"].startswith(
+        "step status failed: repeat: until was still false after 5 iterations (max 5)"
+    )
+    assert len(re.findall(r"^▶ status", never.stderr, re.M)) == 5
+
+
+def test_deploy_concurrency_never_overlaps_what_shares_a_key(executor: list[str]) -> None:
+    result = run(executor, "run", "examples/deploy-concurrency.yaml", "-i", "env=staging", cwd=ROOT)
+    outputs = outputs_of(result)
+    assert isinstance(outputs, dict) and outputs["version"] == "1.4.2"
+    first, second = sorted(outputs["migrations"])
+    assert first[1] <= second[0], "the mutex let one migration in at a time"
+    warm_ups = outputs["warm_ups"]
+    most = max(sum(start <= at < end for start, end in warm_ups) for at, _ in warm_ups)
+    assert most == 2, "the semaphore let two warm-ups in at a time, never three"
+    assert re.search(r"^⏸ migrate_(users|orders) +waiting$", result.stderr, re.M), result.stderr

@@ -574,6 +574,19 @@ def test_runs_get_shows_the_steps(service: Service) -> None:
 # --- acting on runs -------------------------------------------------------------------------
 
 
+def test_a_signal_sent_again_with_its_idempotency_key_is_sent_once(service: Service) -> None:
+    gate = service.push(GATE)
+    run_id = service.cli("runs", "start", gate).stdout.strip()
+    payload, key = '{"by": "ana"}', "k-1"
+    command = ("runs", "signal", run_id, "go", "-p", payload, "--idempotency-key", key, "-o", "json")
+    first = service.cli(*command)
+    assert first.returncode == 0, first.stderr
+    assert service.wait_run(run_id, "succeeded")["outputs"] == {"by": "ana"}
+    again = service.cli(*command)  # the run has ended: the answer is the first sending's
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout) == {"run": run_id, "signal": "go", "delivered": True}
+
+
 def test_pause_resume_signal_cancel_retry(service: Service) -> None:
     gate, fail = service.push(GATE), service.push(FAIL)
     run_id = service.cli("runs", "start", gate).stdout.strip()

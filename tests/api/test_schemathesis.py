@@ -38,14 +38,15 @@ steps:
 
 # The document states a request's syntax; it cannot state that a workflow obeys the language
 # (steps that exist, no cycles, known actions), that a run's input obeys its workflow's own
-# input schema, or that a cursor is one this API gave. So these three operations may rightly
-# answer a schema-valid request with 422: schemathesis's default expectations plus 422. Every
-# other operation keeps the defaults.
+# input schema, that a cursor is one this API gave, or that a step cancel's item is one of
+# that step's for_each items. So these operations may rightly answer a schema-valid request
+# with 422: schemathesis's default expectations plus 422. Every other operation keeps the
+# defaults.
 _ACCEPTED = '["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]'
 OPERATIONS = "".join(
     f'\n[[operations]]\ninclude-name = "{name}"\n'
     f"checks.positive_data_acceptance.expected-statuses = {_ACCEPTED}\n"
-    for name in ("POST /workflows", "POST /runs", "GET /runs")
+    for name in ("POST /workflows", "POST /runs", "GET /runs", "POST /runs/{id}/steps/{step}/cancel")
 )
 
 

@@ -176,3 +176,16 @@ async def test_a_lease_that_expired_is_held_until_it_is_reaped(store: Store, clo
     # Nobody took the row meanwhile: renewing in time keeps it.
     assert await store.renew_leases("slow", held([claimed]), 10) == {claimed.row.id}
     assert await store.expired_leases(10) == []
+
+
+async def test_hand_back_names_the_iteration_of_a_step_that_iterates(store: Store, clock: FakeClock) -> None:
+    run_id = await new_run(store, [queued("loop", clock() - 5), queued("plain", clock() - 5)])
+    claimed = await claim(store, "me", limit=2, lease=10)
+    looping = next(c for c in claimed if c.row.step_id == "loop")
+    await set_step(store, looping.row.id, state={"loop": {"iteration": 2, "base": 0, "index": 2}})
+    assert await store.hand_back(claimed, started=[c.row.id for c in claimed]) == 2
+    _, rows = await run_of(store, run_id)
+    (entry,) = rows["loop"].history or []
+    assert (entry["reason"], entry["iteration"]) == ("drain", 2)
+    (plain,) = rows["plain"].history or []
+    assert "iteration" not in plain, "a step that never iterated keeps the entry it had"

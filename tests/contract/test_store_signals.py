@@ -88,3 +88,53 @@ async def test_a_signal_is_taken_once_by_concurrent_takers(store: Store, open_st
     async with open_store() as other:
         results = await asyncio.gather(*(taker(on) for _ in range(3) for on in (store, other)))
     assert sorted(results, key=repr) == [(False, None)] * 5 + [(True, "only")]
+
+
+async def take_first(store: Store, run_id: str, names: list[str], step: int) -> tuple[str, Any] | None:
+    async with store.transaction() as txn:
+        return await txn.take_first_signal(run_id, names, step)
+
+
+async def test_take_first_signal_takes_the_oldest_of_any_name_and_says_which(store: Store) -> None:
+    run_id, step = await waiting_run(store)
+    await send(store, run_id, "other", 0)
+    await send(store, run_id, "reject", {"by": "bob"})
+    await send(store, run_id, "approve", None)
+    await send(store, run_id, "reject", 2)
+    names = ["approve", "reject"]
+    assert [await take_first(store, run_id, names, step) for _ in range(4)] == [
+        ("reject", {"by": "bob"}),
+        ("approve", None),
+        ("reject", 2),
+        None,
+    ]
+    assert await take_first(store, run_id, ["other"], step) == ("other", 0)
+
+
+async def test_take_first_signal_of_no_names_takes_nothing(store: Store) -> None:
+    run_id, step = await waiting_run(store)
+    await send(store, run_id, "go", 1)
+    assert await take_first(store, run_id, [], step) is None
+    assert await take(store, run_id, "go", step) == (True, 1)
+
+
+async def test_names_are_matched_whole_not_as_patterns(store: Store) -> None:
+    run_id, step = await waiting_run(store)
+    await send(store, run_id, "a%", 1)
+    await send(store, run_id, "ab", 2)
+    assert await take_first(store, run_id, ["a_", "a%"], step) == ("a%", 1)
+    assert await take_first(store, run_id, ["a_", "a%"], step) is None
+
+
+async def test_a_signal_sent_with_a_key_is_found_by_it_until_and_after_taken(store: Store) -> None:
+    run_id, step = await waiting_run(store)
+    async with store.transaction() as txn:
+        assert await txn.signal_taken(run_id, "go", "k1") is None
+        await txn.insert_signal(run_id, "go", 1, "k1")
+        await txn.insert_signal(run_id, "other", 2, "k1")  # a key is per run and name
+        assert await txn.signal_taken(run_id, "go", "k1") is False
+    assert await take(store, run_id, "go", step) == (True, 1)
+    async with store.transaction() as txn:
+        assert await txn.signal_taken(run_id, "go", "k1") is True
+        assert await txn.signal_taken(run_id, "other", "k1") is False
+        assert await txn.signal_taken(run_id, "go", "k2") is None

@@ -191,3 +191,20 @@ async def test_prefetched_rows_read_as_written(store: Store, clock: FakeClock) -
         assert await txn.unfinished_steps(run_id) == 3
         await txn.delete_items(run_id, "a")
         assert getattr(await txn.get_step(a.id), "status", None) == "queued"
+
+
+async def test_delete_items_keeps_the_signals_the_items_took_taken(store: Store) -> None:
+    # Found by an operator's step retry: a signal an item took pointed at the item's row, and
+    # deleting the row failed on the foreign key (a retried for_each of `wait` items).
+    run_id = await new_run(
+        store, [NewStep("fan"), NewStep("fan", item_index=0), NewStep("fan", item_index=1)]
+    )
+    _, rows = await run_of(store, run_id)
+    async with store.transaction() as txn:
+        await txn.insert_signal(run_id, "go", "first")
+        assert await txn.take_signal(run_id, "go", rows["fan[0]"].id) == (True, "first")
+    async with store.transaction() as txn:
+        await txn.delete_items(run_id, "fan")
+        assert await txn.items(run_id, "fan") == []
+    async with store.transaction() as txn:
+        assert await txn.take_signal(run_id, "go", rows["fan"].id) == (False, None), "taken once only"

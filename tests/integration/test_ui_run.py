@@ -3,6 +3,7 @@ gets back, what the live fragment answers, and bad parameters named rather than 
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -150,3 +151,32 @@ async def test_a_bulk_post_missing_its_confirmation_is_refused(ui: httpx.AsyncCl
     assert nan.status_code == 422 and 'id="until-error"' in nan.text
     assert await status_of(ui, run_id) == "running"
     await ui.post(f"/runs/{run_id}/cancel")
+
+
+async def test_a_failed_run_page_shows_its_partial_outputs_and_finally_steps(ui: httpx.AsyncClient) -> None:
+    text = """
+name: partial-page
+steps:
+  - {id: build, action: noop, with: {output: {version: "1.2"}}}
+  - {id: ship, action: shell, needs: [build], with: {command: "exit 5"}}
+outputs:
+  version: "{{ steps.build.output.version }}"
+  url: "{{ steps.ship.output.url }}"
+finally:
+  - {id: report, action: noop, with: {output: "{{ run.status }}"}}
+"""
+    pushed = await ui.post("/workflows", content=text.encode(), headers={"Content-Type": "application/yaml"})
+    assert pushed.status_code in (200, 201), pushed.text
+    run_id: str = (await ui.post("/runs", json={"workflow": "partial-page"})).json()["id"]
+
+    async def failed() -> bool:
+        return bool(await status_of(ui, run_id) == "failed")
+
+    await async_wait_until(failed, what="the run failed")
+    page = await ui.get(f"/ui/runs/{run_id}")
+    assert page.status_code == 200
+    assert "data-partial-outputs" in page.text and "those that did not are under Error" in page.text
+    shown = html.unescape(page.text)
+    assert '"version": "1.2"' in shown and '"url"' not in shown
+    assert "outputs.url: " in page.text
+    assert f"/ui/runs/{run_id}/steps/report" in page.text, "the finally step is a step of the run"

@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
 class RecordingServer:
-    def __init__(self, status: int = 200, fail_first: int = 0) -> None:
+    def __init__(
+        self,
+        status: int = 200,
+        fail_first: int = 0,
+        fail_status: int = 503,
+        fail_headers: dict[str, str] | None = None,
+    ) -> None:
+        """The first ``fail_first`` requests get ``fail_status`` (with ``fail_headers``, a
+        ``Retry-After`` say), the others ``status``."""
         self.status = status
         self.fail_first = fail_first
+        self.fail_status = fail_status
+        self.fail_headers = fail_headers or {}
         self.requests: list[dict[str, Any]] = []
         outer = self
 
@@ -25,11 +36,15 @@ class RecordingServer:
                         "path": self.path,
                         "headers": {k.lower(): v for k, v in self.headers.items()},
                         "body": body.decode(),
+                        "at": time.monotonic(),
                     }
                 )
-                status = 503 if len(outer.requests) <= outer.fail_first else outer.status
+                failing = len(outer.requests) <= outer.fail_first
+                status = outer.fail_status if failing else outer.status
                 payload = json.dumps({"path": self.path, "body": json.loads(body) if body else None}).encode()
                 self.send_response(status)
+                for name, value in outer.fail_headers.items() if failing else ():
+                    self.send_header(name, value)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(payload)))
                 self.end_headers()

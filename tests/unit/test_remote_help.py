@@ -27,6 +27,8 @@ def test_every_group_is_registered() -> None:
         "pause",
         "resume",
         "retry",
+        "cancel-step",
+        "retry-step",
         "signal",
         "logs",
     }

@@ -24,7 +24,8 @@ def graph_data(
     None | {"steps": n, "by_status": {...}}}`` for a workflow definition (its JSON form, as
     stored). ``statuses`` and ``counts`` map step ids to a status and to an item count text
     such as ``"12/50"``; ``link`` formats each node's link from its id."""
-    steps: list[dict[str, Any]] = definition.get("steps") or []
+    # The finally steps too: drawn apart, as they never need a main step.
+    steps: list[dict[str, Any]] = [*(definition.get("steps") or ()), *(definition.get("finally") or ())]
     statuses = statuses or {}
     counts = counts or {}
     if len(steps) > MAX_NODES:

@@ -74,12 +74,17 @@ class StepSummary:
 
     @property
     def error_line(self) -> str:
+        waiting = (self.row.state or {}).get("waiting_for") if self.row.status == StepStatus.WAITING else None
+        if isinstance(waiting, dict):  # in a key's line (`engine.exclusion`)
+            return f"waiting for {waiting.get('kind', 'key')} {waiting.get('key')}"
         return first_line(self.row.error)
 
 
 def summarize(definition: dict[str, Any], rows: list[StepRow]) -> list[StepSummary]:
-    """The run's steps in the workflow's order (steps the definition lacks come last)."""
-    actions = {step["id"]: step.get("action", "") for step in definition.get("steps") or ()}
+    """The run's steps in the workflow's order, its `finally` steps after them (steps the
+    definition lacks come last)."""
+    declared = [*(definition.get("steps") or ()), *(definition.get("finally") or ())]
+    actions = {step["id"]: step.get("action", "") for step in declared}
     order = {step_id: index for index, step_id in enumerate(actions)}
     steps: dict[str, StepSummary] = {}
     for row in rows:

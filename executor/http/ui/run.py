@@ -11,6 +11,7 @@ A finished run's fragment stops the polling, and so does a run that is gone (see
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,8 +19,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from executor.engine import signal_items
 from executor.errors import RunStateConflict
-from executor.http import body, params, schemas
+from executor.http import body, params, schemas, views
 from executor.http.api import api
 from executor.http.problems import ClientError
 from executor.http.ui import progress
@@ -27,7 +29,7 @@ from executor.http.ui.forms import read_form
 from executor.http.ui.graph import MAX_NODES, graph_data
 from executor.http.ui.render import html_errors, page, polled, pretty_json
 from executor.nesting import MAX_DEPTH
-from executor.statuses import RUN_FINAL, StepStatus
+from executor.statuses import RUN_FINAL
 from executor.store.records import RunRecord
 
 CHILDREN = 50  # child runs listed on the page (the rest are counted)
@@ -41,6 +43,19 @@ SIGNAL_NAME_MAX = schemas.SIGNAL_NAME["maxLength"]
 class Notice:
     kind: str  # ok | error
     text: str
+
+    @classmethod
+    async def of(cls, work: Awaitable[None], done: str) -> tuple[Notice, int]:
+        """Do an operator's ``work``; the notice to show and the page's HTTP status. A run or
+        step the action does not apply to (409) or a draining instance (503) is a notice on
+        the page, not an error page."""
+        try:
+            await work
+        except RunStateConflict as exc:
+            return cls("error", f"Not possible now: {exc.message}."), exc.http_status
+        except ClientError as exc:  # draining: 503
+            return cls("error", exc.message), exc.http_status
+        return cls("ok", done), 200
 
 
 def clipped_json(value: Any) -> tuple[str, bool]:
@@ -63,6 +78,8 @@ async def _load(request: Request, run_id: str) -> dict[str, Any]:
     every = LIVE_EVERY if len(steps) <= MAX_NODES else LIVE_EVERY_LARGE
     outputs, outputs_clipped = clipped_json(run.outputs)
     return {
+        # What it holds and waits for under keys of mutual exclusion, as the API says it.
+        "keys": views.with_places({}, *await engine.places(run.id)),
         "run": run,
         "steps": steps,
         "definition": definition,
@@ -73,13 +90,7 @@ async def _load(request: Request, run_id: str) -> dict[str, Any]:
         "actions": state["run"]["actions"],
         "outputs": outputs,
         "outputs_clipped": outputs_clipped,
-        "waiting_signals": sorted(
-            {
-                str(row.state["signal"])
-                for row in rows
-                if row.status == StepStatus.WAITING and isinstance(row.state, dict) and "signal" in row.state
-            }
-        ),
+        "waiting_signals": sorted({name for row in rows for name in signal_items.waited_for(row)}),
         "now": state["now"],
     }
 
@@ -144,16 +155,13 @@ def _action(name: str, starts_work: bool) -> Any:
     async def act(request: Request) -> Response:
         current = api(request)
         run_id = _run_id(request)
-        status = 200
-        try:
+
+        async def work() -> None:
             if starts_work:
                 current.refuse_new_work_while_draining()
             await getattr(current.engine, name)(run_id)
-            notice = Notice("ok", LABELS[name])
-        except RunStateConflict as exc:
-            notice, status = Notice("error", f"Not possible now: {exc.message}."), exc.http_status
-        except ClientError as exc:  # draining: 503
-            notice, status = Notice("error", exc.message), exc.http_status
+
+        notice, status = await Notice.of(work(), LABELS[name])
         if request.headers.get("hx-request") == "true":
             # htmx swaps 2xx answers only: the notice travels in a 200, out of band.
             return page(request, "run_acted.html", **await _load(request, run_id), notice=notice)

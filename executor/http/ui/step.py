@@ -1,25 +1,30 @@
 """One step of a run (``/ui/runs/{id}/steps/{step}``, ``?item=N`` for one item of a for_each):
 its attempts with their errors, its output, its definition, its logs (followed live by
 static/run.js over the API's event stream), and a for_each step's items a page at a time
-(``?items_page=N``, ``?items_status=failed``): never all of them at once."""
+(``?items_page=N``, ``?items_status=failed``): never all of them at once. Its actions, cancel
+(the step or the item) and retry (the step), call the engine as the JSON API's step routes
+do, and are shown only where they apply."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from executor.engine import signal_items
+from executor.engine.operators import RETRIED, RETRIED_IN
 from executor.http import params, schemas
 from executor.http.api import api
 from executor.http.problems import InvalidRequest, NotFound
 from executor.http.ui import progress
 from executor.http.ui.render import html_errors, page, polled
-from executor.http.ui.run import LIVE_EVERY, clipped_json
-from executor.statuses import StepStatus
+from executor.http.ui.run import LIVE_EVERY, Notice, clipped_json
+from executor.statuses import RUN_FINAL
+from executor.store.records import StepRow
 
 ITEMS_PAGE = 100
 LOG_LINES = 1000  # lines rendered with the page; the rest arrive over the event stream
@@ -65,8 +70,8 @@ async def _load(request: Request) -> dict[str, Any]:
         return urlencode({key: value for key, value in query.items() if value not in ("", None, 1)})
 
     state = (
-        row.status, row.attempt, row.started_at, row.finished_at, row.error, len(row.history or ()),
-        tuple(counts.values()), tuple((r.status, r.attempt) for r in shown),
+        run.status, row.status, row.attempt, row.started_at, row.finished_at, row.error,
+        len(row.history or ()), tuple(counts.values()), tuple((r.status, r.attempt) for r in shown),
     )  # fmt: skip
     fingerprint = progress.digest({"state": repr(state)})
     step_url = f"/ui/runs/{run.id}/steps/{step_id}"
@@ -96,18 +101,24 @@ async def _load(request: Request) -> dict[str, Any]:
         "statuses": progress.STATUS_ORDER,
         "now": time.time(),
         "first_line": progress.first_line,
+        # What `operators` accepts (a 409 otherwise): the buttons show only then.
+        "can_cancel": run.status not in RUN_FINAL and not row.final,
+        "can_retry": item == -1 and run.status in RETRIED_IN and row.status in RETRIED,
+        "item_query": f"?item={item}" if item >= 0 else "",
     }
 
 
-def _waiting_for(status: StepStatus, state: Any) -> str | None:
-    """The signal a waiting step waits for, if it waits for one."""
-    if status == StepStatus.WAITING and isinstance(state, dict) and "signal" in state:
-        return str(state["signal"])
-    return None
+def _waiting_for(row: StepRow) -> str | None:
+    """The signals a step takes now (a waiting `wait`, a for_each fed by signals), if any."""
+    return ", ".join(signal_items.waited_for(row)) or None
 
 
 @html_errors
 async def step_page(request: Request) -> Response:
+    return await _step_page(request)
+
+
+async def _step_page(request: Request, status: int = 200, notice: Notice | None = None) -> Response:
     found = await _load(request)
     run, row = found["run"], found["row"]
     engine = api(request).engine
@@ -120,6 +131,8 @@ async def step_page(request: Request) -> Response:
     return page(
         request,
         "step.html",
+        status=status,
+        notice=notice,
         **found,
         declared=declared,
         declared_json=clipped_json(declared)[0] if declared is not None else "",
@@ -132,7 +145,7 @@ async def step_page(request: Request) -> Response:
         # The same lines without following: what run.js asks before it reconnects, to learn
         # whether the stream can come back (a 401 or 404 says it cannot).
         log_check_url=f"/runs/{run.id}/steps/{row.step_id}/logs?follow=false{item_query}",
-        waiting_for=_waiting_for(row.status, row.state),
+        waiting_for=_waiting_for(row),
     )
 
 
@@ -145,7 +158,51 @@ async def step_live(request: Request) -> Response:
     return page(request, "_step_live.html", **found)
 
 
+LABELS = {
+    "cancel": "Cancelled: the run goes on without it.",
+    "retry": "Retried: it and the steps that depend on it run again.",
+}
+
+
+def _action(name: str) -> Any:
+    """POST /ui/runs/{id}/steps/{step}/{name} (``?item=N`` for cancel): the engine's step
+    action, as the JSON API's route calls it. A step or run it does not apply to (409) or a
+    draining instance (503) is a notice on the step page, not an error page."""
+
+    @html_errors
+    async def act(request: Request) -> Response:
+        current = api(request)
+        run_id, step_id = params.path(request, "id"), params.path(request, "step")
+        given = request.query_params.get("item")
+        item = None if given is None else params.integer("item", given, schemas.CANCEL_ITEM_PARAM)
+
+        async def work() -> None:
+            if name == "retry":
+                current.refuse_new_work_while_draining()
+                await current.engine.retry_step(run_id, step_id)
+            else:
+                await current.engine.cancel_step(run_id, step_id, item, by="dashboard")
+
+        notice, status = await Notice.of(work(), LABELS[name])
+        if request.headers.get("hx-request") == "true":
+            # htmx swaps 2xx answers only: the notice travels in a 200, out of band.
+            return page(request, "step_acted.html", **await _load(request), notice=notice)
+        if status == 200:
+            return RedirectResponse(_page_url(run_id, step_id, item), status_code=303)
+        return await _step_page(request, status, notice)
+
+    act.__name__ = f"{name}_step"
+    return act
+
+
+def _page_url(run_id: str, step_id: str, item: int | None) -> str:
+    query = "" if item is None else f"?{urlencode({'item': item})}"
+    return f"/ui/runs/{run_id}/steps/{quote(step_id, safe='')}{query}"
+
+
 routes = [
     Route("/ui/runs/{id}/steps/{step}", step_page, methods=["GET"]),
     Route("/ui/runs/{id}/steps/{step}/live", step_live, methods=["GET"]),
+    Route("/ui/runs/{id}/steps/{step}/cancel", _action("cancel"), methods=["POST"]),
+    Route("/ui/runs/{id}/steps/{step}/retry", _action("retry"), methods=["POST"]),
 ]

@@ -218,19 +218,31 @@ FROM unnest(%(step_ids)s::text[], %(item_indexes)s::int[], %(statuses)s::text[],
 ORDER BY v.n
 RETURNING {step_columns}
 
+-- name: keep_item_signals
+-- Before delete_items: the signals its items took stay taken (never delivered again),
+-- charged to the step's own row.
+UPDATE signals SET consumed_by = (SELECT id FROM steps
+                                  WHERE run_id = %(run_id)s AND step_id = %(step_id)s AND item_index = -1)
+WHERE consumed_by IN (SELECT id FROM steps
+                      WHERE run_id = %(run_id)s AND step_id = %(step_id)s AND item_index >= 0)
+
 -- name: delete_items
 DELETE FROM steps WHERE run_id = %(run_id)s AND step_id = %(step_id)s AND item_index >= 0
 
 -- name: insert_signal
-INSERT INTO signals (run_id, name, payload, created_at)
-VALUES (%(run_id)s, %(name)s, %(payload)s, COALESCE(to_timestamp(%(now)s), now())) RETURNING id
+INSERT INTO signals (run_id, name, payload, created_at, idempotency_key)
+VALUES (%(run_id)s, %(name)s, %(payload)s, COALESCE(to_timestamp(%(now)s), now()), %(key)s) RETURNING id
+
+-- name: signal_by_key
+SELECT consumed_by IS NOT NULL AS taken FROM signals
+WHERE run_id = %(run_id)s AND name = %(name)s AND idempotency_key = %(key)s
 
 -- name: take_signal
 UPDATE signals SET consumed_by = %(step)s, consumed_at = COALESCE(to_timestamp(%(now)s), now())
 WHERE id = (SELECT id FROM signals
-            WHERE run_id = %(run_id)s AND name = %(name)s AND consumed_by IS NULL
+            WHERE run_id = %(run_id)s AND name = ANY(%(names)s) AND consumed_by IS NULL
             ORDER BY id LIMIT 1 FOR UPDATE)
-RETURNING payload
+RETURNING name, payload
 
 -- name: claim
 -- One statement: lease the due rows, start their pending runs, return the rows with what
@@ -298,7 +310,9 @@ UPDATE steps SET
     history = CASE WHEN h.resumed OR NOT h.started THEN history ELSE COALESCE(history, '[]'::jsonb) || jsonb_build_array(
         jsonb_build_object('attempt', attempt, 'outcome', 'lost', 'reason', 'drain', 'instance', lease_owner,
                            'started_at', extract(epoch FROM started_at)::float8,
-                           'ended_at', extract(epoch FROM COALESCE(to_timestamp(%(now)s), now()))::float8)) END,
+                           'ended_at', extract(epoch FROM COALESCE(to_timestamp(%(now)s), now()))::float8)
+        -- The row's iteration, if it has one (`engine.history`).
+        || jsonb_strip_nulls(jsonb_build_object('iteration', state->'loop'->'iteration'))) END,
     started_at = CASE WHEN h.resumed THEN started_at ELSE NULL END,
     available_at = COALESCE(to_timestamp(%(now)s), now()),
     lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL

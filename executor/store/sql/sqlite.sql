@@ -171,18 +171,32 @@ VALUES (:run_id, :step_id, :item_index, :status,
         (SELECT priority FROM runs WHERE id = :run_id), :available_at, :state, :now)
 RETURNING {step_columns}
 
+-- name: keep_item_signals
+-- Before delete_items: the signals its items took stay taken (never delivered again),
+-- charged to the step's own row.
+UPDATE signals SET consumed_by = (SELECT id FROM steps
+                                  WHERE run_id = :run_id AND step_id = :step_id AND item_index = -1)
+WHERE consumed_by IN (SELECT id FROM steps WHERE run_id = :run_id AND step_id = :step_id AND item_index >= 0)
+
 -- name: delete_items
 DELETE FROM steps WHERE run_id = :run_id AND step_id = :step_id AND item_index >= 0
 
 -- name: insert_signal
-INSERT INTO signals (run_id, name, payload, created_at) VALUES (:run_id, :name, :payload, :now)
+INSERT INTO signals (run_id, name, payload, created_at, idempotency_key)
+VALUES (:run_id, :name, :payload, :now, :key)
+
+-- name: signal_by_key
+SELECT consumed_by IS NOT NULL AS taken FROM signals
+WHERE run_id = :run_id AND name = :name AND idempotency_key = :key
 
 -- name: take_signal
+-- :names is a JSON array: the oldest signal of any of them is taken.
 UPDATE signals SET consumed_by = :step, consumed_at = :now
 WHERE id = (SELECT id FROM signals
-            WHERE run_id = :run_id AND name = :name AND consumed_by IS NULL
+            WHERE run_id = :run_id AND name IN (SELECT value FROM json_each(:names))
+                  AND consumed_by IS NULL
             ORDER BY id LIMIT 1)
-RETURNING payload
+RETURNING name, payload
 
 -- name: due_steps
 -- One arm per partial index (steps_ready, steps_timers), each read in index order and
@@ -240,9 +254,12 @@ WHERE id = :id AND lease_token = :token AND lease_owner = :owner AND status = 'r
 UPDATE steps SET
     status = CASE WHEN :resumed THEN 'waiting' ELSE 'queued' END,
     attempt = attempt - CASE WHEN :resumed OR :started THEN 0 ELSE 1 END,
+    -- The entry names the row's iteration, if it has one (`engine.history`); json_patch
+    -- leaves out a key whose value is null.
     history = CASE WHEN :resumed OR NOT :started THEN history ELSE json_insert(COALESCE(history, '[]'), '$[#]',
-        json_object('attempt', attempt, 'outcome', 'lost', 'reason', 'drain', 'instance', lease_owner,
-                    'started_at', started_at, 'ended_at', :now)) END,
+        json_patch(json_object('attempt', attempt, 'outcome', 'lost', 'reason', 'drain', 'instance', lease_owner,
+                               'started_at', started_at, 'ended_at', :now),
+                   json_object('iteration', json_extract(state, '$.loop.iteration')))) END,
     started_at = CASE WHEN :resumed THEN started_at ELSE NULL END,
     available_at = :now,
     lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL

@@ -173,12 +173,22 @@ def signal(
     payload: Annotated[
         str | None, typer.Option("--payload", "-p", metavar="JSON", help="The signal's payload (any JSON).")
     ] = None,
+    idempotency_key: Annotated[
+        str | None,
+        typer.Option(
+            "--idempotency-key",
+            metavar="K",
+            help="Send the signal once per key: the same command run again sends nothing more.",
+        ),
+    ] = None,
 ) -> None:
     from executor.remote import output
     from executor.remote.client import path
     from executor.remote.values import parse_json
 
-    body = {} if payload is None else {"payload": parse_json(payload, "--payload")}
+    body: dict[str, Any] = {} if payload is None else {"payload": parse_json(payload, "--payload")}
+    if idempotency_key is not None:
+        body["idempotency_key"] = idempotency_key
     answer = remote.client.post(path("runs", run, "signals", name), body)
     how = "delivered to a waiting step" if answer["delivered"] else "kept until a step waits for it"
     typer.echo(f"signal {name} sent to run {run}: {how}", err=True)
