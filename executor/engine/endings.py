@@ -14,6 +14,12 @@ While finally steps run, the ending is decided: a `terminate` among them, or an 
 cancel, ends the run at once (the finally steps are cancelled), and the run's deadline no
 longer applies (each finally step has its own `timeout`).
 
+A run cancelled or timed out while it waits in line for its `concurrency` key ends at once:
+none of its steps started, so its finally steps have nothing to clean up (and could not
+start before the key's holders end). A retried run's finally steps run again for its new
+ending (`forget`); an operator's retry of one finally step, or a `goto` among them, runs it
+again for the same ending (the ending stays in its state: `cycles.reopened`).
+
 A failed or cancelled run's outputs are rendered one by one: those that render are its
 outputs, each one that does not is a line of its error ("outputs.x: ...: reason").
 """

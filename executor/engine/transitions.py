@@ -432,7 +432,7 @@ class RunChange:
         # A small run is read whole at once; a large one is counted first (a 2,000-step
         # chain must not read 2,000 rows per step to learn that it is not done).
         small = len(self.workflow.steps) <= SMALL_RUN
-        # Finally rows of an earlier round wait, not final, until the main steps are done.
+        # Finally rows stay pending until the main steps are done: they do not count here.
         waiting = len(self.workflow.finally_)
         if not (self._all_read or small) and await self.txn.unfinished_steps(self.run.id) > waiting:
             return
