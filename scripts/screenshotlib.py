@@ -1,6 +1,7 @@
 """The dashboard's screenshots for docs/ui.md, taken from a real service on a fresh SQLite
 database with real runs of the examples: a finished release, one waiting for its approval, a
-failure, retries, a fan-out and the scheduled nightly report. Each page is shot at laptop
+failure, retries, a fan-out, a polling loop, a matrix build, a deploy waiting for its
+concurrency key and the scheduled nightly report. Each page is shot at laptop
 width (1280 px) and the main ones at phone width (390 px)."""
 
 from __future__ import annotations
@@ -32,8 +33,20 @@ steps:
     retry: {max_attempts: 2, delay: 200ms}
     with: {command: 'echo "copying to /backup" >&2; echo "No space left on device" >&2; exit 28'}
 """
+# Two deploys of one environment: the second waits in line for the concurrency key.
+DEPLOY = """
+name: deploy
+description: One deploy per environment at a time
+inputs: {type: object, properties: {env: {type: string, default: prod}}}
+concurrency: {key: "deploy-{{ inputs.env }}", policy: queue}
+steps:
+  - {id: ship, action: wait, with: {signal: shipped}}
+  - {id: verify, action: noop, needs: [ship]}
+"""
 PUSHED = [
     "release",
+    "polling-loop",
+    "matrix-build",
     "retry-backoff",
     "fan-out",
     "nightly-report",
@@ -83,11 +96,21 @@ def _scene(client: httpx.Client) -> dict[str, str]:
         "/workflows", content=BACKUP.encode(), headers={"Content-Type": "application/yaml"}
     ).raise_for_status()
     failed = _start(client, "backup")
+    looped = _start(client, "polling-loop", {"ready_after": 3})
+    matrix = _start(client, "matrix-build")
+    client.post(
+        "/workflows", content=DEPLOY.encode(), headers={"Content-Type": "application/yaml"}
+    ).raise_for_status()
+    _start(client, "deploy")
+    queued = _start(client, "deploy")
+    wait_until(lambda: _status(client, queued).get("waiting_for") is not None, 60, what="a deploy in line")
     waiting = _start(client, "release", {"version": "1.4.2"})
     wait_until(lambda: _step(_status(client, waiting), "approve") == "waiting", 60, what="the approval")
     wait_until(lambda: _status(client, shipped)["status"] == "succeeded", 60, what="the shipped release")
     wait_until(lambda: _status(client, failed)["status"] in ("failed", "succeeded"), 60, what="the failure")
-    return {"shipped": shipped, "waiting": waiting}
+    wait_until(lambda: _status(client, looped)["status"] == "succeeded", 60, what="the polling loop")
+    wait_until(lambda: _status(client, matrix)["status"] == "succeeded", 60, what="the matrix build")
+    return {"shipped": shipped, "waiting": waiting, "looped": looped, "matrix": matrix, "queued": queued}
 
 
 def main(argv: list[str]) -> int:
@@ -108,6 +131,9 @@ def main(argv: list[str]) -> int:
                 "run": f"/ui/runs/{ids['waiting']}",
                 "run-finished": f"/ui/runs/{ids['shipped']}",
                 "step": f"/ui/runs/{ids['shipped']}/steps/build",
+                "step-loop": f"/ui/runs/{ids['looped']}/steps/status",
+                "run-matrix": f"/ui/runs/{ids['matrix']}",
+                "run-queued": f"/ui/runs/{ids['queued']}",
                 "workflows": "/ui/workflows",
                 "workflow": "/ui/workflows/release",
                 "schedules": "/ui/schedules",

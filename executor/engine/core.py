@@ -21,7 +21,7 @@ from loguru import logger
 from executor import metrics
 from executor.actions.outcomes import Failed, Outcome, Succeeded
 from executor.engine import bulk as bulk_actions
-from executor.engine import history, operators
+from executor.engine import exclusion, history, operators
 from executor.engine.commit import GroupCommit
 from executor.engine.events import AttemptEvent, Event, StepEvent
 from executor.engine.leases import Leases
@@ -81,8 +81,13 @@ class Engine:
         self.listeners: list[Callable[[Event], None]] = [self.telemetry]
         metrics.count_in_flight(self.loop)
         self._lost: set[int] = set()  # rows whose lease renewal found lost (their attempt stops)
+        # Rows whose attempt a change stopped here (a cancel): once it has ended, the keys
+        # kept for it are given up (`exclusion.released`).
+        self._stopped: set[int] = set()
+        self._releasing: set[asyncio.Task[None]] = set()
         self._workflows: dict[tuple[str, int], Workflow] = {}
         self._tasks: dict[int, asyncio.Task[Any]] = {}
+        self._run_of: dict[int, str] = {}  # the run of each row in `_tasks`
         self.leases = Leases(
             store,
             owner=instance_id,
@@ -91,6 +96,7 @@ class Engine:
             lost=self._stop_attempt,
             expire=self._expire_lease,
             time_out=self._time_out,
+            release=self._release_kept,
         )
         self.commits = GroupCommit(store, self._scope, self._after, claimer=self)
 
@@ -171,6 +177,9 @@ class Engine:
         for row_id in scope.cancelled_rows:
             task = self._tasks.get(row_id)
             if task is not None and task is not asyncio.current_task():
+                # Stopped on purpose: no renewal is to take it for a lost lease meanwhile.
+                self.leases.release(row_id)
+                self._stopped.add(row_id)
                 task.cancel()
         for event in scope.events:
             for listener in self.listeners:
@@ -361,6 +370,7 @@ class Engine:
     async def run(self, claimed: Claimed) -> None:
         row = claimed.row
         self._tasks[row.id] = asyncio.current_task()  # type: ignore[assignment]
+        self._run_of[row.id] = row.run_id
         started = time.monotonic()
         took: tuple[float, float] | None = None  # seconds the action ran, and when it ended
         action, ended, error = "", "cancelled", None
@@ -390,10 +400,15 @@ class Engine:
             raise
         finally:
             self._tasks.pop(row.id, None)
+            self._run_of.pop(row.id, None)
             self.leases.release(row.id)
+            stopped = row.id in self._stopped or row.id in self._lost or ended == "lost"
+            self._stopped.discard(row.id)
             if row.id in self._lost:
                 self._lost.discard(row.id)
                 ended = "lost"
+            if stopped:
+                self._ended_stopped(claimed)
             seconds, ended_at = took or (time.monotonic() - started, None)
             self._attempt_ended(claimed, action, ended, error, span, seconds, ended_at)
 
@@ -454,9 +469,11 @@ class Engine:
         async def act(change: RunChange) -> bool:
             row = await change.holds(claimed.row.id, claimed.token)
             if row is None:
-                logger.bind(run_id=claimed.row.run_id, step=claimed.row.step_id).warning(
-                    "outcome of a lost lease rejected (the step was reclaimed or cancelled)"
-                )
+                log = logger.bind(run_id=claimed.row.run_id, step=claimed.row.step_id)
+                if history.was_lost(await change.row(claimed.row.id), claimed.row.attempt):
+                    log.warning("outcome of a lost lease rejected (the step was reclaimed)")
+                else:
+                    log.info("outcome of a stopped attempt dropped (the step was cancelled or reopened)")
                 return False
             change.scope.settled_rows.add(row.id)
             await change.complete(row, outcome, lost=lost)
@@ -492,6 +509,24 @@ class Engine:
         if count:
             logger.info("handed back {} step(s) to the queue", count)
 
+    def _ended_stopped(self, claimed: Claimed) -> None:
+        """An attempt stopped by a change (a cancel, a lost lease, a rejected outcome) has
+        ended, its command gone: give up the keys kept for it (`exclusion.released`), in a
+        task of its own (the attempt's may be cancelled again). The last attempt of its run
+        on this instance does it, so that a run's key outlasts each of them here; the lease
+        upkeep's sweep is the fallback if this instance dies first."""
+        row = claimed.row
+        if row.run_id in self._run_of.values():
+            return
+
+        async def release() -> None:
+            with contextlib.suppress(ExecutorError):
+                await self._on_run(row.run_id, lambda change: exclusion.released(change, row.id, row.attempt))
+
+        task = asyncio.create_task(release())
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
+
     # -- what lease upkeep reaps (`leases.Leases`) ---------------------------------------
 
     def _stop_attempt(self, row_id: int) -> None:
@@ -507,6 +542,10 @@ class Engine:
     async def _time_out(self, run_id: str) -> None:
         with contextlib.suppress(RunNotFound):
             await self._on_run(run_id, lambda change: change.time_out())
+
+    async def _release_kept(self, run_id: str, step: int | None) -> None:
+        with contextlib.suppress(RunNotFound):
+            await self._on_run(run_id, lambda change: exclusion.release_kept(change, step))
 
 
 def _filter(given: RunFilter | None, criteria: RunCriteria) -> RunFilter:

@@ -206,7 +206,8 @@ async def revive(change: RunChange) -> None:
     step retry): for the ending they ran for, which the run shows again while they run
     (its `timeout` does not apply to them)."""
     await change._read_step_level(sorted(change.workflow.finally_ids))
-    await change.set_run(RunStatus.RUNNING, error=_kept(change)["error"], finished_at=None, deadline_at=None)
+    status = await exclusion.comeback(change)
+    await change.set_run(status, error=_kept(change)["error"], finished_at=None, deadline_at=None)
 
 
 async def _finish_after_finally(change: RunChange) -> None:

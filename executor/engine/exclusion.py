@@ -14,6 +14,17 @@ applying the policy) and holds it until it is final; while it waits it stays `pe
 with no step started (`admitted` gates `RunChange.advance`). A retried run takes a place
 again, at the end of the line.
 
+A holder stopped while an attempt of it runs (a cancel of the step or the run, a reopen)
+keeps its place until that attempt has really ended, so that its command, which gets SIGTERM
+and a grace before SIGKILL, never overlaps the next holder's: the change records who it
+stopped (`ChangeScope.stopped_steps`), `step_final` and `run_final` then keep the places, and
+the instance that ran the attempt gives them up once its task has ended (`released`, one
+short change); if that instance dies first, the lease upkeep's sweep gives up places whose
+step or run has been final for a lease (`Store.kept_places`, `release_kept`). So at most
+`limit` attempts of holders execute at once, except an attempt whose instance lost contact
+beyond its lease (taken for lost above), until that instance stops it or dies. A retried
+failed run waiting in line for its key is `pending` again (`comeback`).
+
 Whoever gives a place up lets the next ones in within the same transaction (`_let_in`):
 a step let in is started (queued, or fanned out), a run let in advances (a paused one
 holds its place and starts its steps when resumed). On PostgreSQL a
@@ -33,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from executor.engine import endings
 from executor.errors import ExecutorError
-from executor.statuses import RunStatus, StepStatus
+from executor.statuses import RUN_FINAL, RunStatus, StepStatus
 from executor.store.records import StepRow
 from executor.workflow import Step
 from executor.workflow.exclusion import MAX_KEY
@@ -69,9 +80,11 @@ async def _wait(change: RunChange, row: StepRow, key: str, limit: int, kind: str
 
 
 async def step_final(change: RunChange, row: StepRow) -> None:
-    """A step with a key became final: give up its place, let the next ones in."""
-    for key in await change.txn.leave_places(change.run.id, row.id):
-        await _let_in(change, key)
+    """A step with a key became final: give up its place, let the next ones in; but a step
+    whose attempt this change stopped keeps it until that attempt has ended (`released`)."""
+    if (change.run.id, row.step_id) in change.scope.stopped_steps:
+        return
+    await _leave(change, row.id)
 
 
 async def lost(change: RunChange, row: StepRow, history: list[dict[str, Any]]) -> bool:
@@ -128,11 +141,61 @@ async def admitted(change: RunChange) -> bool:
     return (await change.txn.take_place(key, concurrency.limit, change.run.id, None)).holding
 
 
+async def comeback(change: RunChange) -> RunStatus:
+    """The status a failed run comes back with (a retry, a step's retry): `running`, or
+    `pending` while it waits in line for its concurrency key (its place is taken now)."""
+    return RunStatus.RUNNING if await admitted(change) else RunStatus.PENDING
+
+
 async def run_final(change: RunChange) -> None:
-    """A run with a key became final: give up its place, let the next ones in."""
+    """A run with a key became final: give up its place, let the next ones in; but a run
+    with attempts still running (stopped by this change, or about to be: a run ends before
+    its rows are cancelled) keeps it until they have ended (`released`)."""
     if change.workflow.concurrency is None:
         return
-    for key in await change.txn.leave_places(change.run.id, None):
+    await change.read_all()
+    if any(run_id == change.run.id for run_id, _ in change.scope.stopped_steps) or any(
+        row.status == StepStatus.RUNNING and row.id not in change.scope.settled_rows
+        for row in change.rows.values()
+    ):
+        return
+    await _leave(change, None)
+
+
+async def released(change: RunChange, row_id: int, attempt: int) -> None:
+    """Attempt ``attempt`` of row ``row_id``, stopped by a change (a cancel, a lost lease),
+    has really ended: its step, if final, and its run, if final, give up the places they
+    kept for it (`step_final`, `run_final`), and let the next ones in.
+
+    The instance that ran it calls this once its command is gone; `kept_since` is the
+    fallback for an instance that died meanwhile. A row that runs again (reopened), or
+    another attempt of it, keeps its place."""
+    row = await change.row(row_id)
+    if row is None:
+        return
+    step = change.workflow.step(row.step_id)
+    if step.semaphore is not None and (row.item_index >= 0 or row.attempt == attempt):
+        level = await change.step_row(row.step_id)
+        if level.final:
+            await _leave(change, level.id)
+    if change.run.status in RUN_FINAL:
+        await _leave(change, None)
+
+
+async def release_kept(change: RunChange, step: int | None) -> None:
+    """Give up a place kept for an attempt whose end was never reported (its instance died
+    after the cancel): the step's (``step``) if it is still final, else the run's if the
+    run is still final (`Store.kept_places` found it)."""
+    if step is not None:
+        row = await change.row(step)
+        if row is not None and row.final:
+            await _leave(change, step)
+    elif change.run.status in RUN_FINAL:
+        await _leave(change, None)
+
+
+async def _leave(change: RunChange, step: int | None) -> None:
+    for key in await change.txn.leave_places(change.run.id, step):
         await _let_in(change, key)
 
 

@@ -67,6 +67,13 @@ def ended(
     return [*(row.history or ()), entry]
 
 
+def was_lost(row: StepRow | None, attempt: int) -> bool:
+    """Whether attempt ``attempt`` of ``row`` ended lost (its lease ran out, it was reaped),
+    rather than stopped by a change (a cancel, a reopen)."""
+    entries = (row.history or []) if row is not None else []
+    return any(entry.get("attempt") == attempt and entry.get("outcome") == "lost" for entry in entries)
+
+
 def spent(row: StepRow) -> int:
     """The attempts that count against ``retry.max_attempts``: those of this iteration not lost.
 

@@ -1,8 +1,9 @@
 """Lease upkeep: the leases this instance holds are renewed while their attempts run; a
 lease found lost stops its attempt; instances whose heartbeat went silent are released;
-expired leases (of any instance) and overdue runs are reaped. `Leases.maintain` does it
-in two loops (renewing never waits for reaping) at a third of the lease or a fifth of the
-heartbeat timeout, whichever is shorter.
+expired leases (of any instance), overdue runs and keys kept for attempts whose end was
+never reported are reaped. `Leases.maintain` does it in two loops (renewing never waits
+for reaping) at a third of the lease or a fifth of the heartbeat timeout, whichever is
+shorter.
 
 Renewing at a fraction of the lease leaves two more chances before a healthy attempt
 could lose its row; reaping here rather than at claim time keeps claims one statement.
@@ -26,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from loguru import logger
 
 from executor.cancel import pause
+from executor.engine import history
 from executor.errors import ExecutorError
 from executor.store import Store
 from executor.store.records import Claimed
@@ -46,9 +48,12 @@ class Leases:
         lost: Callable[[int], None],
         expire: Callable[[str, int, str], Awaitable[None]],
         time_out: Callable[[str], Awaitable[None]],
+        release: Callable[[str, int | None], Awaitable[None]],
     ) -> None:
         """``lost(row id)`` stops an attempt whose lease is gone; ``expire(run id, row id,
-        token)`` records an expired lease; ``time_out(run id)`` ends an overdue run."""
+        token)`` records an expired lease; ``time_out(run id)`` ends an overdue run;
+        ``release(run id, step row or None)`` gives up a place kept for a stopped attempt
+        whose end its instance never reported (`Store.kept_places`)."""
         self.store = store
         self.owner = owner
         self.lease = lease
@@ -56,6 +61,7 @@ class Leases:
         self._lost = lost
         self._expire = expire
         self._time_out = time_out
+        self._release = release
         self._held: dict[int, Claimed] = {}
         # False while the database does not answer: /health/ready says so.
         self.database_ok = True
@@ -116,13 +122,25 @@ class Leases:
         if not held:
             return
         renewed = await self.store.renew_leases(self.owner, held, self.lease)
-        for row_id, _ in held:
-            if row_id not in renewed and row_id in self._held:
-                item = self._held.pop(row_id)
-                logger.bind(run_id=item.row.run_id, step=item.row.step_id, row=row_id).warning(
-                    "lost the lease of a step; stopping its attempt"
-                )
-                self._lost(row_id)
+        gone = [
+            self._held.pop(row_id) for row_id, _ in held if row_id not in renewed and row_id in self._held
+        ]
+        for item in gone:
+            self._lost(item.row.id)
+        for item in gone:
+            await self._tell_lost(item)
+
+    async def _tell_lost(self, item: Claimed) -> None:
+        """Log an attempt whose lease is gone: a step cancelled (or reopened) by another
+        instance is the normal way, a lease that ran out (the row was reaped) is not."""
+        row = item.row
+        log = logger.bind(run_id=row.run_id, step=row.step_id, row=row.id)
+        found = await self.store.get_run(row.run_id)
+        now = next((r for r in found[1] if r.id == row.id), None) if found is not None else None
+        if history.was_lost(now, row.attempt):
+            log.warning("lost the lease of a step; stopping its attempt")
+        else:
+            log.info("the step was cancelled or reopened; stopping its attempt")
 
     async def release_silent(self) -> None:
         """Release the instances whose heartbeat is older than the timeout: their leases
@@ -145,6 +163,14 @@ class Leases:
             logger.bind(run_id=run_id, row=row_id).warning("lease of a step expired: executor lost")
         await asyncio.gather(*(self._expire(run_id, row_id, token) for run_id, row_id, token in expired))
         await asyncio.gather(*(self._time_out(run_id) for run_id in await self.store.overdue_runs(100)))
+        # A lease after its step (or run) ended, a stopped attempt's instance has had time to
+        # report its end: one that did not is gone (and its supervisor killed the command).
+        kept = await self.store.kept_places(self.lease, 100)
+        for run_id, step in kept:
+            logger.bind(run_id=run_id, row=step).warning(
+                "a key was kept for a stopped attempt whose end was never reported: released"
+            )
+        await asyncio.gather(*(self._release(run_id, step) for run_id, step in kept))
 
     async def recover_dead_local(self) -> int:
         """Expire at once the leases of instances on this host whose process is gone (a

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 
-from executor.engine import endings
+from executor.engine import endings, exclusion
 from executor.engine.transitions import RunChange
 from executor.errors import ParameterInvalid, RunStateConflict, StepNotFound
 from executor.statuses import RUN_FINAL, RunStatus, StepStatus
@@ -71,7 +71,7 @@ async def retry_step(change: RunChange, step_id: str) -> None:
     elif run.status == RunStatus.FAILED:
         deadline = time.time() + change.workflow.timeout if change.workflow.timeout else None
         await change.set_run(
-            RunStatus.RUNNING, error=None, outputs=None, finished_at=None, deadline_at=deadline
+            await exclusion.comeback(change), error=None, outputs=None, finished_at=None, deadline_at=deadline
         )
         await endings.forget(change)  # the finally steps run again for the new ending
     elif await _ending_decided(change):

@@ -50,7 +50,8 @@ RUN_TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
         {RunStatus.RUNNING, RunStatus.PENDING, RunStatus.FAILED, RunStatus.CANCELLED}
     ),
     RunStatus.SUCCEEDED: frozenset(),
-    RunStatus.FAILED: frozenset({RunStatus.RUNNING}),  # retry
+    # retry; `pending` while it waits in line for its concurrency key (`exclusion.comeback`)
+    RunStatus.FAILED: frozenset({RunStatus.RUNNING, RunStatus.PENDING}),
     RunStatus.CANCELLED: frozenset(),
 }
 

@@ -70,6 +70,9 @@ class ChangeScope:
     events: list[Event] = field(default_factory=list)
     cancelled_rows: set[int] = field(default_factory=set)
     settled_rows: set[int] = field(default_factory=set)  # attempts whose outcome this recorded
+    # (run id, step id) of the steps whose running attempts this change stopped: their
+    # commands still run a while, so their keys are kept until they end (`exclusion`).
+    stopped_steps: set[tuple[str, str]] = field(default_factory=set)
     queued: bool = False  # something became claimable: wake the claim loop after commit
 
 
@@ -205,6 +208,8 @@ class RunChange:
         else:  # as the store did: leaving `running` ends the lease
             updated = row.replace(**changes, lease_owner=None, lease_token=None, lease_expires_at=None)
         self._keep(updated)
+        if row.status == StepStatus.RUNNING and updated.final and row.id not in self.scope.settled_rows:
+            self.scope.stopped_steps.add((self.run.id, row.step_id))  # its attempt still runs
         if status == StepStatus.QUEUED:
             self.scope.queued = True
         if row.item_index == -1:
@@ -647,7 +652,7 @@ class RunChange:
         await endings.forget(self)
         deadline = time.time() + self.workflow.timeout if self.workflow.timeout else None
         await self.set_run(
-            RunStatus.RUNNING, error=None, outputs=None, finished_at=None, deadline_at=deadline
+            await exclusion.comeback(self), error=None, outputs=None, finished_at=None, deadline_at=deadline
         )
         await self.advance()
 
@@ -733,6 +738,8 @@ class RunChange:
         if row is None:
             return
         self.scope.cancelled_rows.add(row_id)
+        # Settled here: its instance is taken for dead, and a key it held is not kept for it.
+        self.scope.settled_rows.add(row_id)
         step = self.workflow.step(row.step_id)
         owner = row.lease_owner or "an instance"
         if step.on_lost == "fail":

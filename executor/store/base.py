@@ -279,6 +279,12 @@ class Store(abc.ABC):
     async def places_under(self, key: str) -> list[Place]:
         """As `Txn.places_under`, outside any transaction."""
 
+    @abc.abstractmethod
+    async def kept_places(self, age: float, limit: int) -> list[tuple[str, int | None]]:
+        """``(run id, step row or None)`` of at most ``limit`` places still there although
+        their step (or, for a run's own place, their run) became final more than ``age``
+        seconds ago: places kept for a stopped attempt whose end was never reported."""
+
     # -- logs ----------------------------------------------------------------------------
 
     @abc.abstractmethod

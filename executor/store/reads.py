@@ -163,3 +163,7 @@ class SharedReads(Store, Generic[R]):
 
     async def places_under(self, key: str) -> list[Place]:
         return [common.place(row) for row in await self._fetch("places_under", {"key": key})]
+
+    async def kept_places(self, age: float, limit: int) -> list[tuple[str, int | None]]:
+        rows = await self._fetch("kept_places", {"now": self._now_param(), "age": age, "limit": limit})
+        return [(str(row["run_id"]), row["step"]) for row in rows]

@@ -133,6 +133,29 @@ async def test_places_go_with_their_run(store: Store, clock: FakeClock) -> None:
     assert await store.places_under("k") == []
 
 
+async def test_kept_places_are_those_of_steps_and_runs_final_for_longer_than_the_age(
+    store: Store, clock: FakeClock
+) -> None:
+    ended_step = await new_run(store, [NewStep("s", status=StepStatus.RUNNING)])
+    ended_run, going, fresh = await new_run(store), await new_run(store), await new_run(store)
+    step = await step_of(store, ended_step)
+    await take(store, "k", ended_step, step, limit=5)
+    for run_id in (ended_run, going, fresh):
+        await take(store, "k", run_id, limit=5)
+    async with store.transaction() as txn:
+        await txn.update_step(step, status=StepStatus.CANCELLED, finished_at=START)
+        await txn.update_run(ended_run, status=RunStatus.CANCELLED, finished_at=START)
+        await txn.update_run(fresh, status=RunStatus.FAILED, finished_at=START + 5)
+    assert await store.kept_places(10, 100) == [], "none final for 10 s yet"
+    clock.advance(12)
+    assert sorted(await store.kept_places(10, 100), key=str) == sorted(
+        [(ended_step, step), (ended_run, None)], key=str
+    ), "not a run still going, nor one final for 7 s only"
+    assert len(await store.kept_places(10, 1)) == 1
+    await leave(store, ended_step, step)
+    assert await store.kept_places(10, 100) == [(ended_run, None)]
+
+
 async def test_run_places_of_an_id_that_is_no_run_is_empty(store: Store) -> None:
     assert await store.run_places("nope") == []
 

@@ -4,13 +4,17 @@ their policies; holders never above the limit, waiters let in first come, first 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+from loguru import logger
+
 from executor.store.records import StepRow
 from tests.support.checks import not_none
-from tests.support.engine import Harness
+from tests.support.engine import Harness, running_engine
 
 HOLD = """
 name: ledger_post
@@ -111,7 +115,8 @@ steps:
     action: shell
     mutex: ledger
     retry: {{max_attempts: 2, delay: 300ms}}
-    with: {{command: "if [ -e {tmp_path}/tried ]; then echo ok; else touch {tmp_path}/tried; exit 1; fi"}}
+    # The second attempt waits for `go`: the key must still be held, in the backoff or after.
+    with: {{command: "if [ -e {tmp_path}/tried ]; then until [ -e {tmp_path}/go ]; do sleep 0.05; done; echo ok; else touch {tmp_path}/tried; exit 1; fi"}}
 """
     first = await harness.submit(flaky)
     await harness.wait_step(first, "post", "queued")  # failed once, its retry due later
@@ -119,6 +124,7 @@ steps:
     await wait_signal(harness, second)
     third = await harness.submit(flaky.replace("flaky_post", "flaky_too"))
     assert (await in_line(harness, third))["key"] == "ledger", "the retry keeps the key"
+    (tmp_path / "go").touch()
     run, steps = await harness.wait(first)
     assert run.status == "succeeded" and steps["post"].attempt == 2
     run, steps = await harness.wait(third)
@@ -210,7 +216,7 @@ steps:
     await wait_signal(harness, second, "ship")
     await harness.engine.retry(first)
     run, _ = await harness.engine.get(first)
-    assert run.status == "running"
+    assert run.status == "pending", "it waits in line, nothing started"
     assert await positions(harness, "deploy") == [(second, True, 0), (first, False, 1)]
     await harness.engine.signal(second, "go")
     done, _ = await harness.wait(second)
@@ -237,3 +243,89 @@ async def test_a_paused_run_let_in_holds_its_key_and_starts_its_steps_on_resume(
     await wait_signal(harness, second, "ship")
     await harness.engine.signal(second, "go")
     assert (await harness.wait(second))[0].status == "succeeded"
+
+
+def stubborn(name: str, marks: Path, key: str) -> str:
+    """A workflow whose step holds ``key`` and writes start/stop marks; cancelled, its
+    command traps TERM and takes a moment to end (a cleanup) before its stop mark."""
+    command = (
+        f"echo start $M >> {marks}; "
+        f"trap 'sleep 0.3; echo stop $M >> {marks}; exit 143' TERM; "
+        f'if [ -n "$HOLD" ]; then while true; do sleep 0.05; done; fi; echo stop $M >> {marks}'
+    )
+    return f"""
+name: {name}
+inputs: {{type: object, properties: {{m: {{type: string}}, hold: {{type: boolean}}}}}}
+{key}
+steps:
+  - id: post
+    action: shell
+    with:
+      command: {json.dumps(command)}
+      env: {{M: "{{{{ inputs.m }}}}", HOLD: "{{{{ 'yes' if inputs.hold else '' }}}}"}}
+"""
+
+
+def read_marks(marks: Path) -> list[str]:
+    return marks.read_text().splitlines() if marks.exists() else []
+
+
+async def marks_of(marks: Path, count: int) -> list[str]:
+    """The marks once there are ``count`` of them."""
+    deadline = time.monotonic() + 20
+    while len(lines := read_marks(marks)) < count:
+        assert time.monotonic() < deadline, lines
+        await asyncio.sleep(0.02)
+    return lines
+
+
+@pytest.mark.parametrize("how", ["run", "step", "cancel_running"])
+async def test_a_cancelled_holder_keeps_its_key_until_its_command_has_ended(
+    harness: Harness, tmp_path: Path, how: str
+) -> None:
+    marks = tmp_path / "marks"
+    if how == "cancel_running":
+        flow = stubborn("stubborn_run", marks, "concurrency: {key: ledger, policy: cancel_running}")
+    else:
+        flow = stubborn("stubborn_step", marks, "").replace(
+            "action: shell\n", "action: shell\n    mutex: ledger\n"
+        )
+    warnings: list[str] = []
+    sink = logger.add(lambda message: warnings.append(str(message)), level="WARNING")
+    first = await harness.submit(flow, {"m": "first", "hold": True})
+    await marks_of(marks, 1)
+    second = await harness.submit(flow, {"m": "second", "hold": False})
+    if how == "run":
+        await harness.engine.cancel(first)
+    elif how == "step":
+        await harness.engine.cancel_step(first, "post")
+    assert (await harness.wait(second))[0].status == "succeeded"
+    assert await marks_of(marks, 4) == ["start first", "stop first", "start second", "stop second"]
+    run, steps = await harness.wait(first)
+    assert steps["post"].status == "cancelled" and run.status == (
+        "succeeded" if how == "step" else "cancelled"
+    )
+    logger.remove(sink)
+    assert warnings == [], "a cancel is no lost lease"
+
+
+async def test_a_key_kept_for_an_attempt_whose_end_is_never_reported_is_swept(database_url: str) -> None:
+    """The instance that runs a cancelled holder's attempt dies before reporting its end:
+    the lease upkeep's sweep gives the key up a lease after the step ended."""
+    flow = """
+name: ghostly
+steps:
+  - {id: post, action: shell, mutex: haunted, with: {command: "sleep 30"}}
+"""
+    async with running_engine(database_url, concurrency=0, lease=0.5) as harness:  # claims nothing
+        first = await harness.submit(flow)
+        await harness.wait_step(first, "post", "queued")
+        async with harness.engine.store.transaction() as txn:  # a ghost runs it, and never reports
+            assert [c.row.run_id for c in await txn.claim("ghost", 1, 30.0)] == [first]
+        second = await harness.submit(flow)
+        await harness.engine.cancel(first)
+        assert await positions(harness, "haunted") == [(first, True, 0), (second, False, 1)], "kept"
+        deadline = time.monotonic() + 20
+        while await positions(harness, "haunted") != [(second, True, 0)]:
+            assert time.monotonic() < deadline, await positions(harness, "haunted")
+            await asyncio.sleep(0.05)

@@ -50,3 +50,13 @@ WHERE h.key = :key ORDER BY h.holding DESC, h.id
 -- name: run_places
 SELECT {place_columns} FROM key_holds h LEFT JOIN steps s ON s.id = h.step
 WHERE h.run_id = :run_id ORDER BY h.id
+
+-- name: kept_places
+-- Places kept for a stopped attempt (see `Store.kept_places`): their step, or their run,
+-- final for longer than :age seconds. key_holds holds only live places: a short scan.
+SELECT h.run_id, h.step FROM key_holds h JOIN steps s ON s.id = h.step
+WHERE s.status IN ('succeeded', 'failed', 'skipped', 'cancelled') AND s.finished_at < :now - :age
+UNION ALL
+SELECT h.run_id, NULL FROM key_holds h JOIN runs r ON r.id = h.run_id
+WHERE h.step IS NULL AND r.status IN ('succeeded', 'failed', 'cancelled') AND r.finished_at < :now - :age
+LIMIT :limit
