@@ -516,8 +516,9 @@ class Engine:
         on this instance does it, so that a run's key outlasts each of them here; the lease
         upkeep's sweep is the fallback if this instance dies first."""
         row = claimed.row
-        if row.run_id in self._run_of.values():
-            return
+        workflow = self._cached_workflow(claimed.workflow_name, claimed.workflow_version)
+        if (workflow is not None and not workflow.takes_keys) or row.run_id in self._run_of.values():
+            return  # no key to give up, or another attempt of the run here gives it up
 
         async def release() -> None:
             with contextlib.suppress(ExecutorError):

@@ -174,6 +174,13 @@ class Workflow:
         return next((s for s in self.schedules if s.id == schedule_id), None)
 
     @cached_property
+    def takes_keys(self) -> bool:
+        """Whether its runs or steps hold keys (`concurrency`, `mutex`, `semaphore`)."""
+        return self.concurrency is not None or any(
+            step.semaphore is not None for step in (*self.steps, *self.finally_)
+        )
+
+    @cached_property
     def starts_children(self) -> bool:
         """Whether a run of it can start child runs (has `workflow` steps)."""
         return any(step.action == "workflow" for step in (*self.steps, *self.finally_))

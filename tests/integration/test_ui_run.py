@@ -118,6 +118,47 @@ async def test_a_signal_form_names_the_field_and_sends_nothing(ui: httpx.AsyncCl
     assert finished.status_code == 422 and "takes no" in finished.text
 
 
+TWO_WAITS = """
+name: two_waits
+steps:
+  - {id: first, action: wait, with: {signal: go}}
+  - {id: second, action: wait, needs: [first], with: {signal: go}}
+"""
+
+
+async def test_a_signal_form_sent_twice_is_one_signal(ui: httpx.AsyncClient) -> None:
+    pushed = await ui.post(
+        "/workflows", content=TWO_WAITS.encode(), headers={"Content-Type": "application/yaml"}
+    )
+    assert pushed.status_code in (200, 201), pushed.text
+    run_id = (await ui.post("/runs", json={"workflow": "two_waits"})).json()["id"]
+    page = (await ui.get(f"/ui/runs/{run_id}")).text
+    match = re.search(r'name="key" value="(ui-[0-9a-f]{32})"', page)
+    assert match is not None, "the form carries its idempotency key"
+    form = {"name": "go", "payload": "", "key": match.group(1)}
+    for _ in range(2):  # a double click: the same form twice
+        assert (await ui.post(f"/ui/runs/{run_id}/signal", data=form)).status_code == 303
+
+    async def steps() -> dict[str, str]:
+        return {s["id"]: s["status"] for s in (await ui.get(f"/runs/{run_id}")).json()["steps"]}
+
+    async def first_took_it() -> bool:
+        return await steps() == {"first": "succeeded", "second": "waiting"}
+
+    await async_wait_until(first_took_it, what="first to take the signal and second to wait")
+    assert (await steps())["second"] == "waiting", "the second post sent no second signal"
+    again = (await ui.get(f"/ui/runs/{run_id}")).text
+    fresh = re.search(r'name="key" value="(ui-[0-9a-f]{32})"', again)
+    assert fresh is not None and fresh.group(1) != match.group(1), "a new form, a new key"
+    form["key"] = fresh.group(1)
+    assert (await ui.post(f"/ui/runs/{run_id}/signal", data=form)).status_code == 303
+
+    async def succeeded() -> bool:
+        return bool(await status_of(ui, run_id) == "succeeded")
+
+    await async_wait_until(succeeded, what="the second signal to end the run")
+
+
 @pytest.mark.parametrize(
     ("path", "status", "named"),
     [

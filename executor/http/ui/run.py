@@ -10,7 +10,9 @@ A finished run's fragment stops the polling, and so does a run that is gone (see
 
 from __future__ import annotations
 
+import re
 import time
+import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +39,14 @@ JSON_SHOWN = 100_000  # characters of an input or output shown; the API has all 
 LIVE_EVERY = 1  # seconds between two polls of a running run's state
 LIVE_EVERY_LARGE = 3  # ... of a run too large to draw (its state is tens of kilobytes)
 SIGNAL_NAME_MAX = schemas.SIGNAL_NAME["maxLength"]
+
+
+SIGNAL_KEY = re.compile(r"ui-[0-9a-f]{32}")
+
+
+def signal_key() -> str:
+    """A new idempotency key for one signal form."""
+    return f"ui-{uuid.uuid4().hex}"
 
 
 @dataclass(frozen=True)
@@ -116,7 +126,7 @@ async def _page_context(request: Request, run_id: str) -> dict[str, Any]:
         "input": run_input,
         "input_clipped": input_clipped,
         "notice": None,
-        "signal": {"name": "", "payload": "", "errors": {}, "notice": None},
+        "signal": {"name": "", "payload": "", "errors": {}, "notice": None, "key": signal_key()},
     }
 
 
@@ -208,10 +218,14 @@ async def signal(request: Request) -> Response:
     errors: dict[str, str] = {}
     name = _signal_name(name_text, errors)
     payload = _signal_payload(payload_text, errors)
+    # The form's own idempotency key: a form sent twice (a double click, a reload that
+    # posts again) is one signal. A key that is not one of ours is not used.
+    given = str(form.get("key", ""))
+    key = given if SIGNAL_KEY.fullmatch(given) else None
     notice = None
     if not errors:
         try:
-            delivered = await engine.signal(run_id, name, payload)
+            delivered = await engine.signal(run_id, name, payload, key=key)
         except RunStateConflict as exc:
             errors["name"] = f"Not sent: {exc.message}."
         else:
@@ -219,7 +233,15 @@ async def signal(request: Request) -> Response:
             notice = Notice("ok", f"Signal {name!r} sent: {taken}.")
             name_text = payload_text = ""
     status = 422 if errors else 200
-    form_state = {"name": name_text, "payload": payload_text, "errors": errors, "notice": notice}
+    # Nothing sent: the same key again; sent: a new form, a new key.
+    form_key = key if errors and key else signal_key()
+    form_state = {
+        "name": name_text,
+        "payload": payload_text,
+        "errors": errors,
+        "notice": notice,
+        "key": form_key,
+    }
     if request.headers.get("hx-request") == "true":
         found = await _load(request, run_id)
         # A 200 even with errors: htmx swaps only 2xx answers, and the errors are the answer.
