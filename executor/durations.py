@@ -11,6 +11,8 @@ import re
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+# The longest duration: anything longer is a typo, and parks what waits on it forever.
+MAX_SECONDS = 100 * 365 * 86400.0  # 100 years (36500d)
 
 
 def parse_duration(text: str) -> float:
@@ -18,7 +20,7 @@ def parse_duration(text: str) -> float:
     text = str(text)
     match = _DURATION.match(text)
     if match:
-        return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        return bounded(float(match.group(1)) * _UNIT_SECONDS[match.group(2)], text)
     try:
         seconds = float(text)
     except ValueError:
@@ -27,6 +29,15 @@ def parse_duration(text: str) -> float:
         ) from None
     if not math.isfinite(seconds):
         raise ValueError(f"{text!r} is not a finite duration")
+    return bounded(seconds, text)
+
+
+def bounded(seconds: float, value: object) -> float:
+    """``seconds`` (written as ``value``), unless longer than `MAX_SECONDS` (or NaN): a ValueError."""
+    if seconds > MAX_SECONDS:
+        raise ValueError(f"{value!r} is longer than 100 years (36500d), the longest duration")
+    if math.isnan(seconds):
+        raise ValueError(f"{value!r} is not a duration")
     return seconds
 
 

@@ -24,7 +24,7 @@ from executor.lifecycle import EXIT_INTERRUPTED, Interrupted, Lifecycle
 from executor.runtime import Runtime
 from executor.settings import Settings
 from executor.signals import handle_stop_signals
-from executor.statuses import RUN_FINAL, STEP_MARKS, RunStatus, StepStatus
+from executor.statuses import RUN_FINAL, STEP_MARKS, RunStatus, StepStatus, in_line
 from executor.store.records import Origin, RunRecord
 from executor.store.url import DatabaseURL
 from executor.workflow import Workflow, lint, parse_workflow
@@ -45,6 +45,13 @@ class Progress:
             # The first run created is the one `executor run` started; children come later.
             self.top = self.top or event.run_id
             self.names.setdefault(event.run_id, event.workflow)
+            if event.waiting_for is not None:  # a run label: its workflow's name
+                line = event.waiting_for
+                self._line(
+                    STEP_MARKS[StepStatus.WAITING],
+                    event.workflow,
+                    in_line(line.kind, line.key, line.position),
+                )
             return
         if not isinstance(event, StepEvent | RetryEvent):  # attempt events are for metrics
             return
@@ -71,7 +78,9 @@ class Progress:
             self._line(STEP_MARKS[status], label, f"attempt {event.attempt}" if event.attempt > 1 else "")
             return
         if status == StepStatus.WAITING:
-            self._line(STEP_MARKS[status], label, "waiting")
+            line = event.waiting_for
+            detail = "waiting" if line is None else in_line(line.kind, line.key, line.position)
+            self._line(STEP_MARKS[status], label, detail)
             return
         now = time.monotonic()
         took = now - self.started.pop(key, now)

@@ -44,3 +44,14 @@ STEP_MARKS = {
     StepStatus.CANCELLED: "⊘",
     StepStatus.WAITING: "⏸",
 }
+
+
+def in_line(kind: str, key: str, position: int | None = None) -> str:
+    """What a run or step waiting in a key's line waits for, as both terminals show it:
+    ``waiting for mutex ledger (2nd in line)``; ``kind`` is mutex, semaphore or concurrency."""
+    what = "concurrency key" if kind == "concurrency" else kind
+    if position is None or position < 1:
+        return f"waiting for {what} {key}"
+    last = position % 10 if position % 100 not in (11, 12, 13) else 0
+    suffix = {1: "st", 2: "nd", 3: "rd"}.get(last, "th")
+    return f"waiting for {what} {key} ({position}{suffix} in line)"

@@ -36,6 +36,9 @@ class Failed:
     result: Any = None
     # Seconds the next attempt waits at least (an HTTP `Retry-After`); None: the policy's.
     retry_after: float | None = None
+    # What the failed step keeps as its output (a `repeat` that failed at `max`: the last
+    # iteration's), for `continue_on_error` dependents and `finally` steps.
+    output: Any = None
 
 
 @dataclass(frozen=True)

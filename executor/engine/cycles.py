@@ -98,6 +98,7 @@ async def _repeat(
             return Failed(
                 f"repeat: until was still false after {repeat.max} iterations (max {repeat.max})",
                 retryable=False,
+                output=outcome.output,
             )
     now = time.time()
     output = change.scope.masker.mask(outcome.output)

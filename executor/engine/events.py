@@ -13,8 +13,18 @@ from executor.store.records import RunRecord
 
 
 @dataclass(frozen=True)
+class InLine:
+    """A run's or a step's new place in a key's line (`engine.exclusion`): what it waits for."""
+
+    kind: str  # mutex, semaphore or concurrency
+    key: str
+    position: int  # 1: next in line
+
+
+@dataclass(frozen=True)
 class RunEvent:
-    """A run was created (``created``) or changed status."""
+    """A run was created (``created``), changed status, or took a place in its concurrency
+    key's line (``waiting_for``; it stays `pending`)."""
 
     run_id: str
     workflow: str
@@ -25,10 +35,11 @@ class RunEvent:
     created_at: float | None = None
     finished_at: float | None = None  # set once it is final
     traceparent: str | None = None  # the W3C trace context its starter sent
+    waiting_for: InLine | None = None
 
     @classmethod
-    def of(cls, run: RunRecord, *, created: bool = False) -> RunEvent:
-        """The event of ``run`` as it is now (just ``created``, or changed status)."""
+    def of(cls, run: RunRecord, *, created: bool = False, waiting_for: InLine | None = None) -> RunEvent:
+        """The event of ``run`` as it is now (just ``created``, changed status, or in line)."""
         return cls(
             run.id,
             run.workflow_name,
@@ -39,6 +50,7 @@ class RunEvent:
             created_at=run.created_at,
             finished_at=run.finished_at,
             traceparent=run.traceparent,
+            waiting_for=waiting_for,
         )
 
 
@@ -54,6 +66,7 @@ class StepEvent:
     error: str | None = None
     # Set when this instance claimed it: seconds from the row becoming ready to the claim.
     waited: float | None = None
+    waiting_for: InLine | None = None  # set when it became `waiting` in a key's line
 
 
 @dataclass(frozen=True)

@@ -43,9 +43,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from executor.engine import endings
+from executor.engine.events import InLine, RunEvent
 from executor.errors import ExecutorError
 from executor.statuses import RUN_FINAL, RunStatus, StepStatus
-from executor.store.records import StepRow
+from executor.store.records import Place, StepRow
 from executor.workflow import Step
 from executor.workflow.exclusion import MAX_KEY
 
@@ -69,14 +70,15 @@ async def wait_turn(change: RunChange, row: StepRow, step: Step) -> bool:
     place = await change.txn.take_place(key, semaphore.limit, change.run.id, row.id)
     if place.holding:
         return False
-    await _wait(change, row, key, semaphore.limit, "mutex" if semaphore.mutex else "semaphore")
+    await _wait(change, row, place, "mutex" if semaphore.mutex else "semaphore")
     return True
 
 
-async def _wait(change: RunChange, row: StepRow, key: str, limit: int, kind: str, **fields: Any) -> None:
-    waiting = {"kind": kind, "key": key, "limit": limit}
+async def _wait(change: RunChange, row: StepRow, place: Place, kind: str, **fields: Any) -> None:
+    waiting = {"kind": kind, "key": place.key, "limit": place.limit}
     state = {**(row.state or {}), WAITING_FOR: waiting}
-    await change.set_step(row, StepStatus.WAITING, state=state, available_at=None, **fields)
+    line = InLine(kind, place.key, place.position)
+    await change.set_step(row, StepStatus.WAITING, waiting_for=line, state=state, available_at=None, **fields)
 
 
 async def step_final(change: RunChange, row: StepRow) -> None:
@@ -101,7 +103,7 @@ async def lost(change: RunChange, row: StepRow, history: list[dict[str, Any]]) -
         place = await change.txn.take_place(key, semaphore.limit, change.run.id, row.id)
         if not place.holding:
             kind = "mutex" if semaphore.mutex else "semaphore"
-            await _wait(change, row, key, semaphore.limit, kind, history=history)
+            await _wait(change, row, place, kind, history=history)
             return True
     return False
 
@@ -121,7 +123,10 @@ async def admit_new(change: RunChange) -> None:
     if concurrency.policy == "cancel_running":
         await _cancel_ahead(change, key, concurrency.limit)
     place = await change.txn.take_place(key, concurrency.limit, change.run.id, None)
-    if place.holding or concurrency.policy != "skip":
+    if place.holding:
+        return
+    if concurrency.policy != "skip":
+        _in_line(change, place)
         return
     holders = [p.run_id for p in await change.txn.places_under(key) if p.holding]
     await change.txn.leave_places(change.run.id, None)
@@ -145,6 +150,12 @@ async def comeback(change: RunChange) -> RunStatus:
     """The status a failed run comes back with (a retry, a step's retry): `running`, or
     `pending` while it waits in line for its concurrency key (its place is taken now)."""
     return RunStatus.RUNNING if await admitted(change) else RunStatus.PENDING
+
+
+def _in_line(change: RunChange, place: Place) -> None:
+    """Tell the listeners a new run waits in its key's line (it stays `pending`)."""
+    line = InLine("concurrency", place.key, place.position)
+    change.scope.events.append(RunEvent.of(change.run, waiting_for=line))
 
 
 async def run_final(change: RunChange) -> None:

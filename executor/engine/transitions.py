@@ -22,7 +22,7 @@ from typing import Any, Unpack
 
 from executor.actions.outcomes import CancelRegion, ChildRun, EndRun, Failed, Outcome, Succeeded, Suspend
 from executor.engine import cycles, endings, exclusion, fanout, history, joins, retries, signal_items, states
-from executor.engine.events import Event, RetryEvent, RunEvent, StepEvent
+from executor.engine.events import Event, InLine, RetryEvent, RunEvent, StepEvent
 from executor.errors import ExecutorError, RunNotFound, RunStateConflict, WorkflowNotFound
 from executor.render.renderer import Renderer
 from executor.statuses import RUN_FINAL, STEP_FINAL, RunStatus, StepStatus
@@ -194,7 +194,16 @@ class RunChange:
 
     # -- writes --------------------------------------------------------------------------
 
-    async def set_step(self, row: StepRow, status: StepStatus, **fields: Unpack[StepFields]) -> StepRow:
+    async def set_step(
+        self,
+        row: StepRow,
+        status: StepStatus,
+        *,
+        waiting_for: InLine | None = None,
+        **fields: Unpack[StepFields],
+    ) -> StepRow:
+        """Change a step row (``waiting_for``: the place in a key's line it now waits in,
+        for the listeners)."""
         states.check_step(row.status, status)
         changes: StepChanges = {**fields, "status": status}
         if status in STEP_FINAL:
@@ -218,7 +227,15 @@ class RunChange:
             else:
                 self._open.add(row.step_id)
         self.scope.events.append(
-            StepEvent(self.run.id, row.step_id, row.item_index, status, row.attempt, updated.error)
+            StepEvent(
+                self.run.id,
+                row.step_id,
+                row.item_index,
+                status,
+                row.attempt,
+                updated.error,
+                waiting_for=waiting_for,
+            )
         )
         if updated.final and row.item_index == -1 and self.workflow.step(row.step_id).semaphore:
             await exclusion.step_final(self, updated)  # its key goes to the next in line
@@ -513,6 +530,8 @@ class RunChange:
             await self.set_step(row, StepStatus.SUCCEEDED, **done)
         elif isinstance(outcome, Failed):
             failed: StepFields = {"error": outcome.error}
+            if outcome.output is not None:
+                failed["output"] = self.scope.masker.mask(outcome.output)
             if ran and lost is not None:
                 failed["history"] = history.ended(row, "lost", time.time(), reason=lost)
             elif ran:

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 from executor.remote.client import Client, RemoteError, UnexpectedAnswer, Unreachable, path, what_was_wrong
 from executor.remote.output import took
-from executor.statuses import RUN_FINAL, STEP_FINAL, STEP_MARKS, StepStatus
+from executor.statuses import RUN_FINAL, STEP_FINAL, STEP_MARKS, StepStatus, in_line
 
 FIRST_POLL = 0.2  # seconds between two reads of the run at first
 LAST_POLL = 1.0  # ... growing to this while it runs
@@ -66,6 +66,16 @@ def follow_logs(client: Client, run_id: str, step: str, item: int = -1) -> Itera
         time.sleep(0.2 * 2**tries)
 
 
+def _waiting(waiting: Any) -> str:
+    """What a waiting step or run waits for, from the API's ``waiting_for`` (a key's line)."""
+    if not isinstance(waiting, dict) or not waiting.get("key"):
+        return "waiting"
+    position = waiting.get("position")
+    return in_line(
+        str(waiting.get("kind")), str(waiting["key"]), position if isinstance(position, int) else None
+    )
+
+
 def _log_line(client: Client, url: str, data: str) -> dict[str, Any]:
     """A ``line`` event's log line: an object with an integer ``id`` and a string ``line``."""
     try:
@@ -93,6 +103,7 @@ class Watch:
         self.streaming: set[tuple[str, int]] = set()  # the streams open now (not waiting for a slot)
         self.slots = threading.BoundedSemaphore(MAX_STREAMS)
         self.stopping = threading.Event()
+        self.run_line: str | None = None  # the key the run was last seen waiting for
 
     def until_final(self) -> dict[str, Any]:
         """The run once it has ended (with its steps)."""
@@ -100,6 +111,7 @@ class Watch:
         try:
             while True:
                 run = self.client.get(path("runs", self.run_id))
+                self._run_waits(run)
                 self._changes(run)
                 if run["status"] in RUN_FINAL:
                     self._streams_end()
@@ -112,6 +124,14 @@ class Watch:
             # exits: a daemon thread still writing to stderr then would crash the interpreter).
             if self.lock.acquire(timeout=1):
                 self.lock.release()
+
+    def _run_waits(self, run: dict[str, Any]) -> None:
+        """A line when the run starts waiting for its concurrency key (labelled with its workflow)."""
+        waiting = run.get("waiting_for")
+        key = waiting.get("key") if isinstance(waiting, dict) else None
+        if key is not None and key != self.run_line:
+            self.line(STEP_MARKS[StepStatus.WAITING], str(run.get("workflow", "run")), _waiting(waiting))
+        self.run_line = key
 
     def _changes(self, run: dict[str, Any]) -> None:
         for step, item, label, row in rows(run):
@@ -141,7 +161,7 @@ class Watch:
         if status == StepStatus.RUNNING:
             self.line(STEP_MARKS[StepStatus.RUNNING], label, f"attempt {attempts}" if attempts > 1 else "")
         elif status == StepStatus.WAITING:
-            self.line(STEP_MARKS[StepStatus.WAITING], label, "waiting")
+            self.line(STEP_MARKS[StepStatus.WAITING], label, _waiting(row.get("waiting_for")))
         elif status == StepStatus.SUCCEEDED:
             self.line(
                 STEP_MARKS[StepStatus.SUCCEEDED], label, took(row.get("started_at"), row.get("finished_at"))

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from executor.actions import SPECS, Action
-from executor.durations import parse_duration
+from executor.durations import MAX_SECONDS, parse_duration
 from executor.workflow.expressions import is_template
 
 
@@ -19,7 +19,7 @@ def _is_duration(value: Any) -> bool:
     if isinstance(value, bool):
         return False
     if isinstance(value, int | float):
-        return value >= 0
+        return 0 <= value <= MAX_SECONDS
     if isinstance(value, str):
         try:
             parse_duration(value)
@@ -45,7 +45,7 @@ _KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: isinstance(v, dict) and all(isinstance(i, str | int | float | bool) for i in v.values()),
         "a mapping of names to strings",
     ),
-    "duration": (_is_duration, "a duration (e.g. 500ms, 30s, 5m, 2h)"),
+    "duration": (_is_duration, "a duration (e.g. 500ms, 30s, 5m, 2h; at most 100 years)"),
     "any": (lambda v: True, "anything"),
 }
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from executor.durations import parse_duration
+from executor.durations import bounded, parse_duration
 from executor.errors import InputInvalid, Problem, WorkflowInvalid
 from executor.workflow import cycles, endings, exclusion, expressions, foreach, graph, joins
 from executor.workflow.inputs import apply_input
@@ -498,7 +498,11 @@ class _Checker:
                 self.add(path, str(exc))
                 return None
         elif _is_number(value):
-            seconds = float(value)
+            try:
+                seconds = float(bounded(value, value))  # compared first: a huge int overflows a float
+            except ValueError as exc:
+                self.add(path, str(exc))
+                return None
         else:
             self.add(path, f"must be a duration (e.g. 500ms, 30s, 5m, 2h), not {_kind(value)}")
             return None

@@ -242,4 +242,5 @@ def test_deploy_concurrency_never_overlaps_what_shares_a_key(executor: list[str]
     warm_ups = outputs["warm_ups"]
     most = max(sum(start <= at < end for start, end in warm_ups) for at, _ in warm_ups)
     assert most == 2, "the semaphore let two warm-ups in at a time, never three"
-    assert re.search(r"^⏸ migrate_(users|orders) +waiting$", result.stderr, re.M), result.stderr
+    waiting = r"^⏸ migrate_(users|orders) +waiting for mutex db-staging \(1st in line\)$"
+    assert re.search(waiting, result.stderr, re.M), result.stderr

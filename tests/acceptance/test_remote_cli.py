@@ -8,6 +8,7 @@ service's own ``/openapi.json``. Nothing in the product knows about it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import signal
@@ -17,7 +18,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 import pytest
@@ -437,6 +438,48 @@ def test_follow_streams_each_steps_log_lines_as_they_come(service: Service) -> N
     assert (
         text.index("▶ hold") < text.index("hold | first") < text.index("hold | second") < text.index("✓ hold")
     )
+
+
+KEYED = """\
+name: NAME
+inputs: {type: object, properties: {flag: {type: string}}}
+concurrency: {key: NAME, limit: 1}
+steps:
+  - &held {id: first, action: shell, mutex: NAME-ledger, with: {command: 'while [ ! -e "$FLAG" ]; do sleep 0.05; done', env: {FLAG: "{{ inputs.flag }}"}}}
+  - {<<: *held, id: second}
+"""
+
+
+def test_wait_says_which_key_a_step_or_the_run_waits_for(service: Service) -> None:
+    """The first run's two steps share a mutex, and the second run waits for the first's
+    concurrency key; all hold on until the flag exists."""
+    name = service.push(KEYED)
+    flag = service.home / f"flag-{name}"
+    step_line = re.compile(rf"^⏸ (first|second)\s+waiting for mutex {name}-ledger \(1st in line\)$", re.M)
+    run_line = re.compile(rf"^⏸ {name}\s+waiting for concurrency key {name} \(1st in line\)$", re.M)
+    seen: list[list[str]] = [[], []]
+    readers: list[threading.Thread] = []
+    with contextlib.ExitStack() as stack:
+        processes: list[subprocess.Popen[str]] = []
+        for lines, wanted in zip(seen, (step_line, run_line), strict=True):
+            start = ("runs", "start", name, "--input", json.dumps({"flag": str(flag)}), "--wait")
+            process = stack.enter_context(service.popen(*start))
+            stack.callback(process.kill)
+            processes.append(process)
+            stderr = process.stderr
+            assert stderr is not None
+            readers.append(threading.Thread(target=_collect, args=(stderr, lines), daemon=True))
+            readers[-1].start()
+            wait_until(lambda: wanted.search("".join(lines)), 30, what=wanted.pattern)  # noqa: B023
+        flag.touch()
+        assert [process.wait(30) for process in processes] == [0, 0], seen
+        for reader in readers:
+            reader.join(5)
+
+
+def _collect(stream: IO[str], lines: list[str]) -> None:
+    """Read ``stream`` into ``lines`` until it ends (a thread's target)."""
+    lines.extend(iter(stream.readline, ""))
 
 
 def test_ctrl_c_stops_waiting_and_leaves_the_run_going(service: Service) -> None:

@@ -400,3 +400,51 @@ def test_progress_never_shows_a_negative_duration(executor: list[str], workdir: 
     done = re.search(r"^✓ call\s+(\S+)s$", result.stderr, re.M)
     assert done, result.stderr
     assert not done.group(1).startswith("-"), result.stderr
+
+
+def test_progress_says_which_key_a_step_or_a_run_waits_for(executor: list[str], workdir: Path) -> None:
+    """Three steps share a mutex and two child runs a concurrency key; all hold on until
+    ``go`` exists, so the progress shows each waiter's key and place in line."""
+    hold = "while [ ! -e go ]; do sleep 0.05; done"
+    library = workdir / "library"
+    library.mkdir()
+    write(
+        library,
+        "posting.yaml",
+        f"""\
+name: posting
+concurrency: {{key: books, limit: 1}}
+steps:
+  - {{id: post, action: shell, with: {{command: "{hold}"}}}}
+""",
+    )
+    steps = "".join(
+        f'  - {{id: {name}, action: shell, mutex: ledger, with: {{command: "{hold}"}}}}\n'
+        for name in ("first", "second", "third")
+    )
+    write(
+        workdir,
+        "books.yaml",
+        f"name: books\nsteps:\n{steps}  - {{id: each, action: workflow, for_each: [1, 2], with: {{name: posting}}}}\n",
+    )
+    process, stderr = _started(executor, workdir, "books.yaml", "--workflows", "library")
+    step_line = re.compile(r"^⏸ (first|second|third)\s+waiting for mutex ledger \((1st|2nd) in line\)$", re.M)
+    run_line = re.compile(r"^⏸ posting\s+waiting for concurrency key books \(1st in line\)$", re.M)
+    try:
+        wait_until(
+            lambda: len(step_line.findall(stderr.read_text())) == 2 and run_line.search(stderr.read_text()),
+            timeout=30,
+            what="the waiters' lines",
+        )
+        (workdir / "go").touch()
+        process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+    progress = stderr.read_text()
+    assert process.returncode == 0, progress
+    waiters = step_line.findall(progress)
+    assert sorted(place for _, place in waiters) == ["1st", "2nd"], progress
+    assert len({step for step, _ in waiters}) == 2, progress
+    assert not re.search(r"^⏸ (first|second|third)\s+waiting$", progress, re.M), progress

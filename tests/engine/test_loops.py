@@ -96,6 +96,25 @@ async def test_reaching_max_fails_the_step_by_default(harness: Harness) -> None:
     assert iterations(steps["poll"].history) == [(1, 0, "succeeded"), (2, 1, "failed")]
 
 
+async def test_a_loop_failed_at_max_keeps_its_last_output_for_what_reads_it(harness: Harness) -> None:
+    run_id = await harness.submit("""
+name: last_poll
+steps:
+  - id: poll
+    action: noop
+    continue_on_error: true
+    with: {output: {attempt: "{{ loop.index }}"}}
+    repeat: {until: "{{ result.attempt > 100 }}", max: 3}
+  - {id: report, action: noop, needs: [poll], with: {output: "{{ steps.poll.output.attempt }}"}}
+finally:
+  - {id: tidy, action: noop, with: {output: "{{ steps.poll.output.attempt }}"}}
+""")
+    run, steps = await harness.wait(run_id)
+    assert run.status == "succeeded", run.error
+    assert (steps["poll"].status, steps["poll"].output) == ("failed", {"attempt": 2})
+    assert steps["report"].output == 2 and steps["tidy"].output == 2
+
+
 async def test_on_max_succeed_keeps_the_last_output(harness: Harness) -> None:
     run_id = await harness.submit(ON_MAX.format(on_max="succeed"))
     run, steps = await harness.wait(run_id)

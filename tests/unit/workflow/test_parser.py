@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from executor.durations import MAX_SECONDS, parse_duration
 from executor.errors import WorkflowInvalid
 from executor.workflow import (
     Problem,
@@ -158,6 +159,22 @@ CASES = [
     ("timeout-negative", HEAD + STEP_A + "timeout: -3\n", "timeout", 5, "is negative"),
     ("timeout-zero", HEAD + STEP_A + "timeout: 0s\n", "timeout", 5, "must be longer than 0"),
     ("timeout-list", HEAD + STEP_A + "timeout: [1]\n", "timeout", 5, "must be a duration"),
+    (
+        "repeat-delay-huge",
+        HEAD + STEP_A + "    repeat: {max: 2, delay: 99999999999999999999999d}\n",
+        "steps[0].repeat.delay",
+        5,
+        "longer than 100 years (36500d)",
+    ),
+    ("timeout-huge-number", HEAD + STEP_A + f"timeout: {10**400}\n", "timeout", 5, "longer than 100 years"),
+    ("timeout-over-100-years", HEAD + STEP_A + "timeout: 36501d\n", "timeout", 5, "longer than 100 years"),
+    (
+        "sleep-duration-huge",
+        HEAD + "  - id: a\n    action: sleep\n    with: {duration: 99999999999d}\n",
+        "steps[0].with.duration",
+        5,
+        "at most 100 years",
+    ),
     (
         "defaults-key",
         HEAD + STEP_A + "defaults:\n  timeout: 1m\n  retries: 3\n",
@@ -530,3 +547,10 @@ def test_lone_surrogates_are_refused_whole() -> None:
         parse_workflow('{"\\uD800": 1}')
     [problem] = caught.value.problems
     assert "not valid Unicode" in problem.message
+
+
+def test_the_longest_duration_is_100_years() -> None:
+    assert parse_workflow(HEAD + STEP_A + "timeout: 36500d\n", "test.yaml").timeout == MAX_SECONDS
+    for written in ("36500.5d", "3153600001", "1e20", "52560001m"):
+        with pytest.raises(ValueError, match="longer than 100 years"):
+            parse_duration(written)
