@@ -305,10 +305,18 @@ class Engine:
         in_flight = await self.store.steps_in_flight()
         return [(instance, in_flight.get(instance.id, 0)) for instance in found]
 
-    async def places(self, run_id: str) -> tuple[list[Place], dict[str, list[Place]]]:
+    async def places(self, run: RunRecord) -> tuple[list[Place], dict[str, list[Place]]]:
         """The run's places under keys, its steps' included (`Store.run_places`), and the
-        holders of each key it waits for: what it holds and what it waits for, and behind whom."""
-        places = await self.store.run_places(run_id)
+        holders of each key it waits for: what it holds and what it waits for, and behind whom.
+        A run of a workflow without keys has none: no query (pages poll this)."""
+        workflow = self._cached_workflow(run.workflow_name, run.workflow_version)
+        if workflow is None:
+            record = await self.store.get_workflow(run.workflow_name, run.workflow_version)
+            assert record is not None, "a run's workflow version is never deleted"
+            workflow = self.load_workflow(record.name, record.version, record.definition)
+        if not workflow.takes_keys:
+            return [], {}
+        places = await self.store.run_places(run.id)
         waited = sorted({place.key for place in places if not place.holding})
         holders = {key: [p for p in await self.store.places_under(key) if p.holding] for key in waited}
         return places, holders

@@ -177,7 +177,4 @@ async def _render(
         extra["loop"] = loop
     if row.item_index >= 0:
         extra.update(item=(row.state or {}).get("item"), index=row.item_index)
-    context = await change.context(**extra)
-    return await change.scope.renderer.render(
-        value, context, where=where, timeout=step.timeout, in_transaction=True
-    )
+    return await change._render(value, where, step, **extra)

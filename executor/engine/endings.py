@@ -63,11 +63,8 @@ async def follow(change: RunChange, row: StepRow, outcome: EndRun | CancelRegion
 async def cancel_region(change: RunChange, by: str, steps: tuple[str, ...]) -> None:
     """Cancel ``steps`` (those not final yet), then let their dependents follow their
     trigger rules (cancelled counts as skipped)."""
-    for step_id in steps:
-        await change.halt_step(await change.step_row(step_id), f"cancelled by step {by}")
+    await change.cancel_steps(steps, f"cancelled by step {by}")
     await change.advance(after=by)
-    for step_id in steps:
-        await change.advance(after=step_id)
 
 
 # -- ending the main steps -------------------------------------------------------------

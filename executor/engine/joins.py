@@ -28,12 +28,4 @@ async def started(change: RunChange, step: Step) -> None:
 async def cancel_needs(change: RunChange, step: Step) -> None:
     """Cancel the needs of ``step`` that are not final (their items and child runs too),
     then move the run on from each of them."""
-    error = f"cancelled by step {step.id} (cancel_remaining)"
-    cancelled = []
-    for need in step.needs:
-        row = await change.step_row(need)
-        if not row.final:
-            await change.halt_step(row, error)
-            cancelled.append(need)
-    for need in cancelled:
-        await change.advance(after=need)
+    await change.cancel_steps(step.needs, f"cancelled by step {step.id} (cancel_remaining)")

@@ -20,9 +20,7 @@ follows from it are committed together or not at all.
 
 from __future__ import annotations
 
-import time
-
-from executor.engine import endings, exclusion
+from executor.engine import endings
 from executor.engine.transitions import RunChange
 from executor.errors import ParameterInvalid, RunStateConflict, StepNotFound
 from executor.statuses import RUN_FINAL, RunStatus, StepStatus
@@ -69,11 +67,7 @@ async def retry_step(change: RunChange, step_id: str) -> None:
         if run.status == RunStatus.FAILED:
             await endings.revive(change)  # it runs again for the ending it ran for
     elif run.status == RunStatus.FAILED:
-        deadline = time.time() + change.workflow.timeout if change.workflow.timeout else None
-        await change.set_run(
-            await exclusion.comeback(change), error=None, outputs=None, finished_at=None, deadline_at=deadline
-        )
-        await endings.forget(change)  # the finally steps run again for the new ending
+        await change.run_again()
     elif await _ending_decided(change):
         raise RunStateConflict(
             f"run {run.id} runs its finally steps: its ending is decided, so its step {step_id} "

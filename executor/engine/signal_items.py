@@ -24,13 +24,13 @@ from executor.actions.outcomes import Succeeded
 from executor.engine import fanout
 from executor.statuses import StepStatus
 from executor.store.records import NewStep, StepRow
-from executor.workflow import Step
+from executor.workflow import Step, foreach
 from executor.workflow.foreach import signal_source
 
 if TYPE_CHECKING:
     from executor.engine.transitions import RunChange
 
-MAX_ITEMS = 100_000  # as `transitions.MAX_ITEMS`: later item signals are left untaken
+MAX_ITEMS = foreach.MAX_ITEMS  # later item signals are left untaken
 
 
 def names(spec: str | list[str]) -> list[str]:

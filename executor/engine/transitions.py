@@ -491,9 +491,14 @@ class RunChange:
         children = self.workflow.starts_children and await self.txn.child_runs(self.run.id)
         for child in children or ():
             if child.status not in RUN_FINAL:
-                change = await RunChange.load(self.txn, self.scope, child.id)
-                await change.set_run(RunStatus.CANCELLED, error=f"parent run {self.run.id} ended")
-                await change._cancel_rest()
+                await self._cancel_child(child.id, f"parent run {self.run.id} ended")
+
+    async def _cancel_child(self, child_id: str, error: str) -> None:
+        """Cancel child run ``child_id`` unless it has ended, and all of it that still runs."""
+        child = await RunChange.load(self.txn, self.scope, child_id)
+        if child.run.status not in RUN_FINAL:
+            await child.set_run(RunStatus.CANCELLED, error=error)
+            await child._cancel_rest()
 
     # -- attempts ------------------------------------------------------------------------
 
@@ -668,12 +673,18 @@ class RunChange:
             if r.status != StepStatus.SUCCEEDED and r.step_id not in self.workflow.finally_ids
         ]
         await self.reopen(unfinished, keep_history=False)
-        await endings.forget(self)
+        await self.run_again()
+        await self.advance()
+
+    async def run_again(self) -> None:
+        """A failed run runs again (its retry, or a retry of one of its steps): its deadline
+        starts over, it waits in line while its concurrency key is taken (`pending`), and its
+        finally steps will run again for its new ending."""
         deadline = time.time() + self.workflow.timeout if self.workflow.timeout else None
         await self.set_run(
             await exclusion.comeback(self), error=None, outputs=None, finished_at=None, deadline_at=deadline
         )
-        await self.advance()
+        await endings.forget(self)
 
     async def reopen(
         self, step_ids: Iterable[str], *, keep_history: bool = True, restart_gotos: Iterable[str] = ()
@@ -720,13 +731,20 @@ class RunChange:
         child_id = (row.state or {}).get("child_run_id") if row.status == StepStatus.WAITING else None
         halted = await self.set_step(row, StepStatus.CANCELLED, error=error)
         if isinstance(child_id, str):
-            child = await RunChange.load(self.txn, self.scope, child_id)
-            if child.run.status not in RUN_FINAL:
-                await child.set_run(
-                    RunStatus.CANCELLED, error=f"step {row.step_id} of run {self.run.id}: {error}"
-                )
-                await child._cancel_rest()
+            await self._cancel_child(child_id, f"step {row.step_id} of run {self.run.id}: {error}")
         return halted
+
+    async def cancel_steps(self, step_ids: Iterable[str], error: str) -> None:
+        """`halt_step` each of ``step_ids`` not final yet, then move the run on from each
+        one cancelled (its dependents follow their trigger rules)."""
+        cancelled = []
+        for step_id in step_ids:
+            row = await self.step_row(step_id)
+            if not row.final:
+                await self.halt_step(row, error)
+                cancelled.append(step_id)
+        for step_id in cancelled:
+            await self.advance(after=step_id)
 
     async def halt_step(self, row: StepRow, error: str) -> StepRow:
         """`halt` a step-level row unless final, and its for_each items not final yet."""

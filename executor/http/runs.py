@@ -162,7 +162,7 @@ def _bulk(action: Action) -> Endpoint:
 async def get(request: Request) -> JSONResponse:
     engine = api(request).engine
     run, rows = await engine.get(params.path(request, "id"))
-    places, holders = await engine.places(run.id)  # what it holds and waits for (exclusion)
+    places, holders = await engine.places(run)  # what it holds and waits for (exclusion)
     return JSONResponse(views.with_places(views.run(run, rows), places, holders))
 
 

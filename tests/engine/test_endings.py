@@ -343,7 +343,9 @@ finally:
     run, steps = await harness.wait(run_id)
     assert (run.status, run.error) == (status, error)
     assert steps["main"].status == "cancelled" and "clean" not in steps, "it started nothing to clean up"
-    assert await harness.engine.places(run_id) == ([], {}), "it left the key's line"
+    assert await harness.engine.places((await harness.engine.get(run_id))[0]) == ([], {}), (
+        "it left the key's line"
+    )
     await harness.engine.signal(holder, "go", None)
     assert (await harness.wait(holder))[0].status == "succeeded"
 
@@ -389,7 +391,7 @@ finally:
     assert steps["deploy"].status == "cancelled"
     third = await harness.submit("deploy-latest")  # the holder's cleanup is not cut short
     assert (await harness.engine.get(second))[0].status == "cancelled"
-    mine, _ = await harness.engine.places(third)
+    mine, _ = await harness.engine.places((await harness.engine.get(third))[0])
     assert [place.holding for place in mine] == [False], "it waits for the holder's finally steps"
     await harness.engine.signal(first, "unlock", None)
     run, steps = await harness.wait(first)

@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from executor.statuses import RUN_FINAL, STEP_FINAL, RunStatus, StepStatus
+from executor.statuses import RUN_FINAL, STEP_FINAL, RunStatus, StepStatus, in_line
 from executor.store.records import RunRecord, StepRow
 
 # Which run actions apply in which status: what `RunChange` accepts (a 409 otherwise).
@@ -76,7 +76,7 @@ class StepSummary:
     def error_line(self) -> str:
         waiting = (self.row.state or {}).get("waiting_for") if self.row.status == StepStatus.WAITING else None
         if isinstance(waiting, dict):  # in a key's line (`engine.exclusion`)
-            return f"waiting for {waiting.get('kind', 'key')} {waiting.get('key')}"
+            return in_line(str(waiting.get("kind", "key")), str(waiting.get("key")))
         return first_line(self.row.error)
 
 

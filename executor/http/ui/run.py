@@ -89,7 +89,7 @@ async def _load(request: Request, run_id: str) -> dict[str, Any]:
     outputs, outputs_clipped = clipped_json(run.outputs)
     return {
         # What it holds and waits for under keys of mutual exclusion, as the API says it.
-        "keys": views.with_places({}, *await engine.places(run.id)),
+        "keys": views.with_places({}, *await engine.places(run)),
         "run": run,
         "steps": steps,
         "definition": definition,
