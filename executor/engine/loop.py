@@ -20,7 +20,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from loguru import logger
 
 from executor.cancel import wait_event
-from executor.errors import ExecutorError
+from executor.errors import ExecutorError, StoreError
 
 W = TypeVar("W")
 
@@ -149,6 +149,9 @@ class ClaimLoop(Generic[W]):
             await self.source.run(item)
         except asyncio.CancelledError:
             raise
+        except StoreError as exc:
+            # The database went away mid-attempt; its lease runs out and it runs again.
+            logger.bind(item=item).warning("a claimed item stopped, the database failed: {}", exc)
         except Exception:
             # One item's failure must never take the loop or the service down.
             logger.bind(item=item).exception("running a claimed item failed")

@@ -16,7 +16,7 @@ from executor.actions.registry import ACTIONS
 from executor.durations import format_duration
 from executor.engine import cycles
 from executor.engine.logs import LogBuffer
-from executor.errors import ExecutorError
+from executor.errors import ExecutorError, StoreError
 from executor.render.renderer import Renderer
 from executor.store import Store
 from executor.store.records import Claimed
@@ -46,6 +46,10 @@ async def run_attempt(
             params = await _params(store, workflow, step, claimed, secrets, renderer or Renderer())
         else:
             params = step.with_
+    except StoreError:
+        # The database, not the step, failed: the attempt ends without an outcome, its lease
+        # runs out and it runs again (lost, not failed; the fleet test cuts every connection).
+        raise
     except ExecutorError as exc:  # names the parameter: "with.command: {{ ... }}: reason"
         return Failed(exc.message, retryable=False)
     logs = LogBuffer(store, row.id, row.attempt, masker)
@@ -72,6 +76,8 @@ async def run_attempt(
                 outcome = Failed(f"timed out after {format_duration(step.timeout)}")
         else:
             outcome = await action.run(attempt)
+    except StoreError:
+        raise
     except ExecutorError as exc:
         outcome = Failed(exc.message)
     finally:

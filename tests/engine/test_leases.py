@@ -11,10 +11,12 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from executor import migrate
 from executor.actions import Succeeded
 from executor.engine import Engine
+from executor.errors import StoreError
 from executor.store import Store, create_store
 from executor.store.url import DatabaseURL
 from executor.workflow import parse_workflow
@@ -230,3 +232,36 @@ steps:
     # Its completion freed the only slot while draining: the other step was not started.
     assert (steps[other].status, steps[other].attempt, steps[other].history) == ("queued", 0, None)
     assert [p.name for p in markers.iterdir()] == [first]
+
+
+async def test_a_database_error_while_a_step_reads_its_parameters_is_a_lost_attempt(
+    database_url: str,
+) -> None:
+    # The fleet test cut every connection while a step rendered `{{ steps.a.output }}`: the
+    # read failed and the step failed its run, for a fault that was the database's, not its own.
+    flow = """
+name: reads
+steps:
+  - {id: a, action: noop, with: {output: first}}
+  - {id: b, action: noop, needs: [a], with: {output: "{{ steps.a.output }} then second"}}
+"""
+    async with running_engine(database_url, lease=0.3) as harness:
+        store = harness.engine.store
+        read = store.step_results
+        failures = 0
+
+        async def cut_once(run_id: str) -> dict[str, tuple[str, Any]]:
+            nonlocal failures
+            if failures == 0:  # the database's side of the boundary: the connection drops once
+                failures += 1
+                raise StoreError("database error: server closed the connection unexpectedly")
+            return await read(run_id)
+
+        store.step_results = cut_once  # type: ignore[method-assign]
+        run_id = await harness.submit(flow)
+        run, steps = await harness.wait(run_id)
+    assert failures == 1
+    assert run.status == "succeeded", run.error
+    b = steps["b"]
+    assert (b.output, b.attempt) == ("first then second", 2)
+    assert [(h["attempt"], h["outcome"]) for h in b.history or []] == [(1, "lost"), (2, "succeeded")]
