@@ -17,6 +17,7 @@ from executor import migrate
 from executor.actions import Succeeded
 from executor.engine import Engine
 from executor.errors import StoreError
+from executor.statuses import StepStatus
 from executor.store import Store, create_store
 from executor.store.url import DatabaseURL
 from executor.workflow import parse_workflow
@@ -250,7 +251,7 @@ steps:
         read = store.step_results
         failures = 0
 
-        async def cut_once(run_id: str) -> dict[str, tuple[str, Any]]:
+        async def cut_once(run_id: str) -> dict[str, tuple[StepStatus, Any]]:
             nonlocal failures
             if failures == 0:  # the database's side of the boundary: the connection drops once
                 failures += 1
