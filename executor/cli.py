@@ -124,9 +124,14 @@ def root(
     "max_lost_attempts",
     "workflows",
     "pass_env",
+    "llm_base_url",
+    "llm_prices",
     "render_timeout",
     "pool_size",
     "max_body",
+    "artifacts_dir",
+    "artifact_max_file",
+    "artifact_max_run",
     "api_token",
     "log_level",
     "log_format",
@@ -229,11 +234,16 @@ def _until_stopped(phase: str, work: Callable[[Stop], T]) -> T:
     "database",
     "workflows",
     "pass_env",
+    "llm_base_url",
+    "llm_prices",
     "concurrency",
     "lease",
     "heartbeat_timeout",
     "max_lost_attempts",
     "render_timeout",
+    "artifacts_dir",
+    "artifact_max_file",
+    "artifact_max_run",
     "stop_timeout",
     "log_level",
     "log_format",
@@ -250,6 +260,15 @@ def run_command(
             "--set",
             metavar="KEY=VALUE",
             help="Set one input field (repeatable); VALUE is JSON when it parses as JSON, else a string.",
+        ),
+    ] = None,
+    save_artifacts: Annotated[
+        Path | None,
+        typer.Option(
+            "--save-artifacts",
+            metavar="DIR",
+            help="When the run ends, copy its artifacts into DIR/<step>/<name> (a for_each "
+            "step's into DIR/<step>/<item>/<name>).",
         ),
     ] = None,
     **given: str | bool | None,
@@ -271,7 +290,9 @@ def run_command(
             raise ConfigError("--input", str(exc)) from None
         if not flow.is_file():
             raise ConfigError("FLOW.yaml", f"{flow} is not a file")
-        code, result = local.run(flow, run_input, settings, keep=given["database"] is not None)
+        code, result = local.run(
+            flow, run_input, settings, keep=given["database"] is not None, save_artifacts=save_artifacts
+        )
     except ExecutorError as exc:
         _fail(exc)
     except Interrupted:  # before the run was started: nothing to print
@@ -284,7 +305,9 @@ def run_command(
 PURGE_HELP = "\n\n".join(
     (
         "Delete finished runs that finished more than --older-than ago, now, with their steps, "
-        "logs and signals; print how many (with --dry-run: how many it would delete).",
+        "logs, signals and artifacts; print how many (with --dry-run: how many it would delete). "
+        "Give --artifacts-dir when the service keeps artifacts in a directory: their folders go too "
+        "(else the service's next retention pass deletes them).",
         "Unfinished runs (pending, running, paused) are never deleted, nor the child runs of an "
         "unfinished parent; a parent goes once its child runs have gone. The workflows' "
         "`retention:` keys and --retention play no part: those are for `executor serve`, which "
@@ -298,7 +321,7 @@ PURGE_HELP = "\n\n".join(
 
 
 @app.command(help=PURGE_HELP)
-@settings_options("purge", "database", "log_level", "log_format")
+@settings_options("purge", "database", "artifacts_dir", "log_level", "log_format")
 def purge(
     older_than: Annotated[
         str,
@@ -353,6 +376,7 @@ def purge(
             status=RunStatus(status) if status else None,
             dry_run=dry_run,
             progress=progress,
+            artifacts_dir=settings.artifacts_dir,
         )
     except ExecutorError as exc:
         _fail(exc)

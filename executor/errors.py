@@ -165,3 +165,18 @@ class RunStateConflict(ExecutorError):
     def __init__(self, message: str, status: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+class ArtifactRefused(ExecutorError):
+    """A step's files cannot become its artifacts (over a size limit, a name that is not a
+    relative path, a declared path that does not exist): the attempt fails with this."""
+
+    code = "artifact_refused"
+    http_status = 422
+
+
+class ArtifactNotFound(ExecutorError):
+    """The run has no kept artifact by that step, item and name."""
+
+    code = "not_found"
+    http_status = 404

@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 from executor import migrate
 from executor.durations import format_duration
+from executor.engine import Engine
 from executor.engine.events import Event, RetryEvent, RunEvent, StepEvent
 from executor.lifecycle import EXIT_INTERRUPTED, Interrupted, Lifecycle
 from executor.runtime import Runtime
@@ -117,7 +118,12 @@ def parse_inputs(input_json: str | None, pairs: list[str]) -> dict[str, Any]:
 
 
 async def run_workflow(
-    path: Path, source: str, run_input: dict[str, Any], settings: Settings, progress: TextIO = sys.stderr
+    path: Path,
+    source: str,
+    run_input: dict[str, Any],
+    settings: Settings,
+    progress: TextIO = sys.stderr,
+    save_artifacts: Path | None = None,
 ) -> tuple[int, Any]:
     """Migrate, then run the workflow (``source``, read from ``path``) to its end; return the
     exit code and what to print. SIGTERM/SIGINT are obeyed from the start: before the run
@@ -128,7 +134,7 @@ async def run_workflow(
     lifecycle = Lifecycle()
     with handle_stop_signals(lifecycle):
         try:
-            final = await _run(workflow, source, run_input, settings, lifecycle, progress)
+            final = await _run(workflow, source, run_input, settings, lifecycle, progress, save_artifacts)
         except Interrupted as exc:
             progress.write(f"interrupted while {exc.phase}: no run was started\n")
             raise
@@ -150,6 +156,7 @@ async def _run(
     settings: Settings,
     lifecycle: Lifecycle,
     progress: TextIO,
+    save_artifacts: Path | None = None,
 ) -> RunRecord:
     """The run, once over: final, or not when a signal interrupted it."""
     database = settings.database
@@ -182,7 +189,20 @@ async def _run(
                 await _first(lifecycle.stop_requested.wait(), finished.wait())
             await runtime.drain()
         final, _ = await engine.get(run.id)
+        if save_artifacts is not None:
+            await _save_artifacts(engine, final.id, save_artifacts, progress)
     return final
+
+
+async def _save_artifacts(engine: Engine, run_id: str, folder: Path, progress: TextIO) -> None:
+    """The run's artifacts into ``folder``/<step>/[<item>/]<name>, before its database (a
+    temporary one, by default) goes."""
+    listed = await engine.list_artifacts(run_id)
+    prefix = {a.id: a.step_id if a.item_index < 0 else f"{a.step_id}/{a.item_index}" for a in listed}
+    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+    await engine.artifacts.place(listed, folder, prefix)
+    total = sum(a.size for a in listed)
+    progress.write(f"{len(listed)} artifact(s), {total} bytes, saved in {folder}\n")
 
 
 async def _first(*waits: Coroutine[Any, Any, Any]) -> None:
@@ -195,7 +215,14 @@ async def _first(*waits: Coroutine[Any, Any, Any]) -> None:
             task.cancel()
 
 
-def run(path: Path, run_input: dict[str, Any], settings: Settings, *, keep: bool) -> tuple[int, Any]:
+def run(
+    path: Path,
+    run_input: dict[str, Any],
+    settings: Settings,
+    *,
+    keep: bool,
+    save_artifacts: Path | None = None,
+) -> tuple[int, Any]:
     """`executor run`: migrate, run, report. Without ``keep``, on a temporary SQLite
     database removed afterwards (``settings.database`` is then ignored). Raises
     `Interrupted` when a signal stopped it before the run was started."""
@@ -203,4 +230,5 @@ def run(path: Path, run_input: dict[str, Any], settings: Settings, *, keep: bool
         if not keep:
             url = DatabaseURL(f"sqlite:///{Path(tmp) / 'executor.db'}", "sqlite")
             settings = dataclasses.replace(settings, database=url)
-        return asyncio.run(run_workflow(path, path.read_text(encoding="utf-8"), run_input, settings))
+        source = path.read_text(encoding="utf-8")
+        return asyncio.run(run_workflow(path, source, run_input, settings, save_artifacts=save_artifacts))

@@ -83,6 +83,21 @@ RETENTION_DELETED = Counter(
     "Finished runs this instance deleted by retention (with their steps, logs and signals).",
     registry=REGISTRY,
 )
+LLM_TOKENS = Counter(
+    "executor_llm_tokens",
+    "Tokens of the calls to models (llm steps) this instance made, by model (as steps name it) "
+    "and type: input, output, cached (of the input, those the server had cached) and reasoning "
+    "(of the output, those spent reasoning). Failed calls count what they report.",
+    ["model", "type"],
+    registry=REGISTRY,
+)
+LLM_COST = Counter(
+    "executor_llm_cost_usd",
+    "USD the calls to models (llm steps) this instance made cost, by model, at the prices of "
+    "--llm-prices (calls to a model without a price add nothing).",
+    ["model"],
+    registry=REGISTRY,
+)
 HTTP_REQUESTS = Counter(
     "executor_http_requests",
     "HTTP requests this instance answered, by route template (e.g. /runs/{run_id}; "
@@ -217,6 +232,22 @@ def step_attempt(action: str, outcome: str, seconds: float) -> None:
     if buckets is None:
         buckets = STEPS.durations[action] = _Buckets(STEP_BUCKETS)
     buckets.observe(seconds)
+
+
+# A model's name comes from a step (templated, perhaps from a run's input): a label this
+# long at most, so that no input can blow up the series' size.
+MODEL_LABEL_CHARS = 100
+
+
+def llm_call(
+    model: str, input_tokens: int, output_tokens: int, cached: int, reasoning: int, cost_usd: float | None
+) -> None:
+    model = model[:MODEL_LABEL_CHARS]
+    counts = {"input": input_tokens, "output": output_tokens, "cached": cached, "reasoning": reasoning}
+    for kind, count in counts.items():
+        _child(LLM_TOKENS, model, kind).inc(count)
+    if cost_usd is not None:
+        _child(LLM_COST, model).inc(cost_usd)
 
 
 def lease_lost() -> None:

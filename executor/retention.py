@@ -23,12 +23,15 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from loguru import logger
 
 from executor import metrics
+from executor.artifacts import Artifacts
 from executor.cancel import pause
 from executor.durations import format_duration
+from executor.engine.core import DEFAULT_LIMITS
 from executor.errors import ExecutorError
 from executor.statuses import RunStatus
 from executor.store import Store, create_store
@@ -126,10 +129,12 @@ def purge_database(
     status: RunStatus | None = None,
     dry_run: bool = False,
     progress: list[int] | None = None,
+    artifacts_dir: Path | None = None,
 ) -> int:
     """`purge` on ``database`` from a process of its own (`executor purge`): opens a store
     (two connections at most), purges, closes it. ``progress`` (if given) holds the count
-    so far, for a caller that is interrupted."""
+    so far, for a caller that is interrupted. With ``artifacts_dir`` (``--artifacts-dir``),
+    the folders of the runs deleted go too, as the service's retention pass does."""
 
     async def counted(deleted: int) -> None:
         if progress is not None:
@@ -137,9 +142,12 @@ def purge_database(
 
     async def purging() -> int:
         async with create_store(database, pool_size=2) as store:
-            return await purge(
+            deleted = await purge(
                 store, older_than, workflow=workflow, status=status, dry_run=dry_run, on_page=counted
             )
+            if artifacts_dir is not None and not dry_run:
+                await sweep_artifacts(Artifacts(store, DEFAULT_LIMITS, artifacts_dir))
+            return deleted
 
     return asyncio.run(purging())
 
@@ -170,6 +178,20 @@ async def _walk(
         await pause(pacing.after(pacing.clock() - began))
 
 
+async def sweep_artifacts(artifacts: Artifacts) -> None:
+    """Delete the artifacts that will never be kept (uploads cut short, superseded ones), and
+    the folders of ``--artifacts-dir`` whose run is gone: what a crash between deleting a
+    run and its files would otherwise leave behind."""
+    swept = 0
+    while (count := await artifacts.sweep()) > 0:
+        swept += count
+    folders = await artifacts.sweep_folders()
+    if swept or folders:
+        logger.info(
+            "retention: deleted {} unkept artifact(s) and {} folder(s) of deleted runs", swept, folders
+        )
+
+
 class Retention:
     """The loop of `executor serve` that deletes old finished runs (see the module).
 
@@ -189,8 +211,10 @@ class Retention:
         interval: float = INTERVAL,
         lease: float = LEASE,
         pacing: Pacing | None = None,
+        artifacts: Artifacts | None = None,
     ) -> None:
         self.store = store
+        self.artifacts = artifacts
         self.owner = owner
         self.default = default
         self.interval = interval
@@ -256,6 +280,8 @@ class Retention:
                     await _walk(self.store, seconds, workflow, None, False, self.pacing, page_done)
                 if total == before:
                     break
+            if self.artifacts is not None:
+                await sweep_artifacts(self.artifacts)
             if total:
                 await reclaim(self.store, self.pacing)
             done = True

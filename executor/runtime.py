@@ -24,8 +24,9 @@ from contextlib import asynccontextmanager
 from loguru import logger
 
 from executor import __version__, tracing
-from executor.actions import shell
+from executor.actions import llm, shell
 from executor.actions.http import close_client
+from executor.artifacts import Artifacts, Limits
 from executor.cancel import pause
 from executor.engine import Engine
 from executor.engine.catalog import register_folder
@@ -65,6 +66,7 @@ class Runtime:
         A failure here closes what was opened and raises, leaving the lifecycle as it was.
         """
         shell.prepare(pass_env=settings.pass_env)
+        llm.prepare(base_url=settings.llm_base_url, prices=settings.llm_prices)
         store = create_store(settings.database, pool_size=settings.pool_size)
         try:
             await store.open()
@@ -77,6 +79,11 @@ class Runtime:
                 heartbeat_timeout=settings.heartbeat_timeout,
                 max_lost_attempts=settings.max_lost_attempts,
                 render_timeout=settings.render_timeout,
+                artifacts=Artifacts(
+                    store,
+                    Limits(file=settings.artifact_max_file, run=settings.artifact_max_run),
+                    settings.artifacts_dir,
+                ),
             )
             if settings.workflows is not None:
                 await register_folder(engine, settings.workflows)
@@ -111,7 +118,12 @@ class Runtime:
                 group.create_task(self.store.watch(engine.wake)),
             ]
             if chores:
-                retention = Retention(self.store, owner=engine.instance_id, default=self.settings.retention)
+                retention = Retention(
+                    self.store,
+                    owner=engine.instance_id,
+                    default=self.settings.retention,
+                    artifacts=engine.artifacts,
+                )
                 self._upkeep += [
                     group.create_task(self.scheduler.run()),
                     group.create_task(retention.run()),

@@ -15,11 +15,12 @@ import dataclasses
 import ipaddress
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from executor.actions.prices import Price, load_prices
 from executor.durations import format_duration, parse_duration
 from executor.errors import ConfigError
 from executor.store.url import DatabaseURL
@@ -131,6 +132,17 @@ def _folder(text: str) -> Path | None:
 
 def _tokens(text: str) -> tuple[str, ...]:
     return tuple(token.strip() for token in text.split(",") if token.strip())
+
+
+def _http_url(text: str) -> str:
+    scheme, _, rest = text.strip().partition("://")
+    if scheme.lower() not in ("http", "https") or not rest.strip("/"):
+        raise ValueError(f"{text!r} is not an http:// or https:// URL")
+    return text.strip().rstrip("/")
+
+
+def _prices(text: str) -> dict[str, Price]:
+    return load_prices(text) if text else {}
 
 
 _OWN_VARIABLE = re.compile(r"^EXECUTOR_[A-Za-z0-9_]+$")
@@ -271,6 +283,27 @@ SETTINGS = {
             "stay out of them.",
         ),
         Setting(
+            "llm_base_url",
+            "--llm-base-url",
+            "EXECUTOR_LLM_BASE_URL",
+            default="https://api.openai.com/v1",
+            parse=_http_url,
+            metavar="URL",
+            help="The OpenAI-compatible API that `llm` steps call when they give no `base_url` "
+            "(OpenAI, vLLM, Ollama's `http://localhost:11434/v1`, LiteLLM...).",
+        ),
+        Setting(
+            "llm_prices",
+            "--llm-prices",
+            "EXECUTOR_LLM_PRICES",
+            default="",
+            parse=_prices,
+            metavar="FILE",
+            help="A YAML or JSON file of model prices in USD per million tokens (`gpt-4o: {input: "
+            "2.5, output: 10, cached_input: 1.25}`), read at start: the cost of `llm` calls and "
+            "workflow budgets. A model it does not name costs null.",
+        ),
+        Setting(
             "render_timeout",
             "--render-timeout",
             "EXECUTOR_RENDER_TIMEOUT",
@@ -289,6 +322,34 @@ SETTINGS = {
             parse=size,
             metavar="SIZE",
             help="Largest request body accepted (413 above it, refused before it is read whole).",
+        ),
+        Setting(
+            "artifacts_dir",
+            "--artifacts-dir",
+            "EXECUTOR_ARTIFACTS_ROOT",
+            default="",
+            parse=_folder,
+            metavar="DIR",
+            help="Keep artifacts' bytes in this directory (in a fleet: a volume every instance mounts) "
+            "instead of the database (the default: chunks in the database, nothing more to share).",
+        ),
+        Setting(
+            "artifact_max_file",
+            "--artifact-max-file",
+            "EXECUTOR_ARTIFACT_MAX_FILE",
+            default="1GiB",
+            parse=size,
+            metavar="SIZE",
+            help="Largest artifact a step may leave; a larger one fails the step, naming it.",
+        ),
+        Setting(
+            "artifact_max_run",
+            "--artifact-max-run",
+            "EXECUTOR_ARTIFACT_MAX_RUN",
+            default="10GiB",
+            parse=size,
+            metavar="SIZE",
+            help="Most bytes of artifacts one run may keep; a step that would pass it fails, naming the sizes.",
         ),
         Setting(
             "pool_size",
@@ -417,8 +478,13 @@ class Settings:
     max_lost_attempts: int  # lost attempts in a row before a step fails (the poison brake)
     workflows: Path | None  # a folder of *.yaml workflows to register at start
     pass_env: tuple[str, ...]  # EXECUTOR_* variables that shell commands see too
+    llm_base_url: str  # where `llm` steps without a base_url send their calls
+    llm_prices: Mapping[str, Price]  # USD per million tokens, by model (`--llm-prices`)
     render_timeout: float  # time limit of a template rendered by a worker (or its step's, if shorter)
     max_body: int  # request bodies larger than this are refused (413)
+    artifacts_dir: Path | None  # artifacts' bytes in files here (None: in the database)
+    artifact_max_file: int  # bytes per artifact
+    artifact_max_run: int  # bytes of kept artifacts per run
     pool_size: int  # PostgreSQL connections per instance at most (plus one for LISTEN)
     # Several tokens are accepted at once so that they can be rotated without downtime.
     api_tokens: tuple[str, ...] = dataclasses.field(repr=False)

@@ -1,8 +1,8 @@
 """The dashboard's screenshots for docs/ui.md, taken from a real service on a fresh SQLite
 database with real runs of the examples: a finished release, one waiting for its approval, a
 failure, retries, a fan-out, a polling loop, a matrix build, a deploy waiting for its
-concurrency key and the scheduled nightly report. Each page is shot at laptop
-width (1280 px) and the main ones at phone width (390 px)."""
+concurrency key, a build that leaves artifacts and the scheduled nightly report.
+Each page is shot at laptop width (1280 px) and the main ones at phone width (390 px)."""
 
 from __future__ import annotations
 
@@ -53,6 +53,7 @@ PUSHED = [
     "approval",
     "child-greet",
     "child-workflow",
+    "build-artifacts",
 ]
 
 
@@ -104,13 +105,22 @@ def _scene(client: httpx.Client) -> dict[str, str]:
     _start(client, "deploy")
     queued = _start(client, "deploy")
     wait_until(lambda: _status(client, queued).get("waiting_for") is not None, 60, what="a deploy in line")
+    packaged = _start(client, "build-artifacts", {"version": "1.4.2"})
     waiting = _start(client, "release", {"version": "1.4.2"})
     wait_until(lambda: _step(_status(client, waiting), "approve") == "waiting", 60, what="the approval")
     wait_until(lambda: _status(client, shipped)["status"] == "succeeded", 60, what="the shipped release")
     wait_until(lambda: _status(client, failed)["status"] in ("failed", "succeeded"), 60, what="the failure")
     wait_until(lambda: _status(client, looped)["status"] == "succeeded", 60, what="the polling loop")
     wait_until(lambda: _status(client, matrix)["status"] == "succeeded", 60, what="the matrix build")
-    return {"shipped": shipped, "waiting": waiting, "looped": looped, "matrix": matrix, "queued": queued}
+    wait_until(lambda: _status(client, packaged)["status"] == "succeeded", 60, what="the artifacts")
+    return {
+        "shipped": shipped,
+        "waiting": waiting,
+        "looped": looped,
+        "matrix": matrix,
+        "queued": queued,
+        "packaged": packaged,
+    }
 
 
 def main(argv: list[str]) -> int:
@@ -134,6 +144,7 @@ def main(argv: list[str]) -> int:
                 "step-loop": f"/ui/runs/{ids['looped']}/steps/status",
                 "run-matrix": f"/ui/runs/{ids['matrix']}",
                 "run-queued": f"/ui/runs/{ids['queued']}",
+                "run-artifacts": f"/ui/runs/{ids['packaged']}",
                 "workflows": "/ui/workflows",
                 "workflow": "/ui/workflows/release",
                 "schedules": "/ui/schedules",

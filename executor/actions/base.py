@@ -41,6 +41,8 @@ class Action:
     params: ClassVar[tuple[Param, ...]]
     # Holds no worker slot while it waits (sleep, wait, workflow): the step is suspended.
     durable: ClassVar[bool] = False
+    # Spends money per call (llm): a workflow's `budget` stops its attempts once spent.
+    metered: ClassVar[bool] = False
 
     @classmethod
     def check_more(cls, with_: dict[str, Any], templated: frozenset[str]) -> list[tuple[str, str]]:

@@ -4,14 +4,17 @@ Every attempt of a step sends the same ``Idempotency-Key`` header, so a receiver
 a retry from a new request; with tracing on, a ``traceparent`` header too (the attempt's span,
 unless the step sets one). Result: ``{status, headers, body, json}``. A status outside
 `expect_status` (default: any 2xx) fails the attempt, with the same result (`retry.when` sees
-it); a 429 or 503 with ``Retry-After`` makes the next attempt wait at least that long.
+it); a 429 or 503 with ``Retry-After`` (or ``retry-after-ms``) makes the next attempt wait
+at least that long.
 """
 
 from __future__ import annotations
 
 import datetime
 import email.utils
+import math
 import time
+from collections.abc import Collection
 from typing import Any
 
 import httpx
@@ -101,11 +104,24 @@ class Http(HttpSpec):
         return Succeeded(result)
 
 
-def retry_after(response: httpx.Response, now: float | None = None) -> float | None:
-    """The wait a 429 or 503 response asks for in ``Retry-After`` (seconds, or an HTTP
-    date), at most `MAX_RETRY_AFTER`; None without one (or one that does not parse)."""
+def retry_after(
+    response: httpx.Response, now: float | None = None, *, statuses: Collection[int] = (429, 503)
+) -> float | None:
+    """The wait a response with one of ``statuses`` asks for: ``retry-after-ms`` (milliseconds,
+    as OpenAI-compatible servers send) or ``Retry-After`` (seconds, or an HTTP date), at
+    most `MAX_RETRY_AFTER`; None without one (or one that does not parse)."""
+    if response.status_code not in statuses:
+        return None
+    millis = response.headers.get("retry-after-ms")
+    if millis is not None:
+        try:
+            seconds = float(millis.strip()) / 1000
+        except ValueError:
+            seconds = math.nan
+        if math.isfinite(seconds):
+            return min(max(seconds, 0.0), MAX_RETRY_AFTER)
     value = response.headers.get("retry-after")
-    if response.status_code not in (429, 503) or value is None:
+    if value is None:
         return None
     value = value.strip()
     if value.isdigit():

@@ -9,6 +9,9 @@ from typing import Any
 @dataclass(frozen=True)
 class Succeeded:
     output: Any
+    # Bytes of artifacts the attempt uploaded (`executor.artifacts`): the transaction that
+    # records the success keeps them.
+    artifacts: int | None = None
 
 
 @dataclass(frozen=True)

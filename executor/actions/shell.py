@@ -181,6 +181,8 @@ class Shell(ShellSpec):
         }
         if attempt.item_index >= 0:
             env["EXECUTOR_ITEM_INDEX"] = str(attempt.item_index)
+        if attempt.artifacts_dir is not None:  # what the command leaves here becomes artifacts
+            env["EXECUTOR_ARTIFACTS_DIR"] = attempt.artifacts_dir
         traceparent = tracing.current_traceparent()
         if traceparent is not None:
             env["TRACEPARENT"] = traceparent  # the attempt's span (tracing on): a command's parent

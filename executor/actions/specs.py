@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
+
+from jsonschema import Draft202012Validator
 
 from executor.actions.base import Action, Param
 
@@ -14,6 +16,11 @@ class ShellSpec(Action):
         Param("env", ("string_map",), doc="extra environment variables"),
         Param("cwd", ("string",), doc="working directory"),
         Param("stdin", ("string",), doc="text written to the command's standard input"),
+        Param(
+            "artifacts_from",
+            ("string_list",),
+            doc="steps whose artifacts are written into the working directory before the command starts",
+        ),
     )
 
 
@@ -143,7 +150,103 @@ class CancelSpec(Action):
         ]
 
 
+# The roles a chat message may have (OpenAI's chat completions; `developer` is its newer
+# name for `system`).
+ROLES = ("system", "developer", "user", "assistant", "tool")
+
+
+class LlmSpec(Action):
+    name = "llm"
+    metered = True
+    params = (
+        Param("model", ("string",), required=True, doc="the model's name, as the server knows it"),
+        Param("messages", ("list",), doc="the conversation: a list of {role, content}"),
+        Param("prompt", ("string",), doc="a single user message (instead of messages)"),
+        Param("system", ("string",), doc="a system message before the prompt"),
+        Param("temperature", ("number",), doc="sampling temperature, 0 to 2"),
+        Param("max_tokens", ("integer",), doc="the reply's length at most, in tokens"),
+        Param("base_url", ("string",), doc="the server's API root (default: --llm-base-url)"),
+        Param("api_key", ("string",), doc="sent as a bearer token; normally {{ secrets.OPENAI_API_KEY }}"),
+        Param("timeout", ("duration",), doc="for the whole call (default 120s)"),
+        Param("response_schema", ("object",), doc="a JSON Schema the reply must be JSON of"),
+    )
+
+    @classmethod
+    def check_more(cls, with_: dict[str, Any], templated: frozenset[str]) -> list[tuple[str, str]]:
+        problems: list[tuple[str, str]] = []
+        if ("messages" in with_) == ("prompt" in with_):
+            problems.append(("prompt", "give exactly one of messages or prompt"))
+        if "system" in with_ and "messages" in with_:
+            problems.append(("system", "goes with prompt; with messages, make it the first message"))
+        if "messages" not in templated:
+            problems += message_problems(with_.get("messages"))
+        temperature = with_.get("temperature")
+        if _number(temperature) and "temperature" not in templated and not 0 <= temperature <= 2:
+            problems.append(("temperature", f"{temperature} is not from 0 to 2"))
+        tokens = with_.get("max_tokens")
+        if _number(tokens) and "max_tokens" not in templated and tokens < 1:
+            problems.append(("max_tokens", "must be at least 1"))
+        base_url = with_.get("base_url")
+        if isinstance(base_url, str) and "base_url" not in templated and not _is_http_url(base_url):
+            problems.append(("base_url", f"{base_url!r} is not an http:// or https:// URL"))
+        schema = with_.get("response_schema")
+        if isinstance(schema, dict) and "response_schema" not in templated:
+            problems += [("response_schema" + where, message) for where, message in schema_problems(schema)]
+        return problems
+
+
+def message_problems(messages: Any) -> list[tuple[str, str]]:
+    """What is wrong with a list of chat messages (checked again once rendered)."""
+    if not isinstance(messages, list):
+        return []  # absent, or not a list: the parameter's type check says so
+    if not messages:
+        return [("messages", "must hold at least one message")]
+    problems = []
+    for index, message in enumerate(messages):
+        where = f"messages[{index}]"
+        if not isinstance(message, dict):
+            problems.append((where, "must be a mapping with role and content"))
+            continue
+        role = message.get("role")
+        if not isinstance(role, str):
+            problems.append((f"{where}.role", f"is required: one of {', '.join(ROLES)}"))
+        elif role not in ROLES and "{{" not in role:
+            problems.append((f"{where}.role", f"{role!r} is not one of {', '.join(ROLES)}"))
+        if "content" not in message:
+            problems.append((f"{where}.content", "is required"))
+    return problems
+
+
+def schema_problems(schema: dict[str, Any]) -> list[tuple[str, str]]:
+    """Where ``schema`` is not a valid JSON Schema (draft 2020-12): ``(path, message)``."""
+    meta = Draft202012Validator(Draft202012Validator.META_SCHEMA)
+    return [
+        ("".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error.absolute_path),
+         f"invalid JSON Schema: {error.message}")
+        for error in meta.iter_errors(schema)
+    ]  # fmt: skip
+
+
+def _number(value: Any) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_http_url(text: str) -> bool:
+    scheme, _, rest = text.partition("://")
+    return scheme.lower() in ("http", "https") and bool(rest.strip("/"))
+
+
 SPECS: dict[str, type[Action]] = {
     spec.name: spec
-    for spec in (ShellSpec, HttpSpec, SleepSpec, WaitSpec, WorkflowSpec, NoopSpec, TerminateSpec, CancelSpec)
+    for spec in (
+        ShellSpec,
+        HttpSpec,
+        SleepSpec,
+        WaitSpec,
+        WorkflowSpec,
+        NoopSpec,
+        TerminateSpec,
+        CancelSpec,
+        LlmSpec,
+    )
 }

@@ -20,8 +20,10 @@ from loguru import logger
 
 from executor import metrics
 from executor.actions.outcomes import Failed, Outcome, Succeeded
+from executor.artifacts import Artifacts, Limits
 from executor.engine import bulk as bulk_actions
 from executor.engine import exclusion, history, operators
+from executor.engine.accounting import AttemptCalls
 from executor.engine.commit import GroupCommit
 from executor.engine.events import AttemptEvent, Event, StepEvent
 from executor.engine.leases import Leases
@@ -29,14 +31,17 @@ from executor.engine.loop import ClaimLoop
 from executor.engine.runner import run_attempt
 from executor.engine.telemetry import Telemetry
 from executor.engine.transitions import ChangeScope, ReplayedIds, RunChange
-from executor.errors import ExecutorError, RunNotFound, StoreConflict, StoreError
+from executor.errors import ArtifactNotFound, ExecutorError, RunNotFound, StoreConflict, StoreError
 from executor.render.renderer import DEFAULT_TIMEOUT, Renderer, RenderPending
 from executor.statuses import RunStatus, StepStatus
 from executor.store import Store
 from executor.store.base import Txn
 from executor.store.records import (
+    ArtifactRecord,
     Claimed,
     Instance,
+    LlmCallRecord,
+    LlmTotals,
     Origin,
     Place,
     RunCriteria,
@@ -67,8 +72,10 @@ class Engine:
         max_lost_attempts: int = 3,
         render_timeout: float = DEFAULT_TIMEOUT,
         secrets: dict[str, str] | None = None,
+        artifacts: Artifacts | None = None,
     ) -> None:
         self.store = store
+        self.artifacts = artifacts or Artifacts(store, DEFAULT_LIMITS)
         self.instance_id = instance_id
         self.lease = lease
         self.max_lost_attempts = max_lost_attempts
@@ -258,6 +265,22 @@ class Engine:
             raise RunNotFound(f"no run {run_id}")
         return found
 
+    async def list_artifacts(self, run_id: str) -> list[ArtifactRecord]:
+        """The run's kept artifacts (`RunNotFound` for an unknown run)."""
+        listed = await self.store.list_artifacts(run_id)
+        if not listed:
+            await self.get(run_id)
+        return listed
+
+    async def artifact(self, run_id: str, step_id: str, item: int | None, name: str) -> ArtifactRecord:
+        """One kept artifact: of the step, or of item ``item`` of a for_each step."""
+        found = await self.store.get_artifact(run_id, step_id, -1 if item is None else item, name)
+        if found is None:
+            await self.get(run_id)
+            where = f"step {step_id}" + (f" item {item}" if item is not None else "")
+            raise ArtifactNotFound(f"run {run_id} has no artifact {name!r} of {where}")
+        return found
+
     async def list_runs(
         self,
         filter: RunFilter | None = None,
@@ -321,6 +344,18 @@ class Engine:
         holders = {key: [p for p in await self.store.places_under(key) if p.holding] for key in waited}
         return places, holders
 
+    async def llm_totals(self, run_id: str) -> LlmTotals:
+        """What the run's calls to models add up to (`Store.run_llm_totals`)."""
+        return await self.store.run_llm_totals(run_id)
+
+    async def llm_calls(self, run_id: str, after: int = 0, limit: int = 1000) -> list[LlmCallRecord]:
+        """The run's calls to models with id > ``after``, oldest first (`RunNotFound` for an
+        unknown run)."""
+        listed = await self.store.list_llm_calls(run_id, after=after, limit=limit)
+        if not listed:
+            await self.get(run_id)
+        return listed
+
     async def read_logs(self, row_id: int, after: int = 0, limit: int = 1000) -> list[StoredLogLine]:
         """Log lines of step row ``row_id`` after line id ``after``, oldest first."""
         return await self.store.read_logs(row_id, after=after, limit=limit)
@@ -383,13 +418,22 @@ class Engine:
         took: tuple[float, float] | None = None  # seconds the action ran, and when it ended
         action, ended, error = "", "cancelled", None
         span: AttemptSpan | None = None
+        calls = AttemptCalls(claimed, self.masker, self.listeners)
         try:
             workflow = await self._workflow(claimed)
             action = workflow.step(row.step_id).action
             span = await self.telemetry.start_attempt(claimed, action)
             try:
                 outcome = await run_attempt(
-                    self.store, workflow, claimed, self.secrets, self.masker, self.instance_id, self.renderer
+                    self.store,
+                    workflow,
+                    claimed,
+                    self.secrets,
+                    self.masker,
+                    self.instance_id,
+                    self.renderer,
+                    self.artifacts,
+                    report_llm=calls.report,
                 )
             except ExecutorError:
                 raise
@@ -398,15 +442,20 @@ class Engine:
                 outcome = Failed(f"internal error: {type(exc).__name__}: {exc}")
             took = (time.monotonic() - started, time.time())
             name, error = _outcome(outcome)
+            # Its calls to models first, whatever becomes of its outcome: they were paid for.
+            await asyncio.shield(calls.record(self.store, self._patience))
             # Shielded: an attempt that finished is recorded even if shutdown cancels us now.
             recorded = await asyncio.shield(self._record(claimed, outcome))
             ended = name if recorded else "lost"
+            if not recorded and isinstance(outcome, Succeeded) and outcome.artifacts is not None:
+                await self.artifacts.discard(row.id, claimed.token)  # else the sweep does
         except asyncio.CancelledError:
             raise
         except BaseException:
             ended = "error"
             raise
         finally:
+            calls.record_soon(self.store, self._patience)  # those of an attempt cut short
             self._tasks.pop(row.id, None)
             self._run_of.pop(row.id, None)
             self.leases.release(row.id)
@@ -451,12 +500,17 @@ class Engine:
             workflow = self.load_workflow(record.name, record.version, record.definition)
         return workflow
 
+    @property
+    def _patience(self) -> float:
+        """How long a write at the end of an attempt keeps trying while the database is away."""
+        return max(2 * self.lease, 60.0)
+
     async def _record(self, claimed: Claimed, outcome: Outcome, *, lost: str | None = None) -> bool:
         """Record the outcome (False: rejected, its lease was lost). While the database is
         away, keep trying for a while: the attempt finished, and running it again is only the
         last resort (the lease runs out and the step is retried elsewhere; this late outcome
         is then fenced off)."""
-        deadline = time.monotonic() + max(2 * self.lease, 60.0)
+        deadline = time.monotonic() + self._patience
         delay = 0.2
         while True:
             try:
@@ -485,6 +539,12 @@ class Engine:
                 return False
             change.scope.settled_rows.add(row.id)
             await change.complete(row, outcome, lost=lost)
+            if (
+                isinstance(outcome, Succeeded)
+                and outcome.artifacts is not None
+                and change.rows[row.id].status != StepStatus.FAILED  # its `outputs` failed
+            ):
+                await change.txn.keep_artifacts(row.id, claimed.token)
             return True
 
         row = claimed.row
@@ -555,6 +615,10 @@ class Engine:
     async def _release_kept(self, run_id: str, step: int | None) -> None:
         with contextlib.suppress(RunNotFound):
             await self._on_run(run_id, lambda change: exclusion.release_kept(change, step))
+
+
+# An engine built without settings (tests, tools): the settings' defaults.
+DEFAULT_LIMITS = Limits(file=1 << 30, run=10 << 30)
 
 
 def _filter(given: RunFilter | None, criteria: RunCriteria) -> RunFilter:

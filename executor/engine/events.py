@@ -99,4 +99,19 @@ class AttemptEvent:
     seconds: float
 
 
-Event = RunEvent | StepEvent | RetryEvent | AttemptEvent
+@dataclass(frozen=True)
+class LlmCallEvent:
+    """An attempt on this instance made a call to a model (`llm`), succeeded or not: what
+    it spent (``cost_usd`` None: no price known for the model)."""
+
+    run_id: str
+    step_id: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    reasoning_tokens: int
+    cost_usd: float | None
+
+
+Event = RunEvent | StepEvent | RetryEvent | AttemptEvent | LlmCallEvent

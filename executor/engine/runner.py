@@ -8,20 +8,36 @@ lost meanwhile).
 from __future__ import annotations
 
 import asyncio
+import os
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from executor.actions import Attempt
-from executor.actions.outcomes import Failed, Outcome
+from executor.actions.context import LlmCall
+from executor.actions.outcomes import Failed, Outcome, Succeeded
 from executor.actions.registry import ACTIONS
+from executor.artifacts import Artifacts, artifact_json, collect
+from executor.artifacts.workspace import workspace
 from executor.durations import format_duration
 from executor.engine import cycles
 from executor.engine.logs import LogBuffer
-from executor.errors import ExecutorError, StoreError
+from executor.errors import ArtifactRefused, ExecutorError, StoreError
 from executor.render.renderer import Renderer
 from executor.store import Store
-from executor.store.records import Claimed
+from executor.store.records import ArtifactRecord, Claimed
 from executor.workflow import Masker, Step, Workflow, build_context
+from executor.workflow.artifacts import TAKES_ARTIFACTS
 from executor.workflow.schedules import template_context
+
+
+def _usd(value: float) -> str:
+    return f"${value:.2f}" if value >= 1 else f"${value:.4f}"  # cents hide a small budget
+
+
+def ignore_llm_call(call: LlmCall) -> None:
+    """Where calls to models go when nobody records them."""
 
 
 def idempotency_key(claimed: Claimed) -> str:
@@ -37,10 +53,20 @@ async def run_attempt(
     masker: Masker,
     instance: str = "",
     renderer: Renderer | None = None,
+    artifacts: Artifacts | None = None,
+    *,
+    report_llm: Callable[[LlmCall], None] = ignore_llm_call,
 ) -> Outcome:
+    """Run one attempt: render its parameters, run its action and, for an action that
+    leaves files, keep them as the attempt's artifacts (uploaded now, kept by the
+    transaction that records the success)."""
     row = claimed.row
     step = workflow.step(row.step_id)
-    action = ACTIONS[step.action]
+    if workflow.budget is not None and ACTIONS[step.action].metered and not claimed.resumed:
+        spent = (await store.run_llm_totals(row.run_id)).cost_usd
+        if spent >= workflow.budget:  # per run: its child runs spend budgets of their own
+            error = f"the run has spent {_usd(spent)} of its {_usd(workflow.budget)} budget"
+            return Failed(error, retryable=False)
     try:
         if step.templated:
             params = await _params(store, workflow, step, claimed, secrets, renderer or Renderer())
@@ -52,6 +78,38 @@ async def run_attempt(
         raise
     except ExecutorError as exc:  # names the parameter: "with.command: {{ ... }}: reason"
         return Failed(exc.message, retryable=False)
+    if artifacts is None or step.action not in TAKES_ARTIFACTS or claimed.resumed:
+        return await _act(store, step, claimed, params, masker, instance, report_llm=report_llm)
+    try:
+        async with workspace(artifacts, row.run_id, params) as space:
+            outcome = await _act(
+                store, step, claimed, space.params, masker, instance, str(space.out), report_llm=report_llm
+            )
+            if isinstance(outcome, Succeeded):
+                cwd = Path(str(space.params.get("cwd") or os.getcwd()))
+                files = await asyncio.to_thread(collect, space.out, step.artifacts, cwd)
+                outcome = replace(outcome, artifacts=await artifacts.upload(claimed, files))
+            return outcome
+    except ArtifactRefused as exc:  # before the command (artifacts_from) or after it
+        return Failed(exc.message, retryable=False)
+    except OSError as exc:  # a file the command left that cannot be read, a full disk
+        return Failed(f"artifacts: {exc}", retryable=False)
+
+
+async def _act(
+    store: Store,
+    step: Step,
+    claimed: Claimed,
+    params: Any,
+    masker: Masker,
+    instance: str,
+    artifacts_dir: str | None = None,
+    *,
+    report_llm: Callable[[LlmCall], None] = ignore_llm_call,
+) -> Outcome:
+    """Run the action on the rendered ``params``, its output into the step's log."""
+    row = claimed.row
+    action = ACTIONS[step.action]
     logs = LogBuffer(store, row.id, row.attempt, masker)
     attempt = Attempt(
         run_id=row.run_id,
@@ -64,6 +122,8 @@ async def run_attempt(
         log=logs.write,
         instance=instance,
         safe_cut=masker.safe_cut,
+        artifacts_dir=artifacts_dir,
+        report_llm=report_llm,
     )
     try:
         if claimed.resumed:
@@ -103,11 +163,16 @@ async def _params(
         extra.update(item=(row.state or {}).get("item"), index=row.item_index)
     if step.id in workflow.finally_ids:  # how the run is about to end (`engine.endings`)
         extra["ending"] = (row.state or {}).get("run")
+    steps: dict[str, dict[str, Any]] = {
+        step_id: {"status": status, "output": output} for step_id, (status, output) in results.items()
+    }
+    if step.reads_artifacts:  # `{{ steps.build.artifacts }}`
+        for step_id, listed in _artifacts(await store.list_artifacts(row.run_id)).items():
+            if step_id in steps:
+                steps[step_id]["artifacts"] = listed
     context = build_context(
         inputs=claimed.run_input,
-        steps={
-            step_id: {"status": status, "output": output} for step_id, (status, output) in results.items()
-        },
+        steps=steps,
         run_id=row.run_id,
         workflow=claimed.workflow_name,
         secrets=secrets,
@@ -117,3 +182,11 @@ async def _params(
         **extra,
     )
     return await renderer.render(step.with_, context, where="with", timeout=step.timeout)
+
+
+def _artifacts(records: list[ArtifactRecord]) -> dict[str, list[dict[str, Any]]]:
+    """Kept artifacts by step, as templates see them."""
+    by_step: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        by_step.setdefault(record.step_id, []).append(artifact_json(record))
+    return by_step

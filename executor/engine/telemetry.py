@@ -13,7 +13,7 @@ from collections import OrderedDict
 from loguru import logger
 
 from executor import metrics, tracing
-from executor.engine.events import AttemptEvent, Event, RunEvent, StepEvent
+from executor.engine.events import AttemptEvent, Event, LlmCallEvent, RunEvent, StepEvent
 from executor.errors import ExecutorError
 from executor.statuses import RUN_FINAL
 from executor.store import Store
@@ -38,6 +38,15 @@ class Telemetry:
                 metrics.lease_lost()
         elif isinstance(event, RunEvent):
             self._run(event)
+        elif isinstance(event, LlmCallEvent):
+            metrics.llm_call(
+                event.model,
+                event.input_tokens,
+                event.output_tokens,
+                event.cached_tokens,
+                event.reasoning_tokens,
+                event.cost_usd,
+            )
 
     def _run(self, event: RunEvent) -> None:
         if event.created:

@@ -11,7 +11,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from executor import __version__
 from executor.engine import Engine
-from executor.http import errors, health, instances, metrics, openapi, runs, schedules, steps, ui, workflows
+from executor.http import (
+    artifacts,
+    errors,
+    health,
+    instances,
+    metrics,
+    openapi,
+    runs,
+    schedules,
+    steps,
+    ui,
+    workflows,
+)
 from executor.http.api import Api
 from executor.http.auth import BearerAuth
 from executor.http.metrics import HttpMetrics
@@ -60,7 +72,8 @@ def create_app(
         *metrics.routes,
     ]
     if engine is not None:
-        routes += [*workflows.routes, *runs.routes, *steps.routes, *schedules.routes, *instances.routes]
+        routes += [*workflows.routes, *runs.routes, *steps.routes, *artifacts.routes]
+        routes += [*schedules.routes, *instances.routes]
         routes += ui.routes
     app = Starlette(routes=routes, exception_handlers=errors.HANDLERS)
     # `/runs/` is a 404 naming `/runs` (errors.py), not a redirect that some clients follow

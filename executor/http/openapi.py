@@ -36,6 +36,8 @@ COMPONENTS = {
     "Bulk": schemas.BULK,
     "WorkflowVersions": schemas.WORKFLOW_VERSIONS,
     "InstanceList": schemas.INSTANCE_LIST,
+    "LlmCalls": schemas.LLM_CALLS,
+    "ArtifactList": schemas.ARTIFACT_LIST,
 }
 
 
@@ -132,6 +134,56 @@ def _action(summary: str, starts_work: bool) -> dict[str, Any]:
             "responses": {"202": _json("Run", "The run after the action"), **_errors(*codes)},
         }
     }
+
+
+def _download() -> dict[str, Any]:
+    """GET and HEAD /runs/{id}/artifacts/{step}/{name}: the bytes, whole or one range."""
+    string = {"schema": {"type": "string"}}
+    headers = {
+        "Content-Length": {"description": "Bytes in this answer", **string},
+        "ETag": {"description": "The artifact's sha256, quoted", **string},
+        "Accept-Ranges": {"description": "bytes", **string},
+        "Content-Disposition": {"description": "attachment, with the name's last part", **string},
+    }
+    binary = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+    unsatisfiable = _json("Error", "The range starts past the end (Content-Range: bytes */SIZE)")
+    unsatisfiable["headers"] = {"Content-Range": {"description": "bytes */SIZE", **string}}
+    get: dict[str, Any] = {
+        "summary": "Download an artifact, streamed",
+        "description": "Request headers: `Range: bytes=A-B`, `bytes=A-` or `bytes=-N` asks for one "
+        "range (206); a header asking for several ranges, or one that does not parse, gets the "
+        "whole (200). `If-Range` with the ETag keeps the range only while the artifact is the "
+        "same. `If-None-Match` with the ETag answers 304.",
+        "parameters": [
+            RUN_ID,
+            _param("step"),
+            _param("name", schema=schemas.ARTIFACT_NAME),
+            _param("item", "query", schemas.ARTIFACT_ITEM_PARAM),
+        ],
+        "responses": {
+            "200": {
+                "description": "The artifact (Content-Type: its media type)",
+                "headers": headers,
+                "content": binary,
+            },
+            "206": {
+                "description": "One range of it",
+                "headers": {**headers, "Content-Range": {"description": "bytes A-B/SIZE", **string}},
+                "content": binary,
+            },
+            "304": {"description": "If-None-Match holds its ETag", "headers": {"ETag": headers["ETag"]}},
+            "416": unsatisfiable,
+            "503": _json("Error", "This instance cannot reach the artifact's bytes (its --artifacts-dir)"),
+            **_errors(404, 422),
+        },
+    }
+    # HEAD: the status and headers GET would answer, no body (its bytes are not even read).
+    head = copy.deepcopy(get)
+    head["summary"] = "An artifact's headers: size, ETag, media type; no body"
+    del head["responses"]["503"]
+    for answer in head["responses"].values():
+        answer.pop("content", None)
+    return {"get": get, "head": head}
 
 
 @cache
@@ -311,6 +363,17 @@ def _document() -> dict[str, Any]:
                     },
                 }
             },
+            "/runs/{id}/llm-calls": {
+                "get": {
+                    "summary": "The run's calls to models (llm steps), oldest first, with their tokens and cost",
+                    "parameters": [
+                        RUN_ID,
+                        _param("after", "query", schemas.AFTER_PARAM),
+                        _param("limit", "query", schemas.LLM_CALLS_LIMIT),
+                    ],
+                    "responses": {"200": _json("LlmCalls", "A page of calls"), **_errors(404, 422)},
+                }
+            },
             "/runs/{id}/trigger": {
                 "post": {
                     "summary": "Wake the claim loop for this run now",
@@ -318,6 +381,14 @@ def _document() -> dict[str, Any]:
                     "responses": {"202": _json("Run", "The run"), **_errors(404, 422)},
                 }
             },
+            "/runs/{id}/artifacts": {
+                "get": {
+                    "summary": "The files the run's steps left (a for_each step's per item)",
+                    "parameters": [RUN_ID],
+                    "responses": {"200": _json("ArtifactList", "The run's artifacts"), **_errors(404, 422)},
+                }
+            },
+            "/runs/{id}/artifacts/{step}/{name}": _download(),
             "/instances": {
                 "get": {
                     "summary": "The instances registered on the database, with their heartbeats and the steps each runs",

@@ -55,3 +55,16 @@ class Unauthorized(ClientError):
 class Draining(ClientError):
     code = "draining"
     http_status = 503
+
+
+class RangeNotSatisfiable(ClientError):
+    code = "range_not_satisfiable"
+    http_status = 416
+
+
+class Unavailable(ClientError):
+    """This instance cannot serve what was asked now (an artifact whose bytes it cannot
+    reach); another instance, or this one later, may."""
+
+    code = "unavailable"
+    http_status = 503

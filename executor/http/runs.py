@@ -22,6 +22,7 @@ from executor.tracing import parse_traceparent
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
 FOLLOW_POLL = 0.2
+MAX_LLM_CALLS = 1000  # per page of GET /runs/{id}/llm-calls
 
 
 async def create(request: Request) -> JSONResponse:
@@ -163,7 +164,9 @@ async def get(request: Request) -> JSONResponse:
     engine = api(request).engine
     run, rows = await engine.get(params.path(request, "id"))
     places, holders = await engine.places(run)  # what it holds and waits for (exclusion)
-    return JSONResponse(views.with_places(views.run(run, rows), places, holders))
+    answer = views.with_places(views.run(run, rows), places, holders)
+    answer["llm"] = views.llm_totals(await engine.llm_totals(run.id))  # one indexed query
+    return JSONResponse(answer)
 
 
 def _action(name: str, starts_work: bool) -> Any:
@@ -242,6 +245,14 @@ async def logs(request: Request) -> Any:
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
+async def llm_calls(request: Request) -> JSONResponse:
+    after = params.query_int(request, "after", schemas.AFTER_PARAM, 0)
+    limit = min(params.query_int(request, "limit", schemas.LLM_CALLS_LIMIT, MAX_LLM_CALLS), MAX_LLM_CALLS)
+    calls = await api(request).engine.llm_calls(params.path(request, "id"), after=after, limit=limit)
+    answer = {"calls": [views.llm_call(call) for call in calls], "next": calls[-1].id if calls else after}
+    return JSONResponse(answer)
+
+
 routes = [
     route("/runs", GET=list_runs, POST=create),
     # Before /runs/{id}: "count" and "bulk" are no run ids.
@@ -255,5 +266,6 @@ routes = [
     route("/runs/{id}/retry", POST=_action("retry", starts_work=True)),
     route("/runs/{id}/signals/{name}", POST=signal),
     route("/runs/{id}/trigger", POST=trigger),
+    route("/runs/{id}/llm-calls", GET=llm_calls),
     route("/runs/{id}/steps/{step}/logs", GET=logs),
 ]

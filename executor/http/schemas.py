@@ -8,6 +8,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError
 
+from executor.artifacts.collect import MAX_NAME
 from executor.engine.bulk import APPLIES_TO, MAX_LISTED, Action
 from executor.http.problems import InvalidRequest
 from executor.statuses import RunStatus, StepStatus
@@ -43,6 +44,7 @@ LIMIT_PARAM = {
     "default": 50,
     "description": "capped at 500",
 }
+LLM_CALLS_LIMIT = {**LIMIT_PARAM, "default": 1000, "description": "capped at 1000"}
 ITEM_PARAM = {"type": "integer", "minimum": -1, "maximum": INT32_MAX, "description": "-1: the step itself"}
 CANCEL_ITEM_PARAM = {
     "type": "integer",
@@ -356,6 +358,46 @@ TRIGGER = {
     },
 }
 
+_TOKENS = {"type": "integer", "minimum": 0}
+_USAGE = {
+    "input_tokens": _TOKENS,
+    "output_tokens": _TOKENS,
+    "cached_tokens": {**_TOKENS, "description": "Of the input tokens, those the server had cached."},
+    "reasoning_tokens": {**_TOKENS, "description": "Of the output tokens, those spent reasoning."},
+}
+LLM_TOTALS = {
+    "type": "object",
+    "description": "What the run's calls to models (llm steps) add up to, failed calls included; "
+    "cost_usd sums the calls whose model has a price (--llm-prices). GET /runs/{id} only.",
+    "required": ["calls", *_USAGE, "cost_usd"],
+    "properties": {"calls": _TOKENS, **_USAGE, "cost_usd": {"type": "number", "minimum": 0}},
+}
+LLM_CALL = {
+    "type": "object",
+    "required": ["id", "step", "item", "attempt", "model", *_USAGE, "cost_usd", "seconds", "outcome"],
+    "properties": {
+        "id": {"type": "integer"},
+        "step": {"type": "string"},
+        "item": {"type": ["integer", "null"], "description": "The for_each item's index; null: the step's."},
+        "attempt": {"type": "integer"},
+        "model": {"type": "string", "description": "As the step named it."},
+        **_USAGE,
+        "cost_usd": {"type": ["number", "null"], "description": "null: no price known for the model."},
+        "seconds": {"type": "number", "description": "From the request sent to the reply read."},
+        "outcome": {"type": "string", "enum": ["succeeded", "failed"]},
+        "error": {"type": ["string", "null"]},
+        "time": TIME,
+    },
+}
+LLM_CALLS = {
+    "type": "object",
+    "required": ["calls", "next"],
+    "properties": {
+        "calls": {"type": "array", "items": LLM_CALL},
+        "next": {"type": "integer", "description": "The last call's id: the next page's `after`."},
+    },
+}
+
 RUN = {
     "type": "object",
     "required": ["id", "workflow", "version", "status", "input", "created_at"],
@@ -375,6 +417,7 @@ RUN = {
         "started_at": TIME,
         "finished_at": TIME,
         "steps": {"type": "array", "items": STEP},
+        "llm": LLM_TOTALS,
         "waiting_for": WAITING_FOR,
         "holds": {
             "type": "array",
@@ -545,6 +588,42 @@ LOGS = {
     "type": "object",
     "required": ["lines", "next"],
     "properties": {"lines": {"type": "array", "items": LOG_LINE}, "next": {"type": "integer"}},
+}
+
+# An artifact (`executor.artifacts.artifact_json`); its name is a relative path of at most
+# `MAX_NAME` characters, which the download route takes as the rest of its path.
+ARTIFACT_NAME: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_NAME,
+    "pattern": NO_NUL,
+    "description": "the artifact's name, a relative path: its slashes as they are (or %2F)",
+}
+ARTIFACT_ITEM_PARAM = {
+    "type": "integer",
+    "minimum": 0,
+    "maximum": INT32_MAX,
+    "description": "the artifact of this for_each item (its index); absent: of the step itself",
+}
+ARTIFACT = {
+    "type": "object",
+    "required": ["step", "item", "name", "size", "sha256", "media_type", "attempt", "created_at", "url"],
+    "properties": {
+        "step": {"type": "string"},
+        "item": {"type": ["integer", "null"], "description": "The for_each item's index; null: the step's."},
+        "name": {"type": "string", "description": "A relative path: report.html, dist/app.whl."},
+        "size": {"type": "integer", "minimum": 0, "description": "Bytes."},
+        "sha256": {"type": "string", "description": "Hex digest of the bytes; the download's ETag."},
+        "media_type": {"type": "string", "description": "Guessed from the name's extension."},
+        "attempt": {"type": "integer", "description": "The attempt that left it."},
+        "created_at": TIME,
+        "url": {"type": "string", "description": "Where to download it (a path on this API)."},
+    },
+}
+ARTIFACT_LIST = {
+    "type": "object",
+    "required": ["artifacts"],
+    "properties": {"artifacts": {"type": "array", "items": ARTIFACT}},
 }
 
 SIGNAL_ANSWER = {

@@ -10,6 +10,8 @@ from executor.scheduler import ScheduleView
 from executor.statuses import RunStatus
 from executor.store.records import (
     Instance,
+    LlmCallRecord,
+    LlmTotals,
     Place,
     RunRecord,
     StepRow,
@@ -188,3 +190,33 @@ def with_places(
         elif place.step_id in steps:
             steps[place.step_id]["waiting_for"] = waiting
     return answer
+
+
+def llm_totals(totals: LlmTotals) -> dict[str, Any]:
+    return {
+        "calls": totals.calls,
+        "input_tokens": totals.input_tokens,
+        "output_tokens": totals.output_tokens,
+        "cached_tokens": totals.cached_tokens,
+        "reasoning_tokens": totals.reasoning_tokens,
+        "cost_usd": round(totals.cost_usd, 9),  # a sum of floats: no noise in the last digits
+    }
+
+
+def llm_call(call: LlmCallRecord) -> dict[str, Any]:
+    return {
+        "id": call.id,
+        "step": call.step_id,
+        "item": call.item_index if call.item_index >= 0 else None,
+        "attempt": call.attempt,
+        "model": call.model,
+        "input_tokens": call.input_tokens,
+        "output_tokens": call.output_tokens,
+        "cached_tokens": call.cached_tokens,
+        "reasoning_tokens": call.reasoning_tokens,
+        "cost_usd": call.cost_usd,
+        "seconds": round(call.seconds, 6),
+        "outcome": call.outcome,
+        "error": call.error,
+        "time": iso(call.created_at),
+    }

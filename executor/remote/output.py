@@ -162,6 +162,16 @@ def span(seconds: float) -> str:
     return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"
 
 
+def size(count: int) -> str:
+    """Bytes for people: 512 B, 3.4 KiB, 200.0 MiB."""
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
 def compact(value: Any, limit: int = 80) -> str:
     """A JSON value on one line, cut to ``limit`` characters."""
     if value is None:

@@ -32,9 +32,14 @@ from typing import Any, NamedTuple, Unpack
 
 from executor.statuses import RunStatus, StepStatus
 from executor.store.records import (
+    ArtifactRecord,
     Claimed,
     Instance,
+    LlmCallRecord,
+    LlmTotals,
     LogLine,
+    NewArtifact,
+    NewLlmCall,
     NewRun,
     NewStep,
     Place,
@@ -295,6 +300,65 @@ class Store(abc.ABC):
     async def read_logs(self, step: int, after: int = 0, limit: int = 1000) -> list[StoredLogLine]:
         """Log lines of step row ``step`` with id > ``after``, oldest first."""
 
+    # -- artifacts -----------------------------------------------------------------------
+    # An artifact's row says what it is; its bytes are in `artifact_chunks` (stored
+    # "database") or in a file the caller keeps (stored "directory": `executor.artifacts`).
+    # Its life: `add_artifact` (uploading, under its attempt's claim), chunks and
+    # `finish_artifact`, then `Txn.keep_artifacts` in the transaction that records the
+    # attempt's success (kept), or `discard_artifacts` / the sweep (`unkept_artifacts`,
+    # `delete_artifacts`). Only kept artifacts are listed or found; a run's go with it.
+
+    @abc.abstractmethod
+    async def add_artifact(self, artifact: NewArtifact) -> int:
+        """Insert ``artifact`` as uploading (size 0, no sha256) and return its id."""
+
+    @abc.abstractmethod
+    async def put_artifact_chunks(self, artifact: int, first: int, chunks: Sequence[bytes]) -> None:
+        """Store ``chunks`` as chunks ``first``, ``first + 1``... of ``artifact``, in one
+        transaction. A chunk number written twice is a `StoreError`."""
+
+    @abc.abstractmethod
+    async def finish_artifact(self, artifact: int, size: int, sha256: str) -> None:
+        """Record the size and sha256 of an uploaded artifact (still uploading: only
+        `Txn.keep_artifacts` makes it visible)."""
+
+    @abc.abstractmethod
+    async def discard_artifacts(self, step: int, token: str) -> list[ArtifactRecord]:
+        """Delete the uploads of the claim ``token`` of step row ``step`` that were not kept,
+        with their chunks; return them (the caller deletes the files of those it stored)."""
+
+    @abc.abstractmethod
+    async def list_artifacts(self, run_id: str) -> list[ArtifactRecord]:
+        """The kept artifacts of a run by step id, item index and name ([] for an unknown run)."""
+
+    @abc.abstractmethod
+    async def get_artifact(
+        self, run_id: str, step_id: str, item_index: int, name: str
+    ) -> ArtifactRecord | None:
+        """The kept artifact ``name`` of the step (item ``item_index``; -1: the step itself)."""
+
+    @abc.abstractmethod
+    async def read_artifact_chunk(self, artifact: int, seq: int) -> bytes | None:
+        """Chunk ``seq`` of an artifact stored in the database; None past its end."""
+
+    @abc.abstractmethod
+    async def kept_artifact_bytes(self, run_id: str) -> int:
+        """The total size of the run's kept artifacts."""
+
+    @abc.abstractmethod
+    async def unkept_artifacts(self, limit: int) -> list[ArtifactRecord]:
+        """Up to ``limit`` artifacts that will never be kept, oldest first: superseded ones,
+        and uploads whose claim is over (their step row no longer runs under that token).
+        An upload whose attempt still holds its claim is never among them."""
+
+    @abc.abstractmethod
+    async def delete_artifacts(self, ids: Sequence[int]) -> None:
+        """Delete those of ``ids`` that are not kept, with their chunks."""
+
+    @abc.abstractmethod
+    async def missing_runs(self, run_ids: Sequence[str]) -> list[str]:
+        """Those of ``run_ids`` that name no run (deleted, or never a run id)."""
+
     # -- metrics -------------------------------------------------------------------------
 
     @abc.abstractmethod
@@ -313,6 +377,25 @@ class Store(abc.ABC):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+    # -- model calls (`llm`): what a run spent -------------------------------------------
+
+    @abc.abstractmethod
+    async def record_llm_calls(self, calls: Sequence[NewLlmCall]) -> None:
+        """Keep ``calls`` (one transaction for the batch), each with now as its time, whatever
+        became of their attempts: a call was paid for even when its outcome is rejected. A
+        call whose run no longer exists is dropped. Calls go with their run (`purge_runs`)."""
+
+    @abc.abstractmethod
+    async def run_llm_totals(self, run_id: str) -> LlmTotals:
+        """What the run's recorded calls add up to, in one indexed query: their count and
+        tokens, and ``cost_usd`` the sum of the costs known (a call without a price adds
+        nothing). Zeros for a run without calls, or no such run."""
+
+    @abc.abstractmethod
+    async def list_llm_calls(self, run_id: str, after: int = 0, limit: int = 1000) -> list[LlmCallRecord]:
+        """At most ``limit`` of the run's calls with id > ``after``, oldest first ([] for an
+        unknown run, or an id that cannot be a run's)."""
 
     # -- retention -----------------------------------------------------------------------
 
@@ -570,6 +653,11 @@ class Txn(abc.ABC):
     @abc.abstractmethod
     async def places_under(self, key: str) -> list[Place]:
         """Every place under ``key``: its holders, earliest first, then its line, head first."""
+
+    @abc.abstractmethod
+    async def keep_artifacts(self, step: int, token: str) -> None:
+        """The uploads of claim ``token`` become step row ``step``'s artifacts; the ones it
+        kept before are superseded (a step's artifacts are its last successful attempt's)."""
 
 
 class DuplicateRun(Exception):

@@ -14,6 +14,7 @@ from executor.store.records import (
     Claimed,
     Instance,
     LogLine,
+    NewLlmCall,
     NewRun,
     NewStep,
     Place,
@@ -49,6 +50,28 @@ def log_params(lines: Sequence[LogLine]) -> list[dict[str, Any]]:
             "created_at": x.created_at,
         }
         for x in lines
+    ]
+
+
+def llm_call_params(calls: Sequence[NewLlmCall], now: float | None) -> list[dict[str, Any]]:
+    return [
+        {
+            "run_id": x.run_id,
+            "step_id": x.step_id,
+            "item_index": x.item_index,
+            "attempt": x.attempt,
+            "model": text(x.model),
+            "input_tokens": x.input_tokens,
+            "output_tokens": x.output_tokens,
+            "cached_tokens": x.cached_tokens,
+            "reasoning_tokens": x.reasoning_tokens,
+            "cost_usd": x.cost_usd,
+            "seconds": x.seconds,
+            "outcome": x.outcome,
+            "error": text(x.error),
+            "now": now,
+        }
+        for x in calls
     ]
 
 

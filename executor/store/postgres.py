@@ -27,12 +27,13 @@ from executor.cancel import pause, stop_if_cancelled
 from executor.errors import StoreConflict, StoreError
 from executor.statuses import RunStatus, StepStatus
 from executor.store import common, queries
+from executor.store.artifacts import SharedArtifacts
 from executor.store.base import Clock, DuplicateRun, PurgeBatch, PurgeCursor, Txn
-from executor.store.reads import SharedReads
 from executor.store.records import (
     Claimed,
     Instance,
     LogLine,
+    NewLlmCall,
     NewRun,
     NewStep,
     Place,
@@ -109,7 +110,7 @@ def _now(clock: Clock | None) -> float | None:
     return None if clock is None else clock()
 
 
-class PostgresStore(SharedReads[DictRow]):
+class PostgresStore(SharedArtifacts[DictRow]):
     dialect = "postgres"
     _decode = staticmethod(common.as_is)  # jsonb columns come decoded by psycopg
     _encode_list = staticmethod(common.as_is)  # psycopg sends a list as an array
@@ -165,6 +166,15 @@ class PostgresStore(SharedReads[DictRow]):
 
     def _now_param(self) -> float | None:
         return _now(self._clock)
+
+    async def _execute(self, name: str, params: dict[str, Any]) -> list[DictRow]:
+        async with self._transaction() as conn:
+            cursor = await conn.execute(self._sql[name], params)
+            return await cursor.fetchall() if cursor.description else []
+
+    async def _execute_many(self, name: str, params: Sequence[dict[str, Any]]) -> None:
+        async with self._transaction() as conn, conn.cursor() as cursor:
+            await cursor.executemany(self._sql[name], params)
 
     async def watch(self, wake: Callable[[], None]) -> None:
         """LISTEN on a connection of its own; reconnect (and say so) when it drops."""
@@ -341,6 +351,14 @@ class PostgresStore(SharedReads[DictRow]):
             return
         async with self._transaction() as conn, conn.cursor() as cursor:
             await cursor.executemany(self._sql["append_log"], common.log_params(lines))
+
+    async def record_llm_calls(self, calls: Sequence[NewLlmCall]) -> None:
+        if not calls:
+            return
+        async with self._transaction() as conn, conn.cursor() as cursor:
+            await cursor.executemany(
+                self._sql["record_llm_call"], common.llm_call_params(calls, _now(self._clock))
+            )
 
     # -- retention -----------------------------------------------------------------------
 
@@ -716,6 +734,10 @@ class PostgresTxn(Txn):
             await self._lock_keys(keys)
             await self._write(self.sql[f"leave_{which}_places"], params)
         return keys
+
+    async def keep_artifacts(self, step: int, token: str) -> None:
+        await self._write(self.sql["supersede_artifacts"], {"step": step})
+        await self._write(self.sql["keep_artifacts"], {"step": step, "token": token})
 
     async def let_in(self, key: str) -> list[tuple[str, int | None]]:
         await self._lock_keys([key])

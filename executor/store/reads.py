@@ -14,6 +14,8 @@ from executor.store import common
 from executor.store.base import Store
 from executor.store.records import (
     Instance,
+    LlmCallRecord,
+    LlmTotals,
     Place,
     RunFilter,
     RunRecord,
@@ -154,6 +156,27 @@ class SharedReads(Store, Generic[R]):
         rows = await self._fetch("run_traceparent", {"id": run_id})
         return rows[0]["traceparent"] if rows else None
 
+    # -- model calls ---------------------------------------------------------------------
+
+    async def run_llm_totals(self, run_id: str) -> LlmTotals:
+        if not common.is_uuid(run_id):
+            return LlmTotals()
+        row = (await self._fetch("run_llm_totals", {"run_id": run_id}))[0]
+        return LlmTotals(
+            calls=int(row["calls"]),
+            input_tokens=int(row["input_tokens"]),
+            output_tokens=int(row["output_tokens"]),
+            cached_tokens=int(row["cached_tokens"]),
+            reasoning_tokens=int(row["reasoning_tokens"]),
+            cost_usd=float(row["cost_usd"]),
+        )
+
+    async def list_llm_calls(self, run_id: str, after: int = 0, limit: int = 1000) -> list[LlmCallRecord]:
+        if not common.is_uuid(run_id):
+            return []
+        rows = await self._fetch("list_llm_calls", {"run_id": run_id, "after": after, "limit": limit})
+        return [_llm_call(row) for row in rows]
+
     # -- mutual exclusion ----------------------------------------------------------------
 
     async def run_places(self, run_id: str) -> list[Place]:
@@ -167,3 +190,22 @@ class SharedReads(Store, Generic[R]):
     async def kept_places(self, age: float, limit: int) -> list[tuple[str, int | None]]:
         rows = await self._fetch("kept_places", {"now": self._now_param(), "age": age, "limit": limit})
         return [(str(row["run_id"]), row["step"]) for row in rows]
+
+
+def _llm_call(row: common.Row) -> LlmCallRecord:
+    return LlmCallRecord(
+        id=row["id"],
+        run_id=str(row["run_id"]),
+        step_id=row["step_id"],
+        item_index=row["item_index"],
+        attempt=row["attempt"],
+        model=row["model"],
+        input_tokens=row["input_tokens"],
+        output_tokens=row["output_tokens"],
+        cached_tokens=row["cached_tokens"],
+        reasoning_tokens=row["reasoning_tokens"],
+        cost_usd=row["cost_usd"],
+        seconds=row["seconds"],
+        error=row["error"],
+        created_at=row["created_at"],
+    )

@@ -287,6 +287,47 @@ class StoredLogLine:
 
 
 @dataclass(frozen=True)
+class NewLlmCall:
+    """One call an attempt made to a model (`llm`), as `Store.record_llm_calls` keeps it."""
+
+    run_id: str
+    step_id: str
+    item_index: int  # -1 unless the step runs for_each
+    attempt: int
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int  # of the input tokens
+    reasoning_tokens: int  # of the output tokens
+    cost_usd: float | None  # None: no price known for the model
+    seconds: float  # latency: from the request sent to the reply read
+    error: str | None = None  # None: the call succeeded
+
+    @property
+    def outcome(self) -> str:
+        return "succeeded" if self.error is None else "failed"
+
+
+@dataclass(frozen=True)
+class LlmCallRecord(NewLlmCall):
+    id: int = 0
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class LlmTotals:
+    """What a run's calls to models add up to (`Store.run_llm_totals`). ``cost_usd`` sums
+    the calls whose price was known: a call to a model without one adds nothing."""
+
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+@dataclass(frozen=True)
 class Place:
     """A run's (``step`` None) or a step row's place under a key of mutual exclusion: it
     holds the key, or waits in the key's line (FIFO) at ``position`` (1: next in line)."""
@@ -300,3 +341,35 @@ class Place:
     position: int  # 0 while holding
     created_at: float  # when it joined the line
     held_at: float | None  # when it was let in (None: still waiting)
+
+
+@dataclass(frozen=True)
+class NewArtifact:
+    """A file an attempt leaves, before its bytes are uploaded (`Store.add_artifact`)."""
+
+    run_id: str
+    step: int  # steps.id of the row whose attempt made it (an item's row in a for_each)
+    step_id: str
+    item_index: int
+    attempt: int
+    token: str  # the claim's lease token: its success keeps the file, anything else drops it
+    name: str
+    media_type: str
+    stored: str  # "database" or "directory"
+
+
+@dataclass(frozen=True)
+class ArtifactRecord:
+    id: int
+    run_id: str
+    step: int
+    step_id: str
+    item_index: int
+    attempt: int
+    name: str
+    size: int
+    sha256: str | None  # None until its upload finished
+    media_type: str
+    stored: str
+    state: str  # uploading, kept, superseded
+    created_at: float

@@ -30,12 +30,13 @@ from typing import Any, Unpack
 from executor.errors import StoreError
 from executor.statuses import RunStatus, StepStatus
 from executor.store import common, queries
+from executor.store.artifacts import SharedArtifacts
 from executor.store.base import Clock, DuplicateRun, PurgeBatch, PurgeCursor, Txn
-from executor.store.reads import SharedReads
 from executor.store.records import (
     Claimed,
     Instance,
     LogLine,
+    NewLlmCall,
     NewRun,
     NewStep,
     Place,
@@ -62,7 +63,7 @@ _PRAGMAS = (
 )
 
 
-class SQLiteStore(SharedReads[sqlite3.Row]):
+class SQLiteStore(SharedArtifacts[sqlite3.Row]):
     dialect = "sqlite"
     _decode = staticmethod(common.loads)  # JSON columns are text
     _encode_list = staticmethod(json.dumps)
@@ -161,6 +162,14 @@ class SQLiteStore(SharedReads[sqlite3.Row]):
 
     def _now_param(self) -> float:
         return self._clock()
+
+    async def _execute(self, name: str, params: dict[str, Any]) -> list[sqlite3.Row]:
+        async with self._write() as db:
+            return db.execute(self._sql[name], params).fetchall()
+
+    async def _execute_many(self, name: str, params: Sequence[dict[str, Any]]) -> None:
+        async with self._write() as db:
+            db.executemany(self._sql[name], params)
 
     # -- instances -----------------------------------------------------------------------
 
@@ -293,6 +302,12 @@ class SQLiteStore(SharedReads[sqlite3.Row]):
             return
         async with self._write() as db:
             db.executemany(self._sql["append_log"], common.log_params(lines))
+
+    async def record_llm_calls(self, calls: Sequence[NewLlmCall]) -> None:
+        if not calls:
+            return
+        async with self._write() as db:
+            db.executemany(self._sql["record_llm_call"], common.llm_call_params(calls, self._clock()))
 
     # -- retention -----------------------------------------------------------------------
 
@@ -566,6 +581,10 @@ class SQLiteTxn(Txn):
         if keys:
             self.db.execute(self.sql[f"leave_{which}_places"], params)
         return keys
+
+    async def keep_artifacts(self, step: int, token: str) -> None:
+        self.db.execute(self.sql["supersede_artifacts"], {"step": step})
+        self.db.execute(self.sql["keep_artifacts"], {"step": step, "token": token})
 
     async def let_in(self, key: str) -> list[tuple[str, int | None]]:
         let: list[tuple[str, int | None]] = []

@@ -88,11 +88,21 @@ class Step:
     repeat: Repeat | None = None  # run again after success until a condition (`cycles`)
     goto: Goto | None = None  # after success, send the run back to an ancestor (`cycles`)
     semaphore: Semaphore | None = None  # `mutex`/`semaphore`: a key held across runs (`exclusion`)
+    # Further files its successful attempt keeps, beside those in EXECUTOR_ARTIFACTS_DIR:
+    # paths or globs relative to its working directory.
+    artifacts: tuple[str, ...] = ()
 
     @cached_property
     def templated(self) -> bool:
         """Whether ``with`` holds templates at all: without, the runner renders nothing."""
         return any(True for _ in expressions.iter_templates(self.with_))
+
+    @cached_property
+    def reads_artifacts(self) -> bool:
+        """Whether ``with`` reads other steps' artifacts (`steps.x.artifacts`)."""
+        return self.reads_steps and any(
+            ".artifacts" in source for _, source in expressions.iter_templates(self.with_)
+        )
 
     @cached_property
     def reads_steps(self) -> bool:
@@ -120,6 +130,7 @@ class Step:
             **({"repeat": self.repeat.to_json()} if self.repeat is not None else {}),
             **({"goto": self.goto.to_json()} if self.goto is not None else {}),
             **(self.semaphore.to_json() if self.semaphore is not None else {}),
+            **({"artifacts": list(self.artifacts)} if self.artifacts else {}),
         }
 
     @classmethod
@@ -142,6 +153,7 @@ class Step:
             repeat=Repeat.from_json(data["repeat"]) if data.get("repeat") else None,
             goto=Goto.from_json(data["goto"]) if data.get("goto") else None,
             semaphore=Semaphore.from_json(data),
+            artifacts=tuple(data.get("artifacts") or ()),
         )
 
 
@@ -161,6 +173,8 @@ class Workflow:
     finally_: tuple[Step, ...] = ()
     # A key its runs hold while they run (GitHub Actions' concurrency groups; `exclusion`).
     concurrency: Concurrency | None = None
+    # USD a run may spend on calls to models (`llm`): once spent, its next call fails.
+    budget: float | None = None
 
     @cached_property
     def finally_ids(self) -> frozenset[str]:
@@ -212,6 +226,7 @@ class Workflow:
             **({"retention": self.retention} if self.retention is not None else {}),
             **({"finally": [step.to_json() for step in self.finally_]} if self.finally_ else {}),
             **({"concurrency": self.concurrency.to_json()} if self.concurrency is not None else {}),
+            **({"budget": {"usd": self.budget}} if self.budget is not None else {}),
         }
 
     @classmethod
@@ -227,6 +242,7 @@ class Workflow:
             retention=data.get("retention"),
             finally_=tuple(Step.from_json(step) for step in data.get("finally") or ()),
             concurrency=Concurrency.from_json(data.get("concurrency")),
+            budget=(data.get("budget") or {}).get("usd"),
         )
 
     @property

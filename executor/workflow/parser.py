@@ -19,7 +19,7 @@ from jsonschema import Draft202012Validator
 
 from executor.durations import bounded, parse_duration
 from executor.errors import InputInvalid, Problem, WorkflowInvalid
-from executor.workflow import cycles, endings, exclusion, expressions, foreach, graph, joins
+from executor.workflow import artifacts, cycles, endings, exclusion, expressions, foreach, graph, joins
 from executor.workflow.inputs import apply_input
 from executor.workflow.model import BACKOFFS, RetryPolicy, Step, Workflow
 from executor.workflow.params import action_names, check_action
@@ -48,6 +48,7 @@ TOP_KEYS = (
     "retention",
     "finally",
     "concurrency",
+    "budget",
 )
 SCHEDULE_KEYS = ("id", "cron", "every", "timezone", "input", "overlap", "catchup_window", "jitter")
 DEFAULTS_KEYS = ("timeout", "retry")
@@ -70,8 +71,11 @@ STEP_KEYS = (
     "goto",
     "mutex",
     "semaphore",
+    "artifacts",
 )
 ON_LOST = ("retry", "fail")
+BUDGET_KEYS = ("usd",)
+MAX_BUDGET = 1e9  # USD: a budget is a number, not infinity
 RETRY_KEYS = ("max_attempts", "backoff", "delay", "max_delay", "jitter", "when")
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 STEP_ID = re.compile(r"[a-z0-9_]+")
@@ -174,6 +178,7 @@ class _Checker:
         schedules = self.schedules(data.get("schedules"), inputs)
         retention = self.duration("retention", data.get("retention"))
         concurrency = exclusion.check_workflow(self.add, self.unknown_keys, data.get("concurrency"))
+        budget = self.budget(data.get("budget"))
         if self.problems:
             raise WorkflowInvalid(sorted(self.problems, key=lambda p: p.line or 0))
         steps = []
@@ -194,6 +199,7 @@ class _Checker:
             schedules=tuple(schedules),
             retention=retention,
             concurrency=concurrency,
+            budget=budget,
         )
 
     def name(self, value: Any) -> str | None:
@@ -236,6 +242,23 @@ class _Checker:
         self.templates("defaults", joins.without_retry_when(value), known=None, needed=None)
         timeout = self.duration("defaults.timeout", value.get("timeout"), positive=True)
         return timeout, self.retry("defaults.retry", value.get("retry"))
+
+    def budget(self, value: Any) -> float | None:
+        """``budget: {usd: N}``: what a run may spend on calls to models (`llm`)."""
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            self.add("budget", f"must be a mapping, e.g. {{usd: 5}}, not {_kind(value)}")
+            return None
+        self.unknown_keys("budget", value, BUDGET_KEYS)
+        usd = value.get("usd")
+        if usd is None:
+            self.add("budget.usd", "is required: the USD a run may spend on llm calls")
+        elif not _is_number(usd) or not 0 < usd <= MAX_BUDGET:
+            self.add("budget.usd", f"must be a number of USD above 0 and at most {MAX_BUDGET:g}, not {usd!r}")
+        else:
+            return float(usd)
+        return None
 
     # -- schedules ---------------------------------------------------------------------
 
@@ -415,6 +438,7 @@ class _Checker:
                 "cancel_remaining": cancel_remaining,
                 **cycles.check_step(base, raw, self.add, self.duration),
                 "semaphore": exclusion.check_step(self.add, self.unknown_keys, base, raw),
+                "artifacts": artifacts.check_step(base, raw, action, self.add),
             },
         )
 
@@ -563,6 +587,7 @@ class _Checker:
             cycles.check_links(
                 draft.where, draft.id, draft.fields, list(first), ancestors, self.add, against_needs
             )
+            artifacts.check_from(draft.where, draft.id, draft.fields["with_"], first, needed, self.add)
 
     def templates(
         self,

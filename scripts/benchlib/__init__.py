@@ -33,6 +33,11 @@ Workloads (``--only NAME,...``; full sizes, ``--quick`` shrinks them):
              ``--idle`` seconds; SIGTERM to exit. For the CLI and, when built, the binary
              (dist/executor, or EXECUTOR_BINARY). Then RSS before, halfway through and after
              10,000 finished single-step runs (CLI), so growth is visible
+  artifacts  one 200 MiB artifact (--quick: 8) left by a shell step, kept in the database
+             (chunks_in_db) and in --artifacts-dir (files_in_dir): upload MiB/s = size / (the
+             step's finished_at - the moment its command ended, printed by the command);
+             download MiB/s = size / the client's time to read GET .../artifacts/make/blob.bin
+             whole; the service's RSS before and its peak during each (sampled every 20 ms)
   peers      scripts/bench-peers (DBOS, PgQueuer, Procrastinate in their own venv) run as a
              subprocess; its JSON lines become ``peers`` figures. Skipped by ``--quick``
              unless named in ``--only``

@@ -27,6 +27,8 @@ def unit_of(metric: str) -> str:
             "items": "items/s",
             "requests": "req/s",
             "jobs": "jobs/s",
+            "upload": "MiB/s",
+            "download": "MiB/s",
         }.get(metric.split("_")[0], "/s")
     if metric.startswith("rss") or metric.endswith("_mib") or metric in ("idle_rss", "binary_size"):
         return "MiB"

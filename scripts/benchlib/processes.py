@@ -10,7 +10,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,11 +46,19 @@ class Instance:
     exit_code: int | None = field(default=None)
 
     @classmethod
-    def launch(cls, command: list[str], database: str, workdir: Path, concurrency: int | None) -> Instance:
+    def launch(
+        cls,
+        command: list[str],
+        database: str,
+        workdir: Path,
+        concurrency: int | None,
+        extra: Sequence[str] = (),
+    ) -> Instance:
         workdir.mkdir()
         port = free_port()
         options = ["--database", database, "--port", str(port), "--skip-migrations", "--log-level", "warning"]
         options += ["--concurrency", str(concurrency)] if concurrency else []
+        options += extra
         log = workdir / "executor.log"
         with log.open("wb") as out:
             started = time.perf_counter()
@@ -110,14 +118,20 @@ class Instance:
 
 @contextmanager
 def service(
-    database: Database, instances: int, command: list[str], concurrency: int | None
+    database: Database,
+    instances: int,
+    command: list[str],
+    concurrency: int | None,
+    extra: Sequence[str] = (),
 ) -> Iterator[list[Instance]]:
-    """``instances`` executors on ``database``, always stopped afterwards."""
+    """``instances`` executors on ``database`` (``extra``: more options), always stopped afterwards."""
     fleet: list[Instance] = []
     with tempfile.TemporaryDirectory(prefix="executor-bench-") as tmp:
         try:
             for index in range(instances):
-                fleet.append(Instance.launch(command, database.url, Path(tmp) / f"i{index}", concurrency))
+                fleet.append(
+                    Instance.launch(command, database.url, Path(tmp) / f"i{index}", concurrency, extra)
+                )
             yield fleet
         finally:
             for instance in fleet:

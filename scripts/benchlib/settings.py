@@ -24,6 +24,7 @@ WORKLOADS = (
     "purge",
     "schedules",
     "dashboard",
+    "artifacts",
     "peers",
 )
 
@@ -43,6 +44,7 @@ class Sizes:
     rss_runs: int = 10000
     purge_runs: int = 100_000  # `--purge-runs N` for another
     schedule_seconds: int = 60  # how long the schedules workload lets a 1 s schedule fire
+    artifact_mib: int = 200  # the size of the artifact the artifacts workload uploads and downloads
 
 
 FULL = Sizes()
@@ -56,4 +58,5 @@ QUICK = Sizes(
     rss_runs=200,
     purge_runs=500,
     schedule_seconds=4,
+    artifact_mib=8,
 )

@@ -54,6 +54,17 @@ EVERY_DATABASE = {
         for p in ("p50", "p99")
     ),
     *(("dashboard", page, f"render_{p}_ms") for page in DASHBOARD_PAGES for p in ("p50", "p95")),
+    *(
+        ("artifacts", storage, metric)
+        for storage in ("chunks_in_db", "files_in_dir")
+        for metric in (
+            "upload_mib_per_s",
+            "download_mib_per_s",
+            "rss_before",
+            "rss_peak_upload",
+            "rss_peak_download",
+        )
+    ),
 }
 POSTGRES_ONLY = {
     *(("fleet", variant, "steps_per_s") for variant in ("1_instance", "2_instances", "3_instances")),

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import tarfile
+from pathlib import Path
 
 from tests.support.engine import running_engine
+from tests.support.fake_llm import FakeLlm, completion
 from tests.support.http_server import RecordingServer
-from tests.support.process import ROOT, run
+from tests.support.process import ROOT, clean_env, run
 
 EXAMPLES = ROOT / "examples"
 
@@ -244,3 +247,52 @@ def test_deploy_concurrency_never_overlaps_what_shares_a_key(executor: list[str]
     assert most == 2, "the semaphore let two warm-ups in at a time, never three"
     waiting = r"^⏸ migrate_(users|orders) +waiting for mutex db-staging \(1st in line\)$"
     assert re.search(waiting, result.stderr, re.M), result.stderr
+
+
+def test_build_artifacts_hands_files_from_step_to_step_and_saves_them(
+    executor: list[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    result = run(executor, "run", "examples/build-artifacts.yaml", "--save-artifacts", str(out), cwd=ROOT)
+    assert outputs_of(result) == {
+        "summary": "unit: ok (app 1.0.0)\nintegration: ok (app 1.0.0)\n",
+        "files": ["release.tar.gz"],
+    }
+    saved = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert saved == [
+        "build/dist/app-1.0.0.txt",
+        "package/release.tar.gz",
+        "test/0/results.txt",
+        "test/1/results.txt",
+    ]
+    with tarfile.open(out / "package" / "release.tar.gz") as tar:
+        assert sorted(tar.getnames()) == ["dist", "dist/app-1.0.0.txt", "summary.txt"]
+
+
+def test_summarize_asks_for_a_structured_summary_and_reports_its_cost(
+    executor: list[str], tmp_path: Path
+) -> None:
+    document = tmp_path / "notes.txt"
+    document.write_text("Executor runs workflows durably.\n")
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("fake-model: {input: 1, output: 2}\n")
+    reply = json.dumps({"title": "Notes", "summary": "Executor runs workflows.", "key_points": ["durable"]})
+    with FakeLlm(completion(reply, input_tokens=100, output_tokens=20)) as server:
+        result = run(
+            executor, "run", "examples/summarize.yaml", "-i", f"file={document}", "-i", "model=fake-model",
+            "--llm-base-url", server.url, "--llm-prices", str(prices),
+            cwd=ROOT, env=clean_env(EXECUTOR_SECRET_OPENAI_API_KEY="sk-example"),
+        )  # fmt: skip
+        [request] = server.requests
+    assert outputs_of(result) == {
+        "title": "Notes",
+        "summary": "Executor runs workflows.",
+        "key_points": ["durable"],
+        "tokens": {"input_tokens": 100, "output_tokens": 20, "cached_tokens": 0, "reasoning_tokens": 0},
+        "cost_usd": 0.00014,
+    }
+    assert request.headers["authorization"] == "Bearer sk-example"
+    sent = request.json
+    assert sent["model"] == "fake-model"
+    assert "Executor runs workflows durably." in sent["messages"][1]["content"]
+    assert sent["response_format"]["json_schema"]["schema"]["required"] == ["title", "summary", "key_points"]

@@ -448,3 +448,32 @@ steps:
     assert sorted(place for _, place in waiters) == ["1st", "2nd"], progress
     assert len({step for step, _ in waiters}) == 2, progress
     assert not re.search(r"^⏸ (first|second|third)\s+waiting$", progress, re.M), progress
+
+
+def test_save_artifacts_copies_the_runs_files_before_its_temporary_database_goes(
+    executor: list[str], workdir: Path
+) -> None:
+    flow = write(
+        workdir,
+        "arts.yaml",
+        """\
+name: arts
+steps:
+  - id: build
+    action: shell
+    with: {command: "mkdir -p $EXECUTOR_ARTIFACTS_DIR/html; printf report > $EXECUTOR_ARTIFACTS_DIR/html/index.html"}
+  - id: each
+    action: shell
+    for_each: [a, b]
+    with: {command: "printf '{{ item }}' > $EXECUTOR_ARTIFACTS_DIR/item.txt"}
+""",
+    )
+    result = run(executor, "run", str(flow), "--save-artifacts", str(workdir / "out"), cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert "3 artifact(s), 8 bytes, saved in" in result.stderr
+    saved = {
+        p.relative_to(workdir / "out").as_posix(): p.read_text()
+        for p in (workdir / "out").rglob("*")
+        if p.is_file()
+    }
+    assert saved == {"build/html/index.html": "report", "each/0/item.txt": "a", "each/1/item.txt": "b"}

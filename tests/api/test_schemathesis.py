@@ -32,7 +32,7 @@ FLOW = """
 name: plain
 inputs: {type: object, properties: {n: {type: integer, default: 1}}}
 steps:
-  - {id: say, action: shell, with: {command: "echo hello; test {{ inputs.n }} -lt 5"}}
+  - {id: say, action: shell, with: {command: "echo hello | tee $EXECUTOR_ARTIFACTS_DIR/hello.txt; test {{ inputs.n }} -lt 5"}}
   - {id: w, action: wait, needs: [say], with: {signal: go}}
 """
 
@@ -55,9 +55,9 @@ def _toml_list(values: list[str]) -> str:
 
 
 def _config(runs: list[str]) -> str:
-    """Half the generated identifiers are real ones, so that requests reach runs, steps and
-    workflows that exist (the rest are drawn from the schema)."""
-    dictionaries = {"runs": runs, "names": ["plain", "go"], "steps": ["say", "w"]}
+    """Half the generated identifiers are real ones, so that requests reach runs, steps,
+    workflows and artifacts that exist (the rest are drawn from the schema)."""
+    dictionaries = {"runs": runs, "names": ["plain", "go", "hello.txt"], "steps": ["say", "w"]}
     bindings = {
         "path.id": "runs",
         "path.name": "names",

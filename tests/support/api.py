@@ -11,9 +11,16 @@ from jsonschema import Draft202012Validator
 
 from executor.http.openapi import COMPONENTS, document
 
-_TEMPLATES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile("^" + re.sub(r"\{[^}]+\}", r"[^/]+", path) + "$"), path) for path in document()["paths"]
-]
+# An artifact's name is the rest of the download's path, slashes included.
+_REST = "/artifacts/{step}/{name}"
+
+
+def _pattern(path: str) -> re.Pattern[str]:
+    rest = r"/artifacts/[^/]+/.+" if path.endswith(_REST) else ""
+    return re.compile("^" + re.sub(r"\{[^}]+\}", r"[^/]+", path.removesuffix(_REST)) + rest + "$")
+
+
+_TEMPLATES: list[tuple[re.Pattern[str], str]] = [(_pattern(path), path) for path in document()["paths"]]
 
 
 def template_of(path: str) -> str | None:

@@ -7,10 +7,13 @@ import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, TypedDict, Unpack
 
 from executor import migrate
+from executor.artifacts import Artifacts, Limits
 from executor.engine import Engine, Event
+from executor.engine.core import DEFAULT_LIMITS
 from executor.statuses import RUN_FINAL
 from executor.store import create_store
 from executor.store.records import RunRecord, StepRow
@@ -76,7 +79,7 @@ class Harness:
 @asynccontextmanager
 async def running_engine(
     database_url: str, *, concurrency: int = 16, lease: float = 5.0, secrets: dict[str, str] | None = None,
-    migrated: bool = True,
+    migrated: bool = True, artifacts_dir: Path | None = None, limits: Limits | None = None,
 ) -> AsyncIterator[Harness]:  # fmt: skip
     """An engine with its claim loop and lease upkeep running; drained on exit.
 
@@ -89,6 +92,7 @@ async def running_engine(
     engine = Engine(
         store, instance_id=f"test-{os.getpid()}-{id(store)}", concurrency=concurrency, poll_interval=0.2, lease=lease,
         secrets=secrets or {},
+        artifacts=Artifacts(store, limits or DEFAULT_LIMITS, artifacts_dir),
     )  # fmt: skip
     claims = asyncio.create_task(engine.loop.run())
     upkeep = asyncio.create_task(engine.leases.maintain())

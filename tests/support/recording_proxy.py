@@ -60,6 +60,8 @@ def _operation(document: dict[str, Any], request: Recorded) -> tuple[str, dict[s
     for template in document["paths"]:
         names = re.findall(r"\{([^}]+)\}", template)
         pattern = "^" + re.sub(r"\\\{[^}]+\\\}", "([^/]+)", re.escape(template)) + "$"
+        if template.endswith("/artifacts/{step}/{name}"):  # a name is the rest of the path
+            pattern = pattern.removesuffix("([^/]+)$") + "(.+)$"
         found = re.match(pattern, request.path)
         if found:
             matches.append((len(names), template, dict(zip(names, found.groups(), strict=True))))

@@ -31,6 +31,7 @@ def test_every_group_is_registered() -> None:
         "retry-step",
         "signal",
         "logs",
+        "artifacts",
     }
 
 

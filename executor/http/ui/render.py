@@ -72,6 +72,16 @@ def duration(start: float | None, end: float | None = None, now: float | None = 
     return f"{hours}h {minutes:02d}m"
 
 
+def size(count: int) -> str:
+    """Bytes for people: 512 B, 3.4 KiB, 200.0 MiB."""
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
 def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False, default=str)
 
@@ -86,6 +96,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["when"] = when
     env.filters["json"] = pretty_json
+    env.filters["size"] = size
     env.filters["tojson_attr"] = lambda value: json.dumps(value, separators=(",", ":"))
     env.globals["duration"] = duration
     env.globals["version"] = __version__

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from executor.artifacts import artifact_json
 from executor.engine import signal_items
 from executor.errors import RunStateConflict
 from executor.http import body, params, schemas, views
@@ -36,6 +37,7 @@ from executor.store.records import RunRecord
 
 CHILDREN = 50  # child runs listed on the page (the rest are counted)
 JSON_SHOWN = 100_000  # characters of an input or output shown; the API has all of it
+ARTIFACTS_SHOWN = 200  # artifacts listed on the page; the API (and `runs artifacts`) has them all
 LIVE_EVERY = 1  # seconds between two polls of a running run's state
 LIVE_EVERY_LARGE = 3  # ... of a run too large to draw (its state is tens of kilobytes)
 SIGNAL_NAME_MAX = schemas.SIGNAL_NAME["maxLength"]
@@ -87,6 +89,8 @@ async def _load(request: Request, run_id: str) -> dict[str, Any]:
     final = run.status in RUN_FINAL
     every = LIVE_EVERY if len(steps) <= MAX_NODES else LIVE_EVERY_LARGE
     outputs, outputs_clipped = clipped_json(run.outputs)
+    # Listed with the live part: a step's artifacts appear with its success.
+    artifacts = [artifact_json(artifact) for artifact in await engine.list_artifacts(run.id)]
     return {
         # What it holds and waits for under keys of mutual exclusion, as the API says it.
         "keys": views.with_places({}, *await engine.places(run)),
@@ -100,6 +104,8 @@ async def _load(request: Request, run_id: str) -> dict[str, Any]:
         "actions": state["run"]["actions"],
         "outputs": outputs,
         "outputs_clipped": outputs_clipped,
+        "artifacts": artifacts[:ARTIFACTS_SHOWN],
+        "more_artifacts": max(len(artifacts) - ARTIFACTS_SHOWN, 0),
         "waiting_signals": sorted({name for row in rows for name in signal_items.waited_for(row)}),
         "now": state["now"],
     }
@@ -125,6 +131,7 @@ async def _page_context(request: Request, run_id: str) -> dict[str, Any]:
         "parent_steps": {step.row.id: step.id for step in found["steps"]},
         "input": run_input,
         "input_clipped": input_clipped,
+        "llm": await engine.llm_totals(run.id),  # what its calls to models spent
         "notice": None,
         "signal": {"name": "", "payload": "", "errors": {}, "notice": None, "key": signal_key()},
     }

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from scripts.benchlib.suite import Suite
+from scripts.benchlib.workloads.artifacts import artifacts
 from scripts.benchlib.workloads.dashboard import dashboard
 from scripts.benchlib.workloads.fleet import fleet
 from scripts.benchlib.workloads.footprint import footprint
@@ -25,4 +26,5 @@ PER_DATABASE: dict[str, Callable[[Suite, str], None]] = {
     "purge": purge,
     "schedules": schedules,
     "dashboard": dashboard,
+    "artifacts": artifacts,
 }

@@ -209,7 +209,7 @@ CASES = [
         HEAD + "  - id: a\n    action: ssh\n",
         "steps[0].action",
         4,
-        "unknown action 'ssh' (known: cancel, http, noop,",
+        "unknown action 'ssh' (known: cancel, http, llm, noop,",
     ),
     ("with-required", HEAD + "  - id: a\n    action: shell\n", "steps[0].with.command", 3, "is required"),
     (

@@ -12,7 +12,7 @@ from executor.statuses import RunStatus
 
 app = group(
     "runs",
-    "List, inspect, start, cancel, pause, resume, retry, signal runs and read their logs, on a running Executor.",
+    "List, inspect, start, cancel, pause, resume, retry, signal runs, read their logs and get their artifacts, on a running Executor.",
     "Every command talks to the server's HTTP API: --server / EXECUTOR_SERVER, --token / "
     "EXECUTOR_API_TOKEN, or a context (executor context --help).",
 )

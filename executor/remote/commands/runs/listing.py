@@ -152,6 +152,15 @@ def get_run(remote: Remote, run: RunArgument) -> None:
         output.document(answer, remote.form)
 
 
+def _llm(totals: dict[str, Any] | None) -> str | None:
+    """What the run's calls to models add up to (None: it made none)."""
+    if not totals or not totals.get("calls"):
+        return None
+    calls = totals["calls"]
+    tokens = f"{totals['input_tokens']} in ({totals['cached_tokens']} cached) / {totals['output_tokens']} out"
+    return f"{calls} call{'s' if calls != 1 else ''}, {tokens} tokens, ${totals['cost_usd']:.4f}"
+
+
 def show_run(run: dict[str, Any]) -> None:
     from executor.remote import output
     from executor.remote.watch import rows
@@ -171,6 +180,7 @@ def show_run(run: dict[str, Any]) -> None:
             ("took", output.took(run.get("started_at"), run.get("finished_at"))),
             ("input", output.compact(run.get("input"), 200) if run.get("input") else None),
             ("outputs", output.compact(run.get("outputs"), 200)),
+            ("llm", _llm(run.get("llm"))),
             ("error", run.get("error")),
         ]
     )
