@@ -33,6 +33,7 @@ from loguru import logger
 
 from executor.artifacts.collect import Collected, name_problem
 from executor.errors import ArtifactRefused
+from executor.sizes import format_size
 from executor.store import Store
 from executor.store.records import ArtifactRecord, Claimed, NewArtifact
 
@@ -63,14 +64,6 @@ def media_type(name: str) -> str:
     if encoding is not None:
         return COMPRESSED.get(encoding, "application/octet-stream")
     return guessed or "application/octet-stream"
-
-
-def _size(n: int) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    raise AssertionError
 
 
 def artifact_json(artifact: ArtifactRecord) -> dict[str, Any]:
@@ -114,15 +107,15 @@ class Artifacts:
         for f in files:
             if f.size > self.limits.file:
                 raise ArtifactRefused(
-                    f"artifact {f.name!r} is {_size(f.size)}, over the limit of {_size(self.limits.file)} "
+                    f"artifact {f.name!r} is {format_size(f.size)}, over the limit of {format_size(self.limits.file)} "
                     "per artifact (--artifact-max-file)"
                 )
         if files:
             kept = await self.store.kept_artifact_bytes(row.run_id)
             if kept + total > self.limits.run:
                 raise ArtifactRefused(
-                    f"the step's artifacts ({_size(total)}) would bring the run's to {_size(kept + total)}, "
-                    f"over the limit of {_size(self.limits.run)} per run (--artifact-max-run)"
+                    f"the step's artifacts ({format_size(total)}) would bring the run's to {format_size(kept + total)}, "
+                    f"over the limit of {format_size(self.limits.run)} per run (--artifact-max-run)"
                 )
         for f in files:
             artifact = await self.store.add_artifact(

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 from executor.remote.options import Format
+from executor.sizes import format_size
 
 if TYPE_CHECKING:  # rich is imported when a table is drawn: JSON output never pays for it
     from rich.console import Console
@@ -162,14 +163,7 @@ def span(seconds: float) -> str:
     return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"
 
 
-def size(count: int) -> str:
-    """Bytes for people: 512 B, 3.4 KiB, 200.0 MiB."""
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
+size = format_size  # the templates' and tables' name for it
 
 
 def compact(value: Any, limit: int = 80) -> str:

@@ -19,6 +19,7 @@ from starlette.templating import Jinja2Templates
 
 from executor import __version__
 from executor.errors import ExecutorError
+from executor.sizes import format_size
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -72,14 +73,7 @@ def duration(start: float | None, end: float | None = None, now: float | None = 
     return f"{hours}h {minutes:02d}m"
 
 
-def size(count: int) -> str:
-    """Bytes for people: 512 B, 3.4 KiB, 200.0 MiB."""
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
+size = format_size  # the templates' and tables' name for it
 
 
 def pretty_json(value: Any) -> str:
