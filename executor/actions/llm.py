@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from typing import Any
 
@@ -32,8 +33,9 @@ from executor.actions.context import Attempt, LlmCall
 from executor.actions.http import client, retry_after
 from executor.actions.outcomes import Failed, Outcome, Succeeded
 from executor.actions.prices import Price, Prices
-from executor.actions.specs import LlmSpec, message_problems, schema_problems
+from executor.actions.specs import LlmSpec, is_http_url, message_problems, schema_problems
 from executor.durations import format_duration, to_seconds
+from executor.sizes import format_size
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_TIMEOUT = 120.0
@@ -42,6 +44,15 @@ DEFAULT_TIMEOUT = 120.0
 RETRYABLE = frozenset({408, 409, 429})
 SCHEMA_NAME = "reply"  # response_format.json_schema.name: required, any name will do
 ERROR_CHARS = 500  # of a server's error message kept in the step's error
+# The largest reply read: a real one is far smaller (a long reply is some 100k tokens, under
+# a megabyte), and a server that sends more is not one to keep in memory and the database.
+MAX_REPLY_BYTES = 16 << 20
+# More tokens than any call reports (no model reads or writes a trillion at once): a larger
+# count from a server is cut to this, so that a run's sums stay in a 64-bit column.
+MAX_TOKENS = 1 << 40
+# Lone UTF-16 surrogates, which a JSON body may escape ("\ud800") but no UTF-8 text holds:
+# neither store could keep them, nor a JSON answer send them.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 _base_url = DEFAULT_BASE_URL
 _prices: Prices = {}
@@ -80,33 +91,46 @@ class Llm(LlmSpec):
         url = f"{str(params.get('base_url') or _base_url).rstrip('/')}/chat/completions"
         call = _Call(attempt, model, url)
         try:
-            async with asyncio.timeout(seconds):
-                response = await client().post(
-                    url, json=_request(params), headers=_headers(attempt), timeout=seconds
-                )
+            async with (
+                asyncio.timeout(seconds),
+                client().stream(
+                    "POST", url, json=_request(params), headers=_headers(attempt), timeout=seconds
+                ) as response,
+            ):
+                content = await _read(response, MAX_REPLY_BYTES)
         except (TimeoutError, httpx.TimeoutException):
             return call.failed(f"no answer within {format_duration(seconds)}")
         except httpx.HTTPError as exc:
             return call.failed(f"{type(exc).__name__}: {exc}")
-        body = json_or_none(response.content.decode(response.encoding or "utf-8", errors="replace"))
+        except asyncio.CancelledError:  # the step's timeout, a cancel, a shutdown: sent all the same
+            call.report(_usage(None), None, f"{model} at {url}: cut short (the attempt was cancelled)")
+            raise
+        if content is None:
+            too_large = f"answered {response.status_code} with more than {format_size(MAX_REPLY_BYTES)}"
+            return call.failed(
+                too_large, retryable=not response.is_success and _retryable(response.status_code)
+            )
+        raw = content.decode(response.encoding or "utf-8", errors="replace")
+        body = _clean(json_or_none(raw))
         usage = _usage(body)
         if not response.is_success:
             retryable = _retryable(response.status_code)
+            said = _server_error(body, raw, response.reason_phrase, attempt)
             return call.failed(
-                f"answered {response.status_code}: {_server_error(body, response)}",
+                f"answered {response.status_code}: {said}",
                 usage,
                 retryable=retryable,
                 retry_after=retry_after(response, statuses=(response.status_code,)) if retryable else None,
-                result={"status": response.status_code, "error": _server_error(body, response)},
+                result={"status": response.status_code, "error": said},
             )
-        reply = _reply(body)
+        reply = _reply(body, attempt)
         if isinstance(reply, str):
             return call.failed(f"malformed reply: {reply}", usage)
         text, finish_reason, answered = reply
         cost = _cost(usage, model, answered)
         result = {
             "text": text,
-            "json": json_or_none(text),
+            "json": _clean(json_or_none(text)),
             "model": answered or model,
             "finish_reason": finish_reason,
             "usage": usage,
@@ -114,7 +138,13 @@ class Llm(LlmSpec):
         }
         schema = params.get("response_schema")
         if schema is not None:
-            broken = _schema_problem(text, result["json"], schema, finish_reason)
+            try:
+                broken = _schema_problem(text, result["json"], schema, finish_reason, attempt)
+            except Exception as exc:  # a schema the checks let through that cannot be used after all
+                call.report(usage, cost, f"{model} at {url}: answered, but response_schema cannot be used")
+                return Failed(
+                    f"with.response_schema: cannot be used: {type(exc).__name__}: {exc}", retryable=False
+                )
             if broken is not None:
                 return call.failed(broken, usage, result=result, cost=cost)
         call.report(usage, cost)
@@ -177,6 +207,9 @@ def _rendered_problem(params: dict[str, Any]) -> str | None:
             return f"with.{problems[0][0]}: {problems[0][1]}"
     elif params.get("prompt") is None:
         return "with.prompt: must be the text to send"
+    base_url = params.get("base_url")
+    if base_url and not (isinstance(base_url, str) and is_http_url(base_url)):
+        return f"with.base_url: {base_url!r} is not an http:// or https:// URL"
     for name, kind in (("temperature", int | float), ("max_tokens", int)):
         value = params.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, kind)):
@@ -229,7 +262,11 @@ def _headers(attempt: Attempt) -> dict[str, str]:
 
 
 def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+    """A token count as a server reports it: a whole number (5.0 too), else 0."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    counted = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return min(value, MAX_TOKENS) if counted else 0
 
 
 def _usage(body: Any) -> dict[str, int]:
@@ -238,11 +275,15 @@ def _usage(body: Any) -> dict[str, int]:
     usage = usage if isinstance(usage, dict) else {}
     prompt = usage.get("prompt_tokens_details")
     completion = usage.get("completion_tokens_details")
-    return {
-        "input_tokens": _count(usage.get("prompt_tokens")),
-        "output_tokens": _count(usage.get("completion_tokens")),
-        "cached_tokens": _count(prompt.get("cached_tokens")) if isinstance(prompt, dict) else 0,
-        "reasoning_tokens": _count(completion.get("reasoning_tokens")) if isinstance(completion, dict) else 0,
+    input_tokens = _count(usage.get("prompt_tokens"))
+    output_tokens = _count(usage.get("completion_tokens"))
+    cached = _count(prompt.get("cached_tokens")) if isinstance(prompt, dict) else 0
+    reasoning = _count(completion.get("reasoning_tokens")) if isinstance(completion, dict) else 0
+    return {  # cached tokens are among the input tokens, reasoning ones among the output's
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "cached_tokens": min(cached, input_tokens),
+        "reasoning_tokens": min(reasoning, output_tokens),
     }
 
 
@@ -255,18 +296,50 @@ def _cost(usage: dict[str, int], model: str, answered: str | None) -> float | No
     return price.cost(usage["input_tokens"], usage["output_tokens"], usage["cached_tokens"])
 
 
-def _server_error(body: Any, response: httpx.Response) -> str:
+async def _read(response: httpx.Response, limit: int) -> bytes | None:
+    """The body, read as it comes; None once it passes ``limit`` bytes (the rest unread)."""
+    chunks, size = [], 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _clean(value: Any) -> Any:
+    """``value`` (parsed JSON) with lone surrogates as U+FFFD (see `_SURROGATE`)."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_clean(item) for item in value]
+    if isinstance(value, dict):
+        return {_clean(key): _clean(item) for key, item in value.items()}
+    return value
+
+
+def _clip(text: str, chars: int, attempt: Attempt) -> str:
+    """``text`` cut to at most ``chars`` characters, never inside a secret (`Attempt.safe_cut`):
+    cut before it is masked, half a secret would stay readable."""
+    if len(text) <= chars:
+        return text
+    data = text.encode("utf-8", errors="replace")
+    cut = attempt.safe_cut(data, len(text[:chars].encode("utf-8", errors="replace")))
+    return data[:cut].decode("utf-8", errors="ignore")
+
+
+def _server_error(body: Any, raw: str, reason: str, attempt: Attempt) -> str:
     """The server's own words: OpenAI's ``{"error": {"message": ...}}``, else the body."""
     if isinstance(body, dict):
         error = body.get("error")
         if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return str(error["message"])[:ERROR_CHARS]
+            return _clip(error["message"], ERROR_CHARS, attempt)
         if isinstance(error, str):
-            return error[:ERROR_CHARS]
-    return response.text.strip()[:ERROR_CHARS] or response.reason_phrase
+            return _clip(error, ERROR_CHARS, attempt)
+    return _clip(raw.strip(), ERROR_CHARS, attempt) or reason
 
 
-def _reply(body: Any) -> tuple[str, str | None, str | None] | str:
+def _reply(body: Any, attempt: Attempt) -> tuple[str, str | None, str | None] | str:
     """``(text, finish_reason, model)`` of a chat completion, or what is wrong with it."""
     if not isinstance(body, dict):
         return "the body is not a JSON object"
@@ -287,7 +360,7 @@ def _reply(body: Any) -> tuple[str, str | None, str | None] | str:
             if isinstance(part, dict) and isinstance(part.get("text"), str)
         )
     if content is None and isinstance(message.get("refusal"), str):
-        return f"the model refused: {message['refusal'][:ERROR_CHARS]}"
+        return f"the model refused: {_clip(message['refusal'], ERROR_CHARS, attempt)}"
     if content is not None and not isinstance(content, str):
         return "choices[0].message.content is not text"
     return (
@@ -297,15 +370,18 @@ def _reply(body: Any) -> tuple[str, str | None, str | None] | str:
     )
 
 
-def _schema_problem(text: str, parsed: Any, schema: dict[str, Any], finish: str | None) -> str | None:
+def _schema_problem(
+    text: str, parsed: Any, schema: dict[str, Any], finish: str | None, attempt: Attempt
+) -> str | None:
     """Why a reply does not fit ``response_schema`` (None: it does)."""
     cut = " (the reply was cut short: finish_reason length; raise max_tokens)" if finish == "length" else ""
     if parsed is None and text.strip() != "null":
         try:
             json.loads(text)
         except ValueError as exc:
-            return f"the reply is not JSON ({exc}){cut}: {text[:200]!r}"
+            return f"the reply is not JSON ({exc}){cut}: {_clip(text, 200, attempt)!r}"
     error = best_match(Draft202012Validator(schema).iter_errors(parsed))
     if error is None:
         return None
-    return f"the reply breaks response_schema at {error.json_path}: {error.message[:ERROR_CHARS]}{cut}"
+    message = _clip(error.message, ERROR_CHARS, attempt)
+    return f"the reply breaks response_schema at {error.json_path}: {message}{cut}"

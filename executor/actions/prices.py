@@ -12,6 +12,7 @@ model the file does not name has no price: its calls cost ``null``.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -49,10 +50,16 @@ def load_prices(path: str) -> dict[str, Price]:
         raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise ValueError(f"{path} is not UTF-8 text") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path} is not YAML or JSON: {str(exc).splitlines()[0]}") from None
+    try:  # JSON first: YAML 1.1 reads JSON's 1e-3 as text
+        data = json.loads(text)
+    except ValueError:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" (line {mark.line + 1})" if mark is not None else ""
+            what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ValueError(f"{path} is not YAML or JSON{where}: {what}") from None
     return parse_prices(data, path)
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, TypeGuard
 
 from jsonschema import Draft202012Validator
+from referencing import Registry
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012
 
 from executor.actions.base import Action, Param
 
@@ -187,7 +191,7 @@ class LlmSpec(Action):
         if _number(tokens) and "max_tokens" not in templated and tokens < 1:
             problems.append(("max_tokens", "must be at least 1"))
         base_url = with_.get("base_url")
-        if isinstance(base_url, str) and "base_url" not in templated and not _is_http_url(base_url):
+        if isinstance(base_url, str) and "base_url" not in templated and not is_http_url(base_url):
             problems.append(("base_url", f"{base_url!r} is not an http:// or https:// URL"))
         schema = with_.get("response_schema")
         if isinstance(schema, dict) and "response_schema" not in templated:
@@ -218,22 +222,61 @@ def message_problems(messages: Any) -> list[tuple[str, str]]:
 
 
 def schema_problems(schema: dict[str, Any]) -> list[tuple[str, str]]:
-    """Where ``schema`` is not a valid JSON Schema (draft 2020-12): ``(path, message)``."""
-    meta = Draft202012Validator(Draft202012Validator.META_SCHEMA)
-    return [
-        ("".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error.absolute_path),
-         f"invalid JSON Schema: {error.message}")
+    """Where ``schema`` is not a valid JSON Schema (draft 2020-12) that a reply can be checked
+    against: ``(path, message)``. Its patterns must compile and its ``$ref``s point inside it
+    (nothing is fetched): else checking a reply would fail after the call was paid for."""
+    meta = Draft202012Validator(
+        Draft202012Validator.META_SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
+    problems = [
+        (_path(error.absolute_path), f"invalid JSON Schema: {error.message}")
         for error in meta.iter_errors(schema)
-    ]  # fmt: skip
+    ]
+    if problems or _has_id(schema, top=True):  # with $ids, a $ref's base is not the root's
+        return problems
+    root = DRAFT202012.create_resource(schema)
+    base = root.id() or ""
+    resolver = Registry().with_resource(base, root).resolver(base_uri=base)
+    for where, ref in _refs(schema, ()):
+        try:
+            resolver.lookup(ref)
+        except Unresolvable:
+            problems.append((_path((*where, "$ref")), f"{ref!r} points nowhere in the schema"))
+    return problems
+
+
+def _path(parts: Any) -> str:
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in parts)
+
+
+def _refs(value: Any, where: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Every ``$ref`` in a schema, with where it is."""
+    if isinstance(value, dict):
+        if isinstance(value.get("$ref"), str):
+            yield where, value["$ref"]
+        for key, item in value.items():
+            if key not in ("$ref", "const", "enum", "default", "examples"):  # values, not schemas
+                yield from _refs(item, (*where, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _refs(item, (*where, index))
+
+
+def _has_id(value: Any, top: bool = False) -> bool:
+    if isinstance(value, dict):
+        return (not top and "$id" in value) or any(_has_id(item) for item in value.values())
+    return isinstance(value, list) and any(_has_id(item) for item in value)
 
 
 def _number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _is_http_url(text: str) -> bool:
+def is_http_url(text: str) -> bool:
     scheme, _, rest = text.partition("://")
-    return scheme.lower() in ("http", "https") and bool(rest.strip("/"))
+    return (
+        scheme.lower() in ("http", "https") and bool(rest.strip("/")) and not any(c.isspace() for c in rest)
+    )
 
 
 SPECS: dict[str, type[Action]] = {

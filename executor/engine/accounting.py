@@ -85,6 +85,9 @@ class AttemptCalls:
                 log.warning("cannot record the calls to models yet: {}", exc.message)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+            except Exception:  # a row the store cannot take must not lose the attempt's outcome
+                log.exception("{} call(s) to models not recorded", len(batch))
+                return
 
     def record_soon(self, store: Store, patience: float) -> None:
         """`record` in a task of its own (the attempt's was cancelled), if any call is left."""

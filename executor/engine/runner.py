@@ -63,7 +63,8 @@ async def run_attempt(
     row = claimed.row
     step = workflow.step(row.step_id)
     if workflow.budget is not None and ACTIONS[step.action].metered and not claimed.resumed:
-        spent = (await store.run_llm_totals(row.run_id)).cost_usd
+        # A sum of floats (ten calls of $0.10 are $0.9999999999999999): to the nano-dollar.
+        spent = round((await store.run_llm_totals(row.run_id)).cost_usd, 9)
         if spent >= workflow.budget:  # per run: its child runs spend budgets of their own
             error = f"the run has spent {_usd(spent)} of its {_usd(workflow.budget)} budget"
             return Failed(error, retryable=False)

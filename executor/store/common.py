@@ -177,6 +177,12 @@ FREE_TEXT = frozenset({"error"})
 
 NUL, REPLACEMENT = "\x00", "\ufffd"
 _NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")  # \u0000, not an escaped backslash's
+# A surrogate escape that is not half of a pair (a lone surrogate in a Python string, from a
+# reply's "\ud800", say): PostgreSQL's jsonb refuses it and no UTF-8 response can carry it.
+_LONE_SURROGATE = re.compile(
+    r"(?<!\\)((?:\\\\)*)(?:\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f][0-9a-f]{2})"
+    r"|(?<!\\ud[89ab][0-9a-f]{2})\\ud[c-f][0-9a-f]{2})"
+)
 
 
 def text(value: Any) -> Any:
@@ -193,7 +199,11 @@ def json_text(value: Any) -> str:
         out = json.dumps(value, separators=(",", ":"), allow_nan=False)
     except ValueError:
         out = json.dumps(_finite(value), separators=(",", ":"), allow_nan=False)
-    return _NUL_ESCAPE.sub(r"\1\\ufffd", out) if "\\u0000" in out else out
+    if "\\u0000" in out:
+        out = _NUL_ESCAPE.sub(r"\1\\ufffd", out)
+    if "\\ud" in out:
+        out = _LONE_SURROGATE.sub(r"\1\\ufffd", out)
+    return out
 
 
 def _finite(value: Any) -> Any:

@@ -51,6 +51,28 @@ async def test_nul_characters_are_kept_as_replacement_characters(store: Store, c
     assert [x.line for x in await store.read_logs(a.id)] == ["l\ufffdine"]
 
 
+async def test_lone_surrogates_in_json_are_kept_as_replacement_characters(store: Store) -> None:
+    # A reply's "\ud800" decodes to a string no UTF-8 can carry: PostgreSQL's jsonb refuses
+    # it, and a response holding it cannot be sent. Pairs (an emoji) and look-alike text stay.
+    run_id = await new_run(store, [NewStep("a")])
+    a = (await run_of(store, run_id))[1]["a"]
+    output = {
+        "lone": "a\ud800b",
+        "low": "\udc00",
+        "pair": "\ud83d\ude00",
+        "text": "\\ud800",
+        "both": "\ud800\ud800\udc00",
+    }
+    await set_step(store, a.id, output=output)
+    assert (await row(store, a.id)).output == {
+        "lone": "a\ufffdb",
+        "low": "\ufffd",
+        "pair": "😀",
+        "text": "\\ud800",
+        "both": "\ufffd\U00010000",
+    }
+
+
 async def test_nan_and_infinity_are_kept_as_null(store: Store) -> None:
     run_id = await new_run(store, [NewStep("a")])
     a = (await run_of(store, run_id))[1]["a"]
