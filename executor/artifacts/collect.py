@@ -10,9 +10,9 @@ to stay inside the folder it is written to.
 
 from __future__ import annotations
 
-import glob
 import os
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
 
 from executor.errors import ArtifactRefused
@@ -54,8 +54,10 @@ def collect(folder: Path | None, patterns: tuple[str, ...], cwd: Path) -> list[C
         problem = name_problem(name)
         if problem is not None:
             raise ArtifactRefused(f"artifact {name!r}: {problem}")
-        if name in found and found[name].path.resolve() != path.resolve():
-            raise ArtifactRefused(f"two artifacts are named {name!r} ({found[name].path} and {path})")
+        if name in found:
+            if found[name].path.resolve() != path.resolve():
+                raise ArtifactRefused(f"two artifacts are named {name!r} ({found[name].path} and {path})")
+            return  # found twice (a glob matched it and its folder): one artifact
         if len(found) >= MAX_FILES:
             raise ArtifactRefused(f"more than {MAX_FILES} artifacts from one attempt")
         found[name] = Collected(name, path, path.stat().st_size)
@@ -76,11 +78,29 @@ def collect(folder: Path | None, patterns: tuple[str, ...], cwd: Path) -> list[C
                 raise ArtifactRefused(f"artifacts: {pattern!r}: no such file in {cwd}")
             matches = [path]
         else:
-            matches = [Path(match) for match in sorted(glob.glob(pattern, root_dir=cwd, recursive=True))]
-            matches = [cwd / match for match in matches]
+            matches = _glob(cwd, pattern)
         for path in matches:
             if path.is_dir():
                 walk(path, cwd)
             elif path.is_file():
                 add(path, path.relative_to(cwd).as_posix())
     return list(found.values())
+
+
+def _glob(cwd: Path, pattern: str) -> list[Path]:
+    """The paths ``pattern`` matches under ``cwd``, as a shell's glob (``**`` any number of
+    folders, files included; names starting with ``.`` only where the pattern's part does).
+    Not `glob.glob`: its ``**`` follows links to folders, and two links to ``.`` made it walk
+    without end. pathlib's ``**`` never enters a linked folder."""
+    parts = [part for part in pattern.split("/") if part not in ("", ".")]
+    if parts and parts[-1] == "**":
+        parts.append("*")  # pathlib's trailing `**` matches folders only
+    dotted = [part for part in parts if part.startswith(".")]
+    return sorted(
+        match
+        for match in cwd.glob("/".join(parts))
+        if all(
+            not name.startswith(".") or any(fnmatchcase(name, part) for part in dotted)
+            for name in match.relative_to(cwd).parts
+        )
+    )

@@ -19,8 +19,9 @@ import asyncio
 import hashlib
 import mimetypes
 import os
+import secrets
 import shutil
-import tempfile
+import threading
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -106,16 +107,19 @@ class Artifacts:
         total = sum(f.size for f in files)
         for f in files:
             if f.size > self.limits.file:
+                shown, limit = _over(f.size, self.limits.file)
                 raise ArtifactRefused(
-                    f"artifact {f.name!r} is {format_size(f.size)}, over the limit of {format_size(self.limits.file)} "
-                    "per artifact (--artifact-max-file)"
+                    f"artifact {f.name!r} is {shown}, over the limit of {limit} per artifact (--artifact-max-file)"
                 )
         if files:
-            kept = await self.store.kept_artifact_bytes(row.run_id)
+            # The row's own kept artifacts do not count: this success supersedes them (a
+            # retry, a repeat iteration, a goto).
+            kept = await self.store.kept_artifact_bytes(row.run_id, besides=row.id)
             if kept + total > self.limits.run:
+                shown, limit = _over(kept + total, self.limits.run)
                 raise ArtifactRefused(
-                    f"the step's artifacts ({format_size(total)}) would bring the run's to {format_size(kept + total)}, "
-                    f"over the limit of {format_size(self.limits.run)} per run (--artifact-max-run)"
+                    f"the step's artifacts ({format_size(total)}) would bring the run's to {shown}, "
+                    f"over the limit of {limit} per run (--artifact-max-run)"
                 )
         for f in files:
             artifact = await self.store.add_artifact(
@@ -134,11 +138,25 @@ class Artifacts:
             if self.directory is None:
                 size, digest = await self._to_database(artifact, f.path)
             else:
-                size, digest = await asyncio.to_thread(_copy, f.path, self._file(row.run_id, artifact))
+                size, digest = await self._to_directory(row.run_id, artifact, f.path)
             if size > self.limits.file:  # it grew while we read it
                 raise ArtifactRefused(f"artifact {f.name!r} grew past the limit while it was uploaded")
-            await self.store.finish_artifact(artifact, size, digest)
+            if not await self.store.finish_artifact(artifact, size, digest):
+                # Swept while we copied (our claim is over: a lost lease): the file we
+                # finished after the sweep deleted its row is ours to delete.
+                if self.directory is not None:
+                    self._remove_file(row.run_id, artifact)
+                raise ArtifactRefused(f"artifact {f.name!r}: the attempt's claim ended during its upload")
         return total
+
+    async def _to_directory(self, run_id: str, artifact: int, path: Path) -> tuple[int, str]:
+        stop = threading.Event()
+        try:
+            return await asyncio.to_thread(_copy, path, self._file(run_id, artifact), stop)
+        except asyncio.CancelledError:
+            # The thread copies on else, and would leave a file after the sweep took the row.
+            stop.set()
+            raise
 
     async def _to_database(self, artifact: int, path: Path) -> tuple[int, str]:
         digest = hashlib.sha256()
@@ -216,12 +234,22 @@ class Artifacts:
             target = await asyncio.to_thread(_inside, root, name)
             if target is None:
                 raise ArtifactRefused(f"artifact {artifact.name!r} cannot be written into {folder}")
-            sink = await asyncio.to_thread(target.open, "wb")
-            try:
+            await self._write(artifact, target)
+
+    async def _write(self, artifact: ArtifactRecord, target: Path) -> None:
+        """``artifact`` into a new file that then replaces ``target``: a command that is
+        reading a file of that name (an item of a for_each step in the same ``cwd``, whose
+        sibling's retry places them again) keeps reading whole bytes, never a truncated file."""
+        temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
+        sink = await asyncio.to_thread(open, temporary, "xb")
+        try:
+            with sink:
                 async for piece in self.read(artifact):
                     await asyncio.to_thread(sink.write, piece)
-            finally:
-                sink.close()
+            await asyncio.to_thread(os.replace, temporary, target)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
 
     # -- sweeping ----------------------------------------------------------------------
 
@@ -252,10 +280,15 @@ class Artifacts:
     def _remove_files(self, artifacts: Sequence[ArtifactRecord]) -> None:
         for artifact in artifacts:
             if artifact.stored == "directory" and self.directory is not None:
-                try:
-                    self._file(artifact.run_id, artifact.id).unlink(missing_ok=True)
-                except OSError as exc:
-                    logger.warning("cannot delete artifact file: {}", exc)
+                self._remove_file(artifact.run_id, artifact.id)
+
+    def _remove_file(self, run_id: str, artifact: int) -> None:
+        path = self._file(run_id, artifact)
+        try:
+            path.unlink(missing_ok=True)
+            _temporary(path).unlink(missing_ok=True)  # an upload a crash cut short
+        except OSError as exc:
+            logger.warning("cannot delete artifact file: {}", exc)
 
 
 def _run_folder(name: str) -> bool:
@@ -291,25 +324,45 @@ def _read_chunks(source: BinaryIO, digest: hashlib._Hash, count: int) -> list[by
     return chunks
 
 
-def _copy(source: Path, target: Path) -> tuple[int, str]:
+def _over(value: int, limit: int) -> tuple[str, str]:
+    """``value`` and the ``limit`` it passed for people, in bytes when rounding shows them
+    alike (1025 bytes is not "1.0 KiB, over the limit of 1.0 KiB")."""
+    shown = format_size(value), format_size(limit)
+    return shown if shown[0] != shown[1] else (f"{value} B", f"{limit} B")
+
+
+def _temporary(target: Path) -> Path:
+    """Where ``target`` is written before its rename: a name of its own (not a random one),
+    so that the sweep deletes what a crash cut short with the row it belongs to."""
+    return target.with_name(f".upload-{target.name}")
+
+
+class _Stopped(Exception):
+    """The upload was cancelled while its thread copied."""
+
+
+def _copy(source: Path, target: Path, stop: threading.Event | None = None) -> tuple[int, str]:
     """Copy ``source`` to ``target`` durably (a temporary name, fsync, rename, fsync of the
-    folder); return its size and sha256."""
+    folder); return its size and sha256. ``stop`` set: give up, leaving nothing."""
     target.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     size = 0
-    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
-    try:
-        with source.open("rb") as reader, os.fdopen(fd, "wb") as writer:
-            while data := reader.read(CHUNK):
-                digest.update(data)
-                writer.write(data)
-                size += len(data)
-            writer.flush()
-            os.fsync(writer.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    temporary = _temporary(target)
+    with source.open("rb") as reader:
+        try:
+            with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as writer:
+                while data := reader.read(CHUNK):
+                    if stop is not None and stop.is_set():
+                        raise _Stopped
+                    digest.update(data)
+                    writer.write(data)
+                    size += len(data)
+                writer.flush()
+                os.fsync(writer.fileno())
+            os.replace(temporary, target)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
     folder = os.open(target.parent, os.O_RDONLY)
     try:
         os.fsync(folder)

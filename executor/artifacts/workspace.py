@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from executor.artifacts import scratch
 from executor.artifacts.storage import Artifacts
 from executor.errors import ArtifactRefused
 from executor.store.records import ArtifactRecord
@@ -27,7 +28,8 @@ class Workspace:
 
 @asynccontextmanager
 async def workspace(artifacts: Artifacts, run_id: str, params: dict[str, Any]) -> AsyncIterator[Workspace]:
-    root = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="executor-attempt-"))
+    parent = await asyncio.to_thread(scratch.folder)  # cleaned up after a kill -9 too
+    root = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="executor-attempt-", dir=parent))
     try:
         out = root / "artifacts"
         out.mkdir()

@@ -38,8 +38,8 @@ class SharedArtifacts(SharedReads[R], Generic[R]):
             [{"artifact": artifact, "seq": first + n, "data": data} for n, data in enumerate(chunks)],
         )
 
-    async def finish_artifact(self, artifact: int, size: int, sha256: str) -> None:
-        await self._execute("finish_artifact", {"id": artifact, "size": size, "sha256": sha256})
+    async def finish_artifact(self, artifact: int, size: int, sha256: str) -> bool:
+        return bool(await self._execute("finish_artifact", {"id": artifact, "size": size, "sha256": sha256}))
 
     async def discard_artifacts(self, step: int, token: str) -> list[ArtifactRecord]:
         rows = await self._execute("discard_artifacts", {"step": step, "token": token})
@@ -63,8 +63,9 @@ class SharedArtifacts(SharedReads[R], Generic[R]):
         rows = await self._fetch("read_artifact_chunk", {"artifact": artifact, "seq": seq})
         return bytes(rows[0]["data"]) if rows else None
 
-    async def kept_artifact_bytes(self, run_id: str) -> int:
-        [row] = await self._fetch("kept_artifact_bytes", {"run_id": run_id})
+    async def kept_artifact_bytes(self, run_id: str, besides: int | None = None) -> int:
+        params = {"run_id": run_id, "besides": -1 if besides is None else besides}
+        [row] = await self._fetch("kept_artifact_bytes", params)
         return int(row["size"])
 
     async def unkept_artifacts(self, limit: int) -> list[ArtifactRecord]:

@@ -318,9 +318,11 @@ class Store(abc.ABC):
         transaction. A chunk number written twice is a `StoreError`."""
 
     @abc.abstractmethod
-    async def finish_artifact(self, artifact: int, size: int, sha256: str) -> None:
+    async def finish_artifact(self, artifact: int, size: int, sha256: str) -> bool:
         """Record the size and sha256 of an uploaded artifact (still uploading: only
-        `Txn.keep_artifacts` makes it visible)."""
+        `Txn.keep_artifacts` makes it visible). False when it is no longer uploading: the
+        sweep or a discard deleted it (its claim is over), and a file the caller wrote for
+        it is the caller's to delete."""
 
     @abc.abstractmethod
     async def discard_artifacts(self, step: int, token: str) -> list[ArtifactRecord]:
@@ -342,8 +344,9 @@ class Store(abc.ABC):
         """Chunk ``seq`` of an artifact stored in the database; None past its end."""
 
     @abc.abstractmethod
-    async def kept_artifact_bytes(self, run_id: str) -> int:
-        """The total size of the run's kept artifacts."""
+    async def kept_artifact_bytes(self, run_id: str, besides: int | None = None) -> int:
+        """The total size of the run's kept artifacts, but those of step row ``besides``
+        (the row about to keep new ones: its own are superseded then)."""
 
     @abc.abstractmethod
     async def unkept_artifacts(self, limit: int) -> list[ArtifactRecord]:

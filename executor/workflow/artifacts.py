@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterable
 from pathlib import PurePosixPath
 from typing import Any
 
+from executor.workflow.expressions import is_template
+
 Add = Callable[[str, str], None]
 MAX_PATTERNS = 100
 TAKES_ARTIFACTS = ("shell",)  # actions whose attempts leave files
@@ -51,8 +53,12 @@ def check_from(
     where: str, step_id: str | None, with_: Any, known: Iterable[str], needed: set[str], add: Add
 ) -> None:
     """``with.artifacts_from`` names steps this one needs (transitively): only they are
-    sure to have finished."""
+    sure to have finished. A literal list: a template would escape these checks (and a
+    string it gave would be taken a character at a time)."""
     sources = with_.get("artifacts_from") if isinstance(with_, dict) else None
+    if is_template(sources):
+        add(f"{where}.with.artifacts_from", "must be a literal list of step ids, not a template")
+        return
     if not isinstance(sources, list):
         return
     steps = list(known)

@@ -58,7 +58,9 @@ def count(url: str, query: str) -> int:
 
 def serve(url: str, workdir: Path, servers: list[Server]) -> Server:
     args = ["--poll-interval", "100ms", "--lease", "2s", "--skip-migrations"]
-    server = Server(CLI, workdir, args, clean_env(EXECUTOR_DATABASE_URL=url))
+    # A temporary directory of the test's: what attempts leave there is seen.
+    (workdir / "tmp").mkdir(exist_ok=True)
+    server = Server(CLI, workdir, args, clean_env(EXECUTOR_DATABASE_URL=url, TMPDIR=str(workdir / "tmp")))
     servers.append(server)
     return server.start(new_session=True).wait_running()
 
@@ -82,6 +84,7 @@ def test_a_killed_upload_is_never_listed_and_its_rows_are_swept(
     )
     left = count(url, "SELECT count(*) FROM artifacts WHERE state = 'uploading'")
     assert 20 <= left < FILES
+    [killed] = (workdir / "tmp").glob("executor-attempts-*")  # its attempt's 1,000 files
 
     serve(url, workdir, servers)
     wait_until(
@@ -96,3 +99,8 @@ def test_a_killed_upload_is_never_listed_and_its_rows_are_swept(
         what="the retention chore to sweep the killed upload",
     )
     assert count(url, "SELECT count(*) FROM artifact_chunks") == FILES
+    # The killed service's scratch folder went when the new one made its own; the new
+    # one's attempt removed its folder when it ended.
+    [mine] = (workdir / "tmp").glob("executor-attempts-*")
+    assert mine != killed and not killed.exists()
+    assert sorted(p.name for p in mine.iterdir()) == [".lock"]

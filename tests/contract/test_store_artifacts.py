@@ -134,3 +134,28 @@ async def test_unknown_runs_and_names_find_nothing(store: Store, clock: FakeCloc
     assert await store.get_artifact(claimed.row.run_id, "build", -1, "../a") is None
     assert await store.missing_runs([claimed.row.run_id]) == []
     assert await store.missing_runs([]) == []
+
+
+async def test_finishing_an_upload_that_was_swept_says_so(store: Store, clock: FakeClock) -> None:
+    claimed = await claimed_step(store, clock)
+    artifact = await store.add_artifact(new(claimed, "a"))
+    assert await store.finish_artifact(artifact, 1, "f" * 64) is True
+    # Its claim ended (a lost lease) and the sweep took the row while the file was copied:
+    # the uploader learns it must delete what it wrote.
+    await store.discard_artifacts(claimed.row.id, claimed.token)
+    assert await store.finish_artifact(artifact, 1, "f" * 64) is False
+
+
+async def test_the_run_total_may_leave_out_the_row_that_is_about_to_keep_new_ones(
+    store: Store, clock: FakeClock
+) -> None:
+    await new_run(store, [queued("one", clock()), queued("two", clock())])
+    first, second = sorted(await claim(store), key=lambda c: c.row.step_id)
+    await upload(store, first, "a", [b"xxx"])
+    await keep(store, first)
+    await upload(store, second, "b", [b"yy"])
+    await keep(store, second)
+    run_id = first.row.run_id
+    assert await store.kept_artifact_bytes(run_id) == 5
+    assert await store.kept_artifact_bytes(run_id, besides=first.row.id) == 2
+    assert await store.kept_artifact_bytes(run_id, besides=second.row.id) == 3

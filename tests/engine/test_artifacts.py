@@ -11,13 +11,21 @@ import hashlib
 import os
 from pathlib import Path
 
+import pytest
+
 from executor.actions import Succeeded
-from executor.artifacts import Limits
+from executor.artifacts import CHUNK, Artifacts, Collected, Limits
+from executor.engine.core import DEFAULT_LIMITS
 from executor.engine.runner import run_attempt
-from executor.store.records import ArtifactRecord
+from executor.errors import ArtifactRefused
+from executor.statuses import StepStatus
+from executor.store import Store
+from executor.store.records import ArtifactRecord, Claimed, NewArtifact
 from executor.workflow import Masker, parse_workflow
+from tests.contract.helpers import set_step
 from tests.engine.test_leases import opened, stalled
 from tests.support.engine import Harness, running_engine
+from tests.support.waiting import async_wait_until
 
 
 async def read(harness: Harness, artifact: ArtifactRecord, start: int = 0, end: int | None = None) -> bytes:
@@ -276,3 +284,159 @@ steps:
             assert [a.attempt for a in await store.unkept_artifacts(10)] == [1]
             assert await live.engine.artifacts.sweep() == 1
             assert [a.id for a in await live.engine.list_artifacts(run.id)] == [kept.id]
+
+
+async def test_a_glob_does_not_walk_into_links_to_folders(harness: Harness, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    (work / "sub").mkdir(parents=True)
+    # Two links to `.` made glob.glob's `**` walk 2^40 paths (a hang, memory without end).
+    run_id = await harness.submit(f"""
+name: loops
+steps:
+  - id: build
+    action: shell
+    with:
+      cwd: {work}
+      command: "printf a > sub/a.txt; printf h > sub/.h.txt; ln -s . sub/l1; ln -s . sub/l2"
+    artifacts: ["**/*.txt"]
+""")
+    run, steps = await harness.wait(run_id, timeout=20)
+    assert run.status == "succeeded", steps["build"].error
+    assert [a.name for a in await harness.engine.list_artifacts(run_id)] == ["sub/a.txt"]
+
+
+async def test_a_repeated_step_replacing_its_artifacts_stays_under_the_run_limit(database_url: str) -> None:
+    async with running_engine(database_url, limits=Limits(file=1 << 20, run=3000)) as harness:
+        run_id = await harness.submit("""
+name: loop
+steps:
+  - id: poll
+    action: shell
+    repeat: {until: "{{ loop.index >= 2 }}", max: 5}
+    with: {command: "head -c 2000 /dev/zero > $EXECUTOR_ARTIFACTS_DIR/state.bin"}
+""")
+        run, steps = await harness.wait(run_id)
+        # Each iteration's 2000 bytes supersede the last's: the run never holds more.
+        assert run.status == "succeeded", steps["poll"].error
+        [kept] = await harness.engine.list_artifacts(run_id)
+        assert (kept.name, kept.size) == ("state.bin", 2000)
+
+
+async def test_a_limit_passed_by_a_byte_is_told_in_bytes(database_url: str) -> None:
+    async with running_engine(database_url, limits=Limits(file=1024, run=1 << 20)) as harness:
+        run_id = await harness.submit("""
+name: edge
+steps:
+  - {id: build, action: shell, with: {command: "head -c 1025 /dev/zero > $EXECUTOR_ARTIFACTS_DIR/a.bin"}}
+""")
+        run, steps = await harness.wait(run_id)
+        assert steps["build"].error is not None
+        assert "'a.bin' is 1025 B, over the limit of 1024 B per artifact" in steps["build"].error
+
+
+FROZEN = """
+name: frozen
+steps:
+  - {id: build, action: shell, with: {command: "true"}}
+"""
+
+
+async def _frozen_claim(store: Store) -> Claimed:
+    """A claim of an instance that froze after taking it (nobody renews or reaps it)."""
+    frozen = stalled(store, "frozen")
+    await frozen.register(parse_workflow(FROZEN), FROZEN)
+    await frozen.submit("frozen")
+    [claimed] = await frozen.claim(1)
+    return claimed
+
+
+async def test_a_directory_upload_swept_while_it_copied_leaves_no_file(
+    database_url: str, tmp_path: Path
+) -> None:
+    root = tmp_path / "artifacts"
+    root.mkdir()
+    source = tmp_path / "a.txt"
+    source.write_bytes(b"data")
+
+    class SweptMidway(Artifacts):
+        async def _to_directory(self, run_id: str, artifact: int, path: Path) -> tuple[int, str]:
+            copied = await super()._to_directory(run_id, artifact, path)
+            await self.store.delete_artifacts([artifact])  # the sweep: the claim was lost meanwhile
+            return copied
+
+    async with opened(database_url) as store:
+        claimed = await _frozen_claim(store)
+        with pytest.raises(ArtifactRefused, match="claim ended during its upload"):
+            await SweptMidway(store, DEFAULT_LIMITS, root).upload(claimed, [Collected("a.txt", source, 4)])
+        assert list((root / claimed.row.run_id).iterdir()) == [], "no file without a row"
+
+
+async def test_a_cancelled_directory_upload_leaves_no_file(database_url: str, tmp_path: Path) -> None:
+    root = tmp_path / "artifacts"
+    root.mkdir()
+    pipe = tmp_path / "pipe"  # a source that gives bytes when the test says
+    os.mkfifo(pipe)
+    async with opened(database_url) as store:
+        claimed = await _frozen_claim(store)
+        folder = root / claimed.row.run_id
+        artifacts = Artifacts(store, DEFAULT_LIMITS, root)
+        upload = asyncio.create_task(artifacts.upload(claimed, [Collected("a.bin", pipe, 0)]))
+        writer = await asyncio.to_thread(open, pipe, "wb")
+        try:
+            await asyncio.to_thread(writer.write, b"x" * CHUNK)
+            await asyncio.to_thread(writer.flush)
+            await async_wait_until(lambda: folder.is_dir() and any(folder.iterdir()), what="the copy")
+            upload.cancel()  # a lost lease, a cancelled run, a drain's end
+            with pytest.raises(asyncio.CancelledError):
+                await upload
+            # The copy's thread wakes with more bytes: it gives up instead of finishing.
+            await asyncio.to_thread(writer.write, b"y" * CHUNK)
+        finally:
+            await asyncio.to_thread(writer.close)
+        await async_wait_until(lambda: not any(folder.iterdir()), what="the half copy removed")
+        [unkept] = await store.discard_artifacts(claimed.row.id, claimed.token)
+        assert unkept.stored == "directory"
+
+
+async def test_the_sweep_deletes_a_half_copy_that_a_crash_left(database_url: str, tmp_path: Path) -> None:
+    root = tmp_path / "artifacts"
+    async with opened(database_url) as store:
+        claimed = await _frozen_claim(store)
+        row = claimed.row
+        artifact = await store.add_artifact(
+            NewArtifact(
+                run_id=row.run_id, step=row.id, step_id=row.step_id, item_index=-1, attempt=1,
+                token=claimed.token, name="a.bin", media_type="application/octet-stream", stored="directory",
+            )
+        )  # fmt: skip
+        folder = root / row.run_id
+        folder.mkdir(parents=True)
+        (folder / f".upload-{artifact}").write_bytes(b"half")  # the service was killed mid-copy
+        await set_step(store, row.id, status=StepStatus.QUEUED)  # its claim is over
+        assert await Artifacts(store, DEFAULT_LIMITS, root).sweep() == 1
+        assert list(folder.iterdir()) == []
+
+
+async def test_placing_artifacts_again_never_changes_a_file_a_command_reads(
+    harness: Harness, tmp_path: Path
+) -> None:
+    run_id = await harness.submit("""
+name: twice
+steps:
+  - {id: one, action: shell, with: {command: "printf old > $EXECUTOR_ARTIFACTS_DIR/r.txt"}}
+  - {id: two, action: shell, with: {command: "printf new > $EXECUTOR_ARTIFACTS_DIR/r.txt"}}
+""")
+    run, _ = await harness.wait(run_id)
+    assert run.status == "succeeded"
+    one = await harness.engine.artifact(run_id, "one", None, "r.txt")
+    two = await harness.engine.artifact(run_id, "two", None, "r.txt")
+    folder = tmp_path / "shared"  # one `cwd` for the items of a for_each step
+    folder.mkdir()
+    await harness.engine.artifacts.place([one], folder, {})
+    with (folder / "r.txt").open("rb") as reading:  # an item's command is reading it
+        # A sibling item's attempt places the artifacts again: a new file replaces the
+        # name, the one being read is never truncated and rewritten under it.
+        await harness.engine.artifacts.place([two], folder, {})
+        assert reading.read() == b"old"
+    assert (folder / "r.txt").read_bytes() == b"new"
+    assert sorted(p.name for p in folder.iterdir()) == ["r.txt"], "no partial file left"

@@ -16,6 +16,7 @@ INSERT INTO artifact_chunks (artifact, seq, data) VALUES (%(artifact)s, %(seq)s,
 
 -- name: finish_artifact
 UPDATE artifacts SET size = %(size)s, sha256 = %(sha256)s WHERE id = %(id)s AND state = 'uploading'
+RETURNING id
 
 -- name: discard_artifacts
 DELETE FROM artifacts WHERE step = %(step)s AND token = %(token)s AND state = 'uploading'
@@ -34,7 +35,8 @@ WHERE run_id = %(run_id)s AND step_id = %(step_id)s AND item_index = %(item_inde
 SELECT data FROM artifact_chunks WHERE artifact = %(artifact)s AND seq = %(seq)s
 
 -- name: kept_artifact_bytes
-SELECT COALESCE(sum(size), 0)::bigint AS size FROM artifacts WHERE run_id = %(run_id)s AND state = 'kept'
+SELECT COALESCE(sum(size), 0)::bigint AS size FROM artifacts
+WHERE run_id = %(run_id)s AND state = 'kept' AND step <> %(besides)s
 
 -- name: unkept_artifacts
 -- Superseded ones, and uploads whose claim is over: the step row is not running under the

@@ -14,6 +14,7 @@ INSERT INTO artifact_chunks (artifact, seq, data) VALUES (:artifact, :seq, :data
 
 -- name: finish_artifact
 UPDATE artifacts SET size = :size, sha256 = :sha256 WHERE id = :id AND state = 'uploading'
+RETURNING id
 
 -- name: discard_artifacts
 DELETE FROM artifacts WHERE step = :step AND token = :token AND state = 'uploading'
@@ -32,7 +33,8 @@ WHERE run_id = :run_id AND step_id = :step_id AND item_index = :item_index AND n
 SELECT data FROM artifact_chunks WHERE artifact = :artifact AND seq = :seq
 
 -- name: kept_artifact_bytes
-SELECT COALESCE(sum(size), 0) AS size FROM artifacts WHERE run_id = :run_id AND state = 'kept'
+SELECT COALESCE(sum(size), 0) AS size FROM artifacts
+WHERE run_id = :run_id AND state = 'kept' AND step <> :besides
 
 -- name: unkept_artifacts
 -- Superseded ones, and uploads whose claim is over: the step row is not running under the

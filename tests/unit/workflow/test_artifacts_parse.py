@@ -38,6 +38,7 @@ CASES = [
     ("from-unknown", "  - {id: s, action: shell, needs: [build], with: {command: x, artifacts_from: [nope]}}\n", "steps[2].with.artifacts_from[0]", 5, "'nope' is not a step"),
     ("from-itself", "  - {id: s, action: shell, with: {command: x, artifacts_from: [s]}}\n", "steps[2].with.artifacts_from[0]", 5, "its own artifacts"),
     ("from-not-list", "  - {id: s, action: shell, needs: [build], with: {command: x, artifacts_from: 3}}\n", "steps[2].with.artifacts_from", 5, ""),
+    ("from-template", "  - {id: s, action: shell, needs: [build], with: {command: x, artifacts_from: \"{{ 'build' }}\"}}\n", "steps[2].with.artifacts_from", 5, "a literal list of step ids, not a template"),
 ]  # fmt: skip
 
 
