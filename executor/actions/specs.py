@@ -11,6 +11,7 @@ from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
 from executor.actions.base import Action, Param
+from executor.durations import to_seconds
 
 
 class ShellSpec(Action):
@@ -190,6 +191,12 @@ class LlmSpec(Action):
         tokens = with_.get("max_tokens")
         if _number(tokens) and "max_tokens" not in templated and tokens < 1:
             problems.append(("max_tokens", "must be at least 1"))
+        model = with_.get("model")
+        if isinstance(model, str) and "model" not in templated and not model.strip():
+            problems.append(("model", "must name a model"))
+        seconds = _seconds(with_["timeout"]) if "timeout" in with_ and "timeout" not in templated else None
+        if seconds is not None and seconds <= 0:
+            problems.append(("timeout", "must be longer than 0"))
         base_url = with_.get("base_url")
         if isinstance(base_url, str) and "base_url" not in templated and not is_http_url(base_url):
             problems.append(("base_url", f"{base_url!r} is not an http:// or https:// URL"))
@@ -266,6 +273,14 @@ def _has_id(value: Any, top: bool = False) -> bool:
     if isinstance(value, dict):
         return (not top and "$id" in value) or any(_has_id(item) for item in value.values())
     return isinstance(value, list) and any(_has_id(item) for item in value)
+
+
+def _seconds(value: Any) -> float | None:
+    """A duration parameter in seconds (None: not one, which its type check says)."""
+    try:
+        return to_seconds(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _number(value: Any) -> TypeGuard[int | float]:

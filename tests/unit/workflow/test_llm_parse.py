@@ -102,6 +102,17 @@ def test_a_prompt_or_messages_step_parses() -> None:
             "steps[0].with.timeout",
             "must be a duration",
         ),
+        (
+            "      model: m\n      prompt: hi\n      timeout: 0s\n",
+            "steps[0].with.timeout",
+            "must be longer than 0",
+        ),
+        (
+            "      model: m\n      prompt: hi\n      timeout: 0\n",
+            "steps[0].with.timeout",
+            "must be longer than 0",
+        ),
+        ("      model: ' '\n      prompt: hi\n", "steps[0].with.model", "must name a model"),
     ],
 )
 def test_an_llm_step_is_checked_at_load(with_: str, path: str, message: str) -> None:
