@@ -54,9 +54,15 @@ class Claimer(Protocol):
 
     def free_slots(self) -> int: ...
 
+    def reserve(self, count: int) -> None:
+        """Promise ``count`` slots to the writer's claim, so that the loop does not claim for
+        them too meanwhile (until `adopt` or `unreserve`)."""
+
+    def unreserve(self, count: int) -> None: ...
+
     async def claim_in(self, txn: Txn, limit: int) -> Sequence[Any]: ...
 
-    def adopt(self, items: Sequence[Any], *, exhausted: bool) -> None: ...
+    def adopt(self, items: Sequence[Any], *, exhausted: bool, reserved: int) -> None: ...
 
     def wake(self) -> None:
         """Work was queued that the writer did not claim: let the loop look for it."""
@@ -124,43 +130,50 @@ class GroupCommit:
             await asyncio.gather(*(self._alone(change) for change in group if not change.future.done()))
             return
         self.groups += 1
-        for change, scope, result in done:
-            self.after(scope)  # before the claimed steps start: events keep their order
-            _answer(change.future, result)
-        if self.claimer is not None:
-            if claimed is not None:
-                self.claimer.adopt(claimed.items, exhausted=not claimed.full)
-            if queued and (claimed is None or claimed.full):
-                self.claimer.wake()
+        try:
+            for change, scope, result in done:
+                self.after(scope)  # before the claimed steps start: events keep their order
+                _answer(change.future, result)
+        finally:  # leased and committed: they run, and their reserved slots are given back
+            if self.claimer is not None and claimed is not None:
+                self.claimer.adopt(claimed.items, exhausted=not claimed.full, reserved=claimed.reserved)
+        if self.claimer is not None and queued and (claimed is None or claimed.full):
+            self.claimer.wake()
 
     async def _together(
         self, group: list[Change[Any]]
     ) -> tuple[list[tuple[Change[Any], ChangeScope, Any]], GroupClaim | None, bool]:
         done: list[tuple[Change[Any], ChangeScope, Any]] = []
         queued = False
-        async with self.store.transaction() as txn:
-            await txn.prefetch(
-                [change.key for change in group if change.key],
-                [row for change in group for row in change.rows],
-                [(change.key, step) for change in group for step in change.steps],
-            )
-            for change in group:
-                scope = self.make_scope()
-                writes = txn.writes
-                try:
-                    result: Any = await change.body(txn, scope)
-                except RenderPending as exc:
-                    raise _Pending(change, exc) from exc
-                except ExecutorError as exc:
-                    if txn.writes != writes or isinstance(exc, StoreError):
-                        raise
-                    scope = self.make_scope()  # nothing happened: no events either
-                    result = exc
-                done.append((change, scope, result))
-                queued = queued or scope.queued
-            claimed = await self._claim(txn, group, queued)
-            if queued and (claimed is None or claimed.full):
-                await txn.work_queued()  # others may help with what we could not take
+        claimed: GroupClaim | None = None
+        try:
+            async with self.store.transaction() as txn:
+                await txn.prefetch(
+                    [change.key for change in group if change.key],
+                    [row for change in group for row in change.rows],
+                    [(change.key, step) for change in group for step in change.steps],
+                )
+                for change in group:
+                    scope = self.make_scope()
+                    writes = txn.writes
+                    try:
+                        result: Any = await change.body(txn, scope)
+                    except RenderPending as exc:
+                        raise _Pending(change, exc) from exc
+                    except ExecutorError as exc:
+                        if txn.writes != writes or isinstance(exc, StoreError):
+                            raise
+                        scope = self.make_scope()  # nothing happened: no events either
+                        result = exc
+                    done.append((change, scope, result))
+                    queued = queued or scope.queued
+                claimed = await self._claim(txn, group, queued)
+                if queued and (claimed is None or claimed.full):
+                    await txn.work_queued()  # others may help with what we could not take
+        except BaseException:
+            if claimed is not None and self.claimer is not None:
+                self.claimer.unreserve(claimed.reserved)  # its claim was rolled back
+            raise
         return done, claimed, queued
 
     async def _claim(self, txn: Txn, group: list[Change[Any]], queued: bool) -> GroupClaim | None:
@@ -170,8 +183,15 @@ class GroupCommit:
         limit = self.claimer.free_slots() + frees
         if limit <= 0:
             return None
-        items = await self.claimer.claim_in(txn, limit)
-        return GroupClaim(items, full=len(items) == limit)
+        # Promised before the claim: the loop, claiming at the same time, must not count
+        # these slots free too (with --concurrency 1, two steps ran at once).
+        self.claimer.reserve(limit)
+        try:
+            items = await self.claimer.claim_in(txn, limit)
+        except BaseException:
+            self.claimer.unreserve(limit)
+            raise
+        return GroupClaim(items, full=len(items) == limit, reserved=limit)
 
     async def _alone(self, change: Change[Any]) -> None:
         for attempt in range(CONFLICT_RETRIES):
@@ -221,3 +241,4 @@ class GroupClaim:
 
     items: Sequence[Any]
     full: bool  # as many as it asked for: there may be more ready
+    reserved: int  # the slots promised to it (`Claimer.reserve`)

@@ -386,9 +386,15 @@ class Engine:
     async def claim_in(self, txn: Txn, limit: int) -> Sequence[Claimed]:
         return await txn.claim(self.instance_id, limit, self.lease)
 
-    def adopt(self, items: Sequence[Claimed], *, exhausted: bool) -> None:
+    def reserve(self, count: int) -> None:
+        self.loop.reserve(count)
+
+    def unreserve(self, count: int) -> None:
+        self.loop.unreserve(count)
+
+    def adopt(self, items: Sequence[Claimed], *, exhausted: bool, reserved: int) -> None:
         self._took(items)
-        self.loop.adopt(items, exhausted=exhausted)
+        self.loop.adopt(items, exhausted=exhausted, reserved=reserved)
 
     def wake(self) -> None:
         self.loop.wake()

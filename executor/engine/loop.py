@@ -76,12 +76,21 @@ class ClaimLoop(Generic[W]):
             return 0
         return max(0, self.concurrency - len(self._inflight) - self._reserved)
 
-    def adopt(self, items: Sequence[W], *, exhausted: bool) -> None:
-        """Start items claimed on the loop's behalf (for slots `free_slots` reported);
-        ``exhausted``: that claim found fewer items than it could take."""
+    def reserve(self, count: int) -> None:
+        """Promise ``count`` slots to a claim made on the loop's behalf (the writer's), until
+        `adopt` or `unreserve`: meanwhile the loop's own claims do not count them free."""
+        self._reserved += count
+
+    def unreserve(self, count: int) -> None:
+        self._reserved -= count
+
+    def adopt(self, items: Sequence[W], *, exhausted: bool, reserved: int = 0) -> None:
+        """Start items claimed on the loop's behalf (for the ``reserved`` slots, given back
+        now); ``exhausted``: that claim found fewer items than it could take."""
         self._exhausted = exhausted
         for item in items:
             self._start(item)
+        self._reserved -= reserved
 
     def wake(self) -> None:
         """Claim now rather than at the next poll (work was just queued)."""
@@ -101,14 +110,14 @@ class ClaimLoop(Generic[W]):
             self._wake.clear()
             free = self.free_slots()
             if free > 0:
-                self._reserved = free
+                self._reserved += free
                 try:
                     items = await self.source.claim(free)
                 except ExecutorError as exc:
                     logger.warning("claiming work failed, retrying in {}s: {}", self.poll_interval, exc)
                     items = ()
                 finally:
-                    self._reserved = 0
+                    self._reserved -= free
                 self.claims += 1
                 if not self._claiming:
                     # drain began while we were claiming: do not start what we just got

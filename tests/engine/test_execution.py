@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from executor.engine.events import RetryEvent
+from executor.store.base import Txn
+from executor.store.records import Claimed
 from tests.support.checks import not_none
 from tests.support.engine import Harness, running_engine
 from tests.support.process import pid_alive
@@ -196,3 +199,27 @@ steps:
         run, steps = await harness.wait(run_id)
     assert steps["call"].status == "failed" and "answered 404" in not_none(steps["call"].error)
     assert steps["tolerant"].status == "succeeded"
+
+
+async def test_while_the_writer_claims_the_loop_sees_no_free_slot(database_url: str) -> None:
+    # With --concurrency 1, a run's submission claimed its first step in the writer's
+    # transaction while the claim loop, woken at the same time, counted the same slot free
+    # and claimed another: two steps ran at once.
+    async with running_engine(database_url, concurrency=1) as harness:
+        engine = harness.engine
+        seen: list[int] = []
+        claim_in = engine.claim_in
+
+        async def watched(txn: Txn, limit: int) -> Sequence[Claimed]:
+            seen.append(engine.loop.free_slots())
+            return await claim_in(txn, limit)
+
+        engine.claim_in = watched  # type: ignore[method-assign]
+        run_id = await harness.submit(
+            "name: three\nsteps:\n"
+            + "".join(f"  - {{id: s{n}, action: shell, with: {{command: 'sleep 0.2'}}}}\n" for n in range(3))
+        )
+        run, _ = await harness.wait(run_id)
+    assert run.status == "succeeded"
+    assert seen and all(free == 0 for free in seen), seen
+    assert engine.loop.in_flight == 0

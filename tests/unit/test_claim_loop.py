@@ -153,3 +153,22 @@ async def test_a_failing_item_does_not_stop_the_loop() -> None:
     await async_wait_until(lambda: queue.started == [0, 1])
     await loop.drain(timeout=1)
     await task
+
+
+async def test_slots_reserved_for_a_claim_made_elsewhere_are_not_free_until_adopted() -> None:
+    queue = Queue()
+    loop = ClaimLoop(queue, concurrency=2, poll_interval=0.05)
+    running = asyncio.create_task(loop.run())
+    await async_wait_until(lambda: loop.free_slots() == 2, what="the loop running")
+    loop.reserve(2)  # the writer claims for both slots in its transaction
+    assert loop.free_slots() == 0
+    loop.adopt([7], exhausted=True, reserved=2)  # it found one
+    assert (loop.in_flight, loop.free_slots()) == (1, 1)
+    loop.reserve(1)
+    loop.unreserve(1)  # a claim rolled back gives its slot back
+    assert loop.free_slots() == 1
+    await async_wait_until(lambda: 7 in queue.release, what="the adopted item to start")
+    queue.release[7].set()
+    await async_wait_until(lambda: loop.free_slots() == 2, what="the adopted item to finish")
+    await loop.drain(1)
+    await running
