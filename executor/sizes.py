@@ -1,4 +1,4 @@
-"""Sizes for people, one way everywhere (errors, the dashboard, the remote CLI)."""
+"""Sizes and amounts for people, one way everywhere (errors, the dashboard, the remote CLI)."""
 
 from __future__ import annotations
 
@@ -11,3 +11,12 @@ def format_size(count: int) -> str:
             return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     raise AssertionError("unreachable")
+
+
+def format_usd(amount: float) -> str:
+    """Dollars for people: cents from $1 ($1,234.50), below it four decimals at least and
+    as many as a small amount needs ($0.0210, $0.0000144: a cheap call is not $0.0000)."""
+    if amount >= 1:
+        return f"${amount:,.2f}"
+    whole, _, fraction = f"{amount:.8f}".partition(".")
+    return f"${whole}.{fraction.rstrip('0').ljust(4, '0')}"

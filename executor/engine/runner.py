@@ -25,15 +25,12 @@ from executor.engine import cycles
 from executor.engine.logs import LogBuffer
 from executor.errors import ArtifactRefused, ExecutorError, StoreError
 from executor.render.renderer import Renderer
+from executor.sizes import format_usd
 from executor.store import Store
 from executor.store.records import ArtifactRecord, Claimed
 from executor.workflow import Masker, Step, Workflow, build_context
 from executor.workflow.artifacts import TAKES_ARTIFACTS
 from executor.workflow.schedules import template_context
-
-
-def _usd(value: float) -> str:
-    return f"${value:.2f}" if value >= 1 else f"${value:.4f}"  # cents hide a small budget
 
 
 def ignore_llm_call(call: LlmCall) -> None:
@@ -66,7 +63,7 @@ async def run_attempt(
         # A sum of floats (ten calls of $0.10 are $0.9999999999999999): to the nano-dollar.
         spent = round((await store.run_llm_totals(row.run_id)).cost_usd, 9)
         if spent >= workflow.budget:  # per run: its child runs spend budgets of their own
-            error = f"the run has spent {_usd(spent)} of its {_usd(workflow.budget)} budget"
+            error = f"the run has spent {format_usd(spent)} of its {format_usd(workflow.budget)} budget"
             return Failed(error, retryable=False)
     try:
         if step.templated:

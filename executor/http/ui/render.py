@@ -19,7 +19,7 @@ from starlette.templating import Jinja2Templates
 
 from executor import __version__
 from executor.errors import ExecutorError
-from executor.sizes import format_size
+from executor.sizes import format_size, format_usd
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -91,6 +91,7 @@ def _environment() -> jinja2.Environment:
     env.filters["when"] = when
     env.filters["json"] = pretty_json
     env.filters["size"] = size
+    env.filters["usd"] = format_usd
     env.filters["tojson_attr"] = lambda value: json.dumps(value, separators=(",", ":"))
     env.globals["duration"] = duration
     env.globals["version"] = __version__

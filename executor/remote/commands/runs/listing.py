@@ -20,6 +20,7 @@ from executor.remote.commands.runs.app import (
     run_filter,
 )
 from executor.remote.options import Format, Remote, help_text, remote_command
+from executor.sizes import format_usd
 
 if TYPE_CHECKING:
     from executor.remote.client import Client
@@ -158,7 +159,7 @@ def _llm(totals: dict[str, Any] | None) -> str | None:
         return None
     calls = totals["calls"]
     tokens = f"{totals['input_tokens']} in ({totals['cached_tokens']} cached) / {totals['output_tokens']} out"
-    return f"{calls} call{'s' if calls != 1 else ''}, {tokens} tokens, ${totals['cost_usd']:.4f}"
+    return f"{calls} call{'s' if calls != 1 else ''}, {tokens} tokens, {format_usd(totals['cost_usd'])}"
 
 
 def show_run(run: dict[str, Any]) -> None:
