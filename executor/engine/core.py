@@ -272,6 +272,11 @@ class Engine:
             await self.get(run_id)
         return listed
 
+    async def artifacts_of(self, run: RunRecord) -> list[ArtifactRecord]:
+        """`list_artifacts` of a run the caller has read already: no second read of it when
+        it has none (the dashboard's live part, polled every few seconds)."""
+        return await self.store.list_artifacts(run.id)
+
     async def artifact(self, run_id: str, step_id: str, item: int | None, name: str) -> ArtifactRecord:
         """One kept artifact: of the step, or of item ``item`` of a for_each step."""
         found = await self.store.get_artifact(run_id, step_id, -1 if item is None else item, name)

@@ -5,7 +5,6 @@ backend gives (`_fetch_text` for reads, `_execute` and `_execute_many` for write
 from __future__ import annotations
 
 import abc
-import json
 from collections.abc import Sequence
 from typing import Any, Generic
 
@@ -22,10 +21,6 @@ class SharedArtifacts(SharedReads[R], Generic[R]):
     @abc.abstractmethod
     async def _execute_many(self, name: str, params: Sequence[dict[str, Any]]) -> None:
         """Run the named statement once per parameter set, in one write transaction."""
-
-    def _ids(self, ids: Sequence[Any]) -> Any:
-        # SQLite reads a list from JSON text (json_each); psycopg adapts a list to an array.
-        return json.dumps(list(ids)) if self.dialect == "sqlite" else list(ids)
 
     async def add_artifact(self, artifact: NewArtifact) -> int:
         params = {**artifact.__dict__, "now": self._now_param()}
@@ -73,12 +68,12 @@ class SharedArtifacts(SharedReads[R], Generic[R]):
 
     async def delete_artifacts(self, ids: Sequence[int]) -> None:
         if ids:
-            await self._execute("delete_artifacts", {"ids": self._ids(ids)})
+            await self._execute("delete_artifacts", {"ids": self._encode_list(list(ids))})
 
     async def missing_runs(self, run_ids: Sequence[str]) -> list[str]:
         ids = [run_id for run_id in run_ids if common.is_uuid(run_id)]
         missing = (
-            {row["id"] for row in await self._fetch("missing_runs", {"ids": self._ids(ids)})}
+            {row["id"] for row in await self._fetch("missing_runs", {"ids": self._encode_list(list(ids))})}
             if ids
             else set()
         )

@@ -35,7 +35,7 @@ class SharedReads(Store, Generic[R]):
     # How the dialect's JSON columns read (text to decode, or decoded by the driver), and
     # how it takes a list parameter (`common.run_filter`'s ``statuses``).
     _decode: Callable[[Any], Any]
-    _encode_list: Callable[[list[str]], Any]
+    _encode_list: Callable[[list[Any]], Any]
 
     @abc.abstractmethod
     async def _fetch_text(self, query: str, params: dict[str, Any] | None = None) -> list[R]:

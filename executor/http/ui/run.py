@@ -90,7 +90,7 @@ async def _load(request: Request, run_id: str) -> dict[str, Any]:
     every = LIVE_EVERY if len(steps) <= MAX_NODES else LIVE_EVERY_LARGE
     outputs, outputs_clipped = clipped_json(run.outputs)
     # Listed with the live part: a step's artifacts appear with its success.
-    artifacts = [artifact_json(artifact) for artifact in await engine.list_artifacts(run.id)]
+    artifacts = [artifact_json(artifact) for artifact in await engine.artifacts_of(run)]
     return {
         # What it holds and waits for under keys of mutual exclusion, as the API says it.
         "keys": views.with_places({}, *await engine.places(run)),
