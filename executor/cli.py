@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
-from executor import __version__, frozen, log
+from executor import __version__, frozen, launch, log
 from executor.errors import ConfigError, ExecutorError
 from executor.lifecycle import EXIT_INTERRUPTED, Interrupted, Lifecycle
 from executor.remote.commands import GROUPS as REMOTE_GROUPS
@@ -110,46 +110,10 @@ def root(
 
 
 @app.command()
-@settings_options(
-    "serve",
-    "database",
-    "host",
-    "port",
-    "stop_timeout",
-    "drain_delay",
-    "poll_interval",
-    "concurrency",
-    "lease",
-    "heartbeat_timeout",
-    "max_lost_attempts",
-    "workflows",
-    "pass_env",
-    "llm_base_url",
-    "llm_prices",
-    "render_timeout",
-    "pool_size",
-    "max_body",
-    "artifacts_dir",
-    "artifact_max_file",
-    "artifact_max_run",
-    "api_token",
-    "log_level",
-    "log_format",
-    "insecure",
-    "skip_migrations",
-    "retention",
-)
+@settings_options("serve", *launch.SERVE)
 def serve(**given: str | bool | None) -> None:
     """Serve the HTTP API and run workflows until SIGTERM or SIGINT (the default command)."""
-    from executor.service import Service
-
-    try:
-        settings = parse_settings(stderr_is_tty=sys.stderr.isatty(), **given)
-        log.configure(settings.log_level, settings.log_format)
-        # Migrates first; a signal at any point of the start stops it (exit 0).
-        asyncio.run(Service(settings).run())
-    except ExecutorError as exc:
-        _fail(exc)
+    launch.serve(given)
 
 
 @app.command(name="migrate")
@@ -490,8 +454,12 @@ COMMANDS |= set(REMOTE_GROUPS)
 
 
 def main(argv: list[str] | None = None) -> None:
-    frozen.adopt_bootloader()
     args = list(sys.argv[1:] if argv is None else argv)
+    given = launch.serve_arguments(args)
+    if given is not None:  # the plain `executor [serve] --flag value ...`, read as typer would
+        launch.start(given)
+        return
+    frozen.adopt_bootloader()
     log.configure()  # until the command has parsed its own --log-level and --log-format
     # `executor [OPTIONS]` means `executor serve [OPTIONS]`.
     if not args or (args[0] not in COMMANDS and args[0] not in ("--help", "-h", "--version")):

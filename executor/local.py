@@ -40,6 +40,9 @@ class Progress:
         self.started: dict[tuple[str, str, int], float] = {}
         self.names: dict[str, str] = {}
         self.top: str | None = None  # the run `executor run` started (the others are children)
+        # Lines held until `release`, after the line naming the run: steps that run in process
+        # (`engine.inline`) end in the transaction that submits it, before it is named.
+        self._held: list[str] | None = []
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunEvent):
@@ -91,7 +94,17 @@ class Progress:
             self._line(STEP_MARKS[status], label, f"{status} {event.error or ''}".strip())
 
     def _line(self, mark: str, label: str, detail: str) -> None:
-        self.out.write(f"{mark} {label:<24} {detail}".rstrip() + "\n")
+        line = f"{mark} {label:<24} {detail}".rstrip() + "\n"
+        if self._held is not None:
+            self._held.append(line)
+            return
+        self.out.write(line)
+        self.out.flush()
+
+    def release(self) -> None:
+        """Print the lines held so far, and the next ones as they come."""
+        held, self._held = self._held or [], None
+        self.out.write("".join(held))
         self.out.flush()
 
 
@@ -184,6 +197,7 @@ async def _run(
         await engine.register(workflow, source)
         run, _ = await engine.submit(workflow.name, run_input, origin=Origin(trigger="cli"))
         progress.write(f"run {run.id} of {workflow.name} (version {run.workflow_version})\n")
+        watcher.release()
         async with runtime.working():
             if (await engine.get(run.id))[0].status not in RUN_FINAL:
                 await _first(lifecycle.stop_requested.wait(), finished.wait())

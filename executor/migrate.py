@@ -5,6 +5,12 @@ tree, inside an installed wheel (``executor/_migrations``) and inside the frozen
 (PyInstaller's ``sys._MEIPASS``). Applying them is safe from many processes at once: yoyo
 takes its lock row first, and decides what is pending only once it holds the lock.
 
+Most starts find every migration already applied. That is read first, without yoyo (slow to
+import, and it writes to the database before it reads): one query of the table where yoyo
+records what it applied. A migration once recorded stays applied, so when all of this
+binary's are there nothing can be pending and the lock is not needed; anything else (a new
+database, one migration missing, a read that fails) goes the whole way through yoyo.
+
 yoyo is synchronous and deaf to stop requests, so a command runs it in a thread of its own
 (`in_thread`) and tells it of a stop through `Stop`. Until it tries to take the lock it
 holds nothing, and a stop leaves it behind at once (a connection attempt to an unreachable
@@ -192,6 +198,57 @@ def _create_private(database: DatabaseURL) -> None:
         raise MigrationError(f"cannot create database {database.url}: {exc.strerror or exc}") from exc
 
 
+# yoyo's record of what it applied (yoyo.migrations.default_migration_table), oldest first.
+_APPLIED_SQL = "SELECT migration_id FROM _yoyo_migration ORDER BY applied_at_utc"
+
+
+def _known_ids(dialect: str) -> list[str] | None:
+    """The ids yoyo gives this binary's migrations (file names without ``.sql``, in order),
+    found without yoyo; None when the folder holds more than plain SQL migrations (yoyo's
+    rollbacks, post-apply hooks or Python migrations): then yoyo must read it."""
+    ids = []
+    for path in sorted(migrations_dir(dialect).iterdir()):
+        if path.suffix != ".sql" or path.name.endswith(".rollback.sql") or path.name.startswith("post-apply"):
+            return None
+        ids.append(path.stem)
+    return ids
+
+
+def _recorded(database: DatabaseURL) -> list[str] | None:
+    """The ids of the migrations applied to ``database``, by a plain read of yoyo's table
+    (nothing created, no lock); None when they cannot be read so (no table yet, a SQLite
+    file busy or unreadable): then yoyo must look. A PostgreSQL server that cannot be reached
+    is a `MigrationError`, as from yoyo."""
+    if database.dialect == "sqlite":
+        try:
+            with closing(sqlite3.connect(database.sqlite_path, isolation_level=None)) as db:
+                return [row[0] for row in db.execute(_APPLIED_SQL)]
+        except sqlite3.Error:
+            return None
+    import psycopg  # here: SQLite databases never need it
+
+    url = database.url
+    if "connect_timeout=" not in url:  # as `yoyo_url` gives yoyo
+        url += f"{'&' if '?' in url else '?'}connect_timeout={CONNECT_TIMEOUT}"
+    try:
+        connection = psycopg.connect(url, autocommit=True)
+    except psycopg.Error as exc:
+        raise MigrationError(f"cannot open database {database.redacted()}: {_reason(exc)}") from exc
+    try:
+        with connection:
+            return [row[0] for row in connection.execute(_APPLIED_SQL)]
+    except psycopg.Error:
+        return None
+
+
+def _status_of(known: list[str], applied: list[str]) -> Status:
+    return Status(
+        applied=applied,
+        pending=[m for m in known if m not in applied],
+        unknown=[m for m in applied if m not in known],
+    )
+
+
 def _reason(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
@@ -211,6 +268,10 @@ def status(database: DatabaseURL) -> Status:
         # Do not create an empty database file just to say that it is empty.
         known = [m.id for m in _known_migrations(database)]
         return Status(applied=[], pending=known, unknown=[])
+    ids = _known_ids(database.dialect)
+    recorded = _recorded(database) if ids is not None else None
+    if ids is not None and recorded is not None:
+        return _status_of(ids, recorded)
     backend, migrations = _load(database)
     try:
         applied = _applied_ids(backend)
@@ -218,12 +279,7 @@ def status(database: DatabaseURL) -> Status:
         raise MigrationError(f"cannot read migration state: {_reason(exc)}") from exc
     finally:
         backend.connection.close()
-    known = [m.id for m in migrations]
-    return Status(
-        applied=applied,
-        pending=[m for m in known if m not in applied],
-        unknown=[m for m in applied if m not in known],
-    )
+    return _status_of([m.id for m in migrations], applied)
 
 
 def _known_migrations(database: DatabaseURL) -> Any:
@@ -245,6 +301,8 @@ def apply(
     if database.dialect == "sqlite":
         _create_private(database)
     stop.at("connecting to the database")
+    if _at_head(database):
+        return []
     backend, migrations = _load(database)
     applied: list[str] = []
     try:
@@ -269,6 +327,22 @@ def apply(
     finally:
         backend.connection.close()
     return applied
+
+
+def _at_head(database: DatabaseURL) -> bool:
+    """Whether ``database`` already records every migration of this binary (and, for SQLite,
+    has its incremental auto-vacuum on): then `apply` has nothing to do, lock or no lock."""
+    ids = _known_ids(database.dialect)
+    recorded = _recorded(database) if ids is not None else None
+    if ids is None or recorded is None or _status_of(ids, recorded).pending:
+        return False
+    if database.dialect == "sqlite":
+        try:
+            with closing(sqlite3.connect(database.sqlite_path, isolation_level=None)) as db:
+                return bool(db.execute("PRAGMA auto_vacuum").fetchone()[0] == _INCREMENTAL)
+        except sqlite3.Error:
+            return False
+    return True
 
 
 def _incremental_auto_vacuum(path: Path, stop: Stop) -> None:

@@ -11,6 +11,10 @@
    work up to the stop timeout; cancel and hand back the rest; keep HTTP up for the
    drain delay.
 4. (stopped) close the HTTP server, mark the instance stopped, close the store.
+
+A worker of `executor serve --workers N` (`executor.workers`) is a `Service` given what its
+parent `Inherited`: the listening socket (bound, and the schema migrated, by the parent), where
+READY=1 and STOPPING=1 go, and who asks it to stop (its parent, instead of signals).
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from contextlib import AsyncExitStack
+from collections.abc import Callable
+from contextlib import AbstractContextManager, AsyncExitStack
+from dataclasses import dataclass
 
 from hypercorn.asyncio import serve
 from hypercorn.config import Config as HypercornConfig
@@ -59,39 +65,56 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+async def prepare_schema(settings: Settings, lifecycle: Lifecycle) -> None:
+    """Migrate, or with ``--skip-migrations`` check that the schema is current; a stop
+    requested meanwhile raises `Interrupted`."""
+    database = settings.database
+    if settings.skip_migrations:
+        await migrate.in_thread(
+            lifecycle, "checking the database schema", lambda _: migrate.check_schema(database)
+        )
+    else:
+        timeout = settings.lock_timeout
+        await migrate.in_thread(lifecycle, "migrating", lambda stop: migrate.apply(database, timeout, stop))
+
+
+@dataclass(frozen=True)
+class Inherited:
+    """What a worker gets from its parent (`executor.workers`) instead of doing it itself."""
+
+    sock: socket.socket  # bound by the parent (which migrated first); listening once a worker serves
+    notify: Callable[[str], object]  # READY=1 and STOPPING=1 go to the parent, not to systemd
+    controls: Callable[[Lifecycle], AbstractContextManager[None]]  # stop requests, instead of signals
+
+
 class Service:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, inherited: Inherited | None = None) -> None:
         self.settings = settings
+        self.inherited = inherited
         self.lifecycle = Lifecycle()
         self.engine: Engine | None = None
         self.port: int | None = None
+        self._notify = systemd.notify if inherited is None else inherited.notify
 
     async def run(self) -> None:
         if self.lifecycle.state is not State.IDLE:
             raise StartupError(f"a {self.lifecycle.state.value} service cannot be started")
-        with handle_stop_signals(self.lifecycle):
+        controls = handle_stop_signals if self.inherited is None else self.inherited.controls
+        with controls(self.lifecycle):
             try:
-                await self._migrate()
+                if self.inherited is None:
+                    await prepare_schema(self.settings, self.lifecycle)
                 await self._open_and_serve()
             except Interrupted:
                 if self.lifecycle.state is State.IDLE:  # else the runtime closed and said so
                     await self.lifecycle.transition(State.STOPPED)
 
-    async def _migrate(self) -> None:
-        database = self.settings.database
-        if self.settings.skip_migrations:
-            await migrate.in_thread(
-                self.lifecycle, "checking the database schema", lambda _: migrate.check_schema(database)
-            )
-        else:
-            timeout = self.settings.lock_timeout
-            await migrate.in_thread(
-                self.lifecycle, "migrating", lambda stop: migrate.apply(database, timeout, stop)
-            )
-
     async def _open_and_serve(self) -> None:
         # A taken port fails the start before the store is opened.
-        sock = bind_socket(self.settings.host, self.settings.port)
+        if self.inherited is None:
+            sock = bind_socket(self.settings.host, self.settings.port)
+        else:
+            sock = self.inherited.sock
         phase = "opening the database"
         if self.settings.workflows is not None:
             phase += f" and registering the workflows of {self.settings.workflows}"
@@ -128,12 +151,12 @@ class Service:
                     logger.bind(
                         instance=runtime.instance_id, database=self.settings.database.redacted()
                     ).info("executor {} running on http://{}:{}", __version__, self.settings.host, self.port)
-                    systemd.notify("READY=1")
+                    self._notify("READY=1")
 
                     await _until_stop_or_failure(self.lifecycle.stop_requested, http)
 
                     draining_since = asyncio.get_running_loop().time()
-                    systemd.notify("STOPPING=1")
+                    self._notify("STOPPING=1")
                     logger.info("draining (stop timeout {}s)", self.settings.stop_timeout)
                     handed_back = await runtime.drain()
                     await self._drain_delay(since=draining_since)

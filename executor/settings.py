@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import os
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -130,6 +131,15 @@ def _folder(text: str) -> Path | None:
     return Path(text)
 
 
+def _workers(text: str) -> int:
+    if text.strip().lower() == "auto":
+        return os.cpu_count() or 1
+    try:
+        return whole(1, MAX_WORKERS)(text)
+    except ValueError as exc:
+        raise ValueError(f"{exc}; or auto (one per core: {os.cpu_count() or 1} here)") from None
+
+
 def _tokens(text: str) -> tuple[str, ...]:
     return tuple(token.strip() for token in text.split(",") if token.strip())
 
@@ -156,6 +166,7 @@ def _own_variables(text: str) -> tuple[str, ...]:
     return names
 
 
+MAX_WORKERS = 256
 LOG_LEVELS = ("trace", "debug", "info", "warning", "error")
 LOG_FORMATS = ("auto", "text", "json")
 
@@ -227,6 +238,18 @@ SETTINGS = {
             parse=whole(1, 10_000),
             metavar="N",
             help="Steps in flight per instance at most.",
+        ),
+        Setting(
+            "workers",
+            "--workers",
+            "EXECUTOR_WORKERS",
+            default="1",
+            parse=_workers,
+            metavar="N",
+            help="Worker processes serving this port, each a whole instance (its own claims, leases, "
+            "`--concurrency` and `--pool-size`) on the one database; `auto`: one per core. Steps "
+            "that run processes gain on both databases, the engine's own work on PostgreSQL only "
+            "(README: Using every core).",
         ),
         Setting(
             "lease",
@@ -469,6 +492,7 @@ class Settings:
     drain_delay: float
     poll_interval: float
     concurrency: int
+    workers: int  # serving processes (`executor.workers`); 1: this process serves
     # How long a claimed step stays owned without a renewal: an instance that dies loses
     # its steps to the others (or to its own restart) after this long.
     lease: float

@@ -6,7 +6,8 @@ opening the database, registering workflows), a signal ends the start: the step 
 is cancelled (`Lifecycle.unless_stopped`) and the process exits. Once running, the first
 signal asks the service to drain; a second one, while it drains, asks it to stop at once.
 Hypercorn is started with a ``shutdown_trigger`` so that it installs no handlers of its own;
-the handlers here are removed again (and the earlier ones restored) on exit.
+the handlers here are removed again (and the earlier ones restored) on exit. A worker of
+`executor serve --workers` takes its stops from its parent instead (`ignore_stop_signals`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,27 @@ def handle_stop_signals(lifecycle: Lifecycle) -> Iterator[None]:
         else:
             logger.info("received {}: draining (send it again to stop at once)", sig.name)
             lifecycle.request_stop()
+
+    for sig in SIGNALS:
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        yield
+    finally:
+        for sig in SIGNALS:
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, previous[sig])
+
+
+@contextmanager
+def ignore_stop_signals(why: str) -> Iterator[None]:
+    """Log SIGTERM and SIGINT (saying ``why``) and do nothing more: for a worker of `serve
+    --workers`, whose parent passes stops on. A handler, not SIG_IGN, so that the commands
+    it starts do not inherit the ignoring."""
+    loop = asyncio.get_running_loop()
+    previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
+
+    def on_signal(sig: signal.Signals) -> None:
+        logger.warning("{} ignored: {}", sig.name, why)
 
     for sig in SIGNALS:
         loop.add_signal_handler(sig, on_signal, sig)

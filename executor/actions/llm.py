@@ -21,11 +21,7 @@ import asyncio
 import json
 import re
 import time
-from typing import Any
-
-import httpx
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
+from typing import TYPE_CHECKING, Any
 
 from executor import tracing
 from executor.actions.base import json_or_none
@@ -36,6 +32,9 @@ from executor.actions.prices import Price, Prices
 from executor.actions.specs import LlmSpec, is_http_url, message_problems, schema_problems
 from executor.durations import format_duration, to_seconds
 from executor.sizes import format_size
+
+if TYPE_CHECKING:
+    import httpx
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_TIMEOUT = 120.0
@@ -79,6 +78,8 @@ def _retryable(status: int) -> bool:
 class Llm(LlmSpec):
     @staticmethod
     async def run(attempt: Attempt) -> Outcome:
+        import httpx  # here: a service that sends no request starts faster without it
+
         params = attempt.params
         problem = _rendered_problem(params)
         if problem is not None:
@@ -380,6 +381,9 @@ def _schema_problem(
             json.loads(text)
         except ValueError as exc:
             return f"the reply is not JSON ({exc}){cut}: {_clip(text, 200, attempt)!r}"
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
     error = best_match(Draft202012Validator(schema).iter_errors(parsed))
     if error is None:
         return None

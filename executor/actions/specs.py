@@ -5,11 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, TypeGuard
 
-from jsonschema import Draft202012Validator
-from referencing import Registry
-from referencing.exceptions import Unresolvable
-from referencing.jsonschema import DRAFT202012
-
 from executor.actions.base import Action, Param
 from executor.durations import to_seconds
 
@@ -232,6 +227,12 @@ def schema_problems(schema: dict[str, Any]) -> list[tuple[str, str]]:
     """Where ``schema`` is not a valid JSON Schema (draft 2020-12) that a reply can be checked
     against: ``(path, message)``. Its patterns must compile and its ``$ref``s point inside it
     (nothing is fetched): else checking a reply would fail after the call was paid for."""
+    # Here, not at the top: jsonschema is slow to import, and serving needs it only for this.
+    from jsonschema import Draft202012Validator
+    from referencing import Registry
+    from referencing.exceptions import Unresolvable
+    from referencing.jsonschema import DRAFT202012
+
     meta = Draft202012Validator(
         Draft202012Validator.META_SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER
     )

@@ -13,17 +13,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar, Unpack
 
 from loguru import logger
 
-from executor import metrics
+from executor import metrics, tracing
 from executor.actions.outcomes import Failed, Outcome, Succeeded
 from executor.artifacts import Artifacts, Limits
+from executor.engine import batch, exclusion, history, inline, operators
 from executor.engine import bulk as bulk_actions
-from executor.engine import exclusion, history, operators
 from executor.engine.accounting import AttemptCalls
+from executor.engine.batch import Submission, Submitted
 from executor.engine.commit import GroupCommit
 from executor.engine.events import AttemptEvent, Event, StepEvent
 from executor.engine.leases import Leases
@@ -93,7 +95,7 @@ class Engine:
         self._stopped: set[int] = set()
         self._releasing: set[asyncio.Task[None]] = set()
         self._workflows: dict[tuple[str, int], Workflow] = {}
-        self._tasks: dict[int, asyncio.Task[Any]] = {}
+        self._tasks: dict[int, tuple[asyncio.Task[Any], str]] = {}  # row → its attempt: task, token
         self._run_of: dict[int, str] = {}  # the run of each row in `_tasks`
         self.leases = Leases(
             store,
@@ -106,6 +108,8 @@ class Engine:
             release=self._release_kept,
         )
         self.commits = GroupCommit(store, self._scope, self._after, claimer=self)
+        # Each open transaction's budget of in-process steps (`inline.Budget`).
+        self._budgets: weakref.WeakKeyDictionary[Txn, inline.Budget] = weakref.WeakKeyDictionary()
 
     @property
     def database_ok(self) -> bool:
@@ -143,26 +147,44 @@ class Engine:
         frees: int = 0,
         rows: Sequence[int] = (),
         steps: Sequence[str] = (),
+        settle: Callable[[ChangeScope, T], T] | None = None,
     ) -> T:
         """Run ``body`` in a store transaction, shared with other changes (`GroupCommit`);
         return its result once committed. ``key`` is the run it locks; ``frees`` the claim
         loop slots its commit frees (an attempt's outcome); ``rows`` and ``steps`` what it
-        will read of the run (hints).
+        will read of the run (hints); ``settle`` brings its result up to date once the
+        in-process steps it made ready have run (a run they finished).
 
         A change that meets a template still rendering (`RenderPending`) is rolled back and
         run again once the render is done: the transaction, shared by every change of the
         instance, never waits for a render. It creates the same run ids each time."""
         ids = ReplayedIds()
+        in_process = True  # off once its in-process steps met a template still rendering
+        deferred_pending = False
 
         async def attempt(txn: Txn, scope: ChangeScope) -> T:
+            nonlocal deferred_pending
             scope.new_id = ids.replay()
-            return await body(txn, scope)
+            scope.inline = scope.inline and in_process
+            result = await body(txn, scope)
+            budget = self._budgets.setdefault(txn, inline.Budget())  # shared by the group
+            try:
+                await inline.run_deferred(scope, budget)  # the in-process steps it made ready
+            except RenderPending:
+                deferred_pending = True
+                raise
+            return result if settle is None else settle(scope, result)
 
         while True:
             try:
                 result: T = await self.commits.run(attempt, key=key, frees=frees, rows=rows, steps=steps)
                 return result
             except RenderPending as pending:
+                if deferred_pending:
+                    # Met after its own work: it runs again at once, its steps queued (not
+                    # run here), so that it is not kept waiting for a later step's template.
+                    in_process, deferred_pending = False, False
+                    continue
                 await pending.wait()
 
     def _scope(self) -> ChangeScope:
@@ -173,6 +195,9 @@ class Engine:
             self.masker,
             self.max_lost_attempts,
             renderer=self.renderer,
+            # With tracing on, every attempt goes through the runner, which makes its span.
+            inline=not tracing.enabled(),
+            instance=self.instance_id,
         )
 
     def _after(self, scope: ChangeScope) -> None:
@@ -181,11 +206,13 @@ class Engine:
             # No longer ours to renew: released now, not when the attempt's task resumes
             # (a renewal in between would take the finished attempt for a lost lease).
             self.leases.release(row_id)
-        for row_id in scope.cancelled_rows:
-            task = self._tasks.get(row_id)
-            if task is not None and task is not asyncio.current_task():
+        for row_id, token in scope.cancelled_rows.items():
+            task, running = self._tasks.get(row_id, (None, None))
+            # Only the attempt it stopped: the row's next one may have been claimed between
+            # the commit and now (by the claim loop, in its own transaction).
+            if task is not None and running == token and task is not asyncio.current_task():
                 # Stopped on purpose: no renewal is to take it for a lost lease meanwhile.
-                self.leases.release(row_id)
+                self.leases.release(row_id, token)
                 self._stopped.add(row_id)
                 task.cancel()
         for event in scope.events:
@@ -224,7 +251,20 @@ class Engine:
                 version=version, idempotency_key=idempotency_key, priority=priority, origin=origin,
             )  # fmt: skip
 
-        return await self.change(body)
+        return await self.change(body, settle=lambda scope, made: (scope.latest(made[0]), made[1]))
+
+    async def submit_many(
+        self, submissions: Sequence[Submission], *, origin: Origin = Origin()
+    ) -> list[Submitted]:
+        """Start runs in one transaction (committed before this returns): per submission,
+        what `submit` gives, or the error that refused it alone (`batch.create_all`)."""
+
+        def settle(scope: ChangeScope, answers: list[Submitted]) -> list[Submitted]:
+            return [a if isinstance(a, ExecutorError) else (scope.latest(a[0]), a[1]) for a in answers]
+
+        return await self.change(
+            lambda txn, scope: batch.create_all(txn, scope, submissions, origin), settle=settle
+        )
 
     async def signal(self, run_id: str, name: str, payload: Any = None, *, key: str | None = None) -> bool:
         """Send a signal (once per idempotency ``key``); True when a step took it."""
@@ -423,7 +463,9 @@ class Engine:
 
     async def run(self, claimed: Claimed) -> None:
         row = claimed.row
-        self._tasks[row.id] = asyncio.current_task()  # type: ignore[assignment]
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks[row.id] = (task, claimed.token)
         self._run_of[row.id] = row.run_id
         started = time.monotonic()
         took: tuple[float, float] | None = None  # seconds the action ran, and when it ended
@@ -467,9 +509,12 @@ class Engine:
             raise
         finally:
             calls.record_soon(self.store, self._patience)  # those of an attempt cut short
-            self._tasks.pop(row.id, None)
-            self._run_of.pop(row.id, None)
-            self.leases.release(row.id)
+            # The row's next attempt may have started here already (a change that stopped
+            # this one queued the step again and the same group claimed it): leave it be.
+            if self._tasks.get(row.id, (None,))[0] is task:
+                del self._tasks[row.id]
+                self._run_of.pop(row.id, None)
+            self.leases.release(row.id, claimed.token)
             stopped = row.id in self._stopped or row.id in self._lost or ended == "lost"
             self._stopped.discard(row.id)
             if row.id in self._lost:
@@ -584,7 +629,7 @@ class Engine:
                 back.append(item)
         count = await self.store.hand_back(back, started=[item.row.id for item in back] if started else ())
         for item in items:
-            self.leases.release(item.row.id)
+            self.leases.release(item.row.id, item.token)
         if count:
             logger.info("handed back {} step(s) to the queue", count)
 
@@ -610,7 +655,7 @@ class Engine:
     # -- what lease upkeep reaps (`leases.Leases`) ---------------------------------------
 
     def _stop_attempt(self, row_id: int) -> None:
-        task = self._tasks.get(row_id)
+        task, _ = self._tasks.get(row_id, (None, None))
         if task is not None:
             self._lost.add(row_id)  # its attempt ends `lost`, not `cancelled`
             task.cancel()

@@ -184,7 +184,7 @@ async def _start_finally(change: RunChange, status: RunStatus, error: str | None
             continue
         await change.txn.delete_items(change.run.id, step.id)  # a retried run's earlier round
         for item in [r for r in change.rows.values() if r.step_id == step.id and r.item_index >= 0]:
-            del change.rows[item.id]
+            change.forget(item)
         await change.set_step(row, StepStatus.PENDING, state=state, **AFRESH)
     for row in await change.txn.insert_steps(change.run.id, new):
         change._keep(row)

@@ -71,9 +71,12 @@ class Leases:
     def hold(self, item: Claimed) -> None:
         self._held[item.row.id] = item
 
-    def release(self, row_id: int) -> None:
-        """No longer ours to renew (its outcome is recorded, or it was handed back)."""
-        self._held.pop(row_id, None)
+    def release(self, row_id: int, token: str | None = None) -> None:
+        """No longer ours to renew (its outcome is recorded, or it was handed back); with
+        ``token``, only that attempt's lease (a later attempt of the row may hold it now)."""
+        held = self._held.get(row_id)
+        if held is not None and (token is None or held.token == token):
+            del self._held[row_id]
 
     async def maintain(self) -> None:
         """Renew this instance's leases; reap expired leases and overdue runs. Forever.

@@ -16,12 +16,24 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Unpack
 
 from executor.actions.outcomes import CancelRegion, ChildRun, EndRun, Failed, Outcome, Succeeded, Suspend
-from executor.engine import cycles, endings, exclusion, fanout, history, joins, retries, signal_items, states
+from executor.engine import (
+    cycles,
+    endings,
+    exclusion,
+    fanout,
+    history,
+    inline,
+    joins,
+    retries,
+    signal_items,
+    states,
+)
 from executor.engine.events import Event, InLine, RetryEvent, RunEvent, StepEvent
 from executor.errors import ExecutorError, RunNotFound, RunStateConflict, WorkflowNotFound
 from executor.render.renderer import Renderer
@@ -68,12 +80,28 @@ class ChangeScope:
     # same ones, so that a template reading `run.id` renders the same.
     new_id: Callable[[], str] = field(default=lambda: str(uuid.uuid4()))
     events: list[Event] = field(default_factory=list)
-    cancelled_rows: set[int] = field(default_factory=set)
+    # Rows whose running attempt this change stopped, each with that attempt's lease token
+    # (the row's next attempt may start before the stop reaches this one).
+    cancelled_rows: dict[int, str | None] = field(default_factory=dict)
     settled_rows: set[int] = field(default_factory=set)  # attempts whose outcome this recorded
     # (run id, step id) of the steps whose running attempts this change stopped: their
     # commands still run a while, so their keys are kept until they end (`exclusion`).
     stopped_steps: set[tuple[str, str]] = field(default_factory=set)
     queued: bool = False  # something became claimable: wake the claim loop after commit
+    # In-process steps run in the transaction that makes them ready (`inline`): on for the
+    # engine's changes; ``instance`` is the one whose history entries they get.
+    inline: bool = False
+    instance: str = ""
+    # Steps made ready by this change that it runs once its body is done (`inline.run_deferred`).
+    deferred: deque[tuple[RunChange, int]] = field(default_factory=deque)
+    # The runs this change holds, each through one `RunChange`: a run reached twice (a child
+    # run that ends and completes its parent's step) sees its own decisions.
+    holding: dict[str, RunChange] = field(default_factory=dict)
+
+    def latest(self, run: RunRecord) -> RunRecord:
+        """``run`` as this change left it (its in-process steps may have finished it)."""
+        held = self.holding.get(run.id)
+        return run if held is None else held.run
 
 
 class ReplayedIds:
@@ -108,12 +136,20 @@ class RunChange:
         # run, so they stay true until it ends.
         self.rows: dict[int, StepRow] = {}
         self.step_level: dict[str, StepRow] = {}  # step id → its step-level row (item_index -1)
+        self.items: dict[tuple[str, int], StepRow] = {}  # (step id, index) → a for_each item's row
         self._all_read = False
         # Steps this change left not final: while there is one, the run is not done.
         self._open: set[str] = set()
+        # Columns of rows that an in-process attempt changed in memory only: written with the
+        # row's next update (`inline`), which records its outcome.
+        self.unwritten: dict[int, StepFields] = {}
+        scope.holding[run.id] = self
 
     @classmethod
     async def load(cls, txn: Txn, scope: ChangeScope, run_id: str) -> RunChange:
+        held = scope.holding.get(run_id)
+        if held is not None and held.txn is txn:
+            return held
         run = await txn.lock_run(run_id)
         if run is None:
             raise RunNotFound(f"no run {run_id}")
@@ -144,6 +180,10 @@ class RunChange:
         if step_id not in self.step_level:
             await self._read_step_level([step_id])
         return self.step_level[step_id]
+
+    async def read_steps(self, step_ids: list[str]) -> None:
+        """Read the step-level rows of these steps (those not read yet), in one query."""
+        await self._read_step_level(step_ids)
 
     async def _read_step_level(self, step_ids: list[str]) -> None:
         missing = [step_id for step_id in step_ids if step_id not in self.step_level]
@@ -205,7 +245,7 @@ class RunChange:
         """Change a step row (``waiting_for``: the place in a key's line it now waits in,
         for the listeners)."""
         states.check_step(row.status, status)
-        changes: StepChanges = {**fields, "status": status}
+        changes: StepChanges = {**self.unwritten.pop(row.id, {}), **fields, "status": status}
         if status in STEP_FINAL:
             changes.setdefault("finished_at", time.time())
         error = changes.get("error")
@@ -241,10 +281,23 @@ class RunChange:
             await exclusion.step_final(self, updated)  # its key goes to the next in line
         return updated
 
+    def defer(self, row: StepRow) -> None:
+        """Run the pending ``row`` in process once this change's body is done (`inline`)."""
+        self.scope.deferred.append((self, row.id))
+        if row.item_index == -1:
+            self._open.add(row.step_id)  # not final yet: the run is not done
+
+    def forget(self, row: StepRow) -> None:
+        """Drop a deleted item row from what this change has read."""
+        del self.rows[row.id]
+        self.items.pop((row.step_id, row.item_index), None)
+
     def _keep(self, row: StepRow) -> None:
         self.rows[row.id] = row
         if row.item_index == -1:
             self.step_level[row.step_id] = row
+        else:
+            self.items[(row.step_id, row.item_index)] = row
 
     async def set_run(self, status: RunStatus, **fields: Unpack[RunFields]) -> None:
         states.check_run(self.run.status, status)
@@ -280,6 +333,33 @@ class RunChange:
             existing = await txn.find_run(workflow_name, idempotency_key)
             if existing is not None:
                 return existing, False
+        new, workflow = await cls.prepare(
+            txn, scope, workflow_name, run_input,
+            version=version, idempotency_key=idempotency_key, priority=priority, parent=parent, origin=origin,
+        )  # fmt: skip
+        try:
+            run = await txn.insert_run(new)
+        except DuplicateRun:
+            return await cls.winner(txn, new), False
+        rows = await txn.insert_steps(run.id, [NewStep(step_id=step.id) for step in workflow.steps])
+        return await cls.start(txn, scope, run, workflow, rows), True
+
+    @classmethod
+    async def prepare(
+        cls,
+        txn: Txn,
+        scope: ChangeScope,
+        workflow_name: str,
+        run_input: Any,
+        *,
+        version: int | None = None,
+        idempotency_key: str | None = None,
+        priority: int = 0,
+        parent: tuple[RunRecord, StepRow] | None = None,
+        origin: Origin = Origin(),
+    ) -> tuple[NewRun, Workflow]:
+        """The run `create` inserts, and its workflow: `WorkflowNotFound` or `InputInvalid`
+        (nothing written) when it cannot be."""
         record = await txn.get_workflow(workflow_name, version)
         if record is None:
             what = f"{workflow_name} version {version}" if version is not None else workflow_name
@@ -305,19 +385,25 @@ class RunChange:
             if parent
             else origin.traceparent,
         )
-        try:
-            run = await txn.insert_run(new)
-        except DuplicateRun:
-            # A concurrent request with the same key (or another instance firing the same
-            # tick) won the race: it is the run.
-            if idempotency_key is not None:
-                existing = await txn.find_run(record.name, idempotency_key)
-            else:
-                assert origin.schedule_id is not None and origin.schedule_tick is not None
-                existing = await txn.find_tick_run(record.name, origin.schedule_id, origin.schedule_tick)
-            assert existing is not None
-            return existing, False
-        rows = await txn.insert_steps(run.id, [NewStep(step_id=step.id) for step in workflow.steps])
+        return new, workflow
+
+    @staticmethod
+    async def winner(txn: Txn, new: NewRun) -> RunRecord:
+        """The run that kept ``new`` from being inserted (`DuplicateRun`): a concurrent request
+        with the same key, or another instance firing the same tick, won the race."""
+        if new.idempotency_key is not None:
+            existing = await txn.find_run(new.workflow_name, new.idempotency_key)
+        else:
+            assert new.schedule_id is not None and new.schedule_tick is not None
+            existing = await txn.find_tick_run(new.workflow_name, new.schedule_id, new.schedule_tick)
+        assert existing is not None
+        return existing
+
+    @classmethod
+    async def start(
+        cls, txn: Txn, scope: ChangeScope, run: RunRecord, workflow: Workflow, rows: Iterable[StepRow]
+    ) -> RunRecord:
+        """Queue the first steps of ``run``, just inserted with ``rows`` (all its step rows)."""
         scope.events.append(RunEvent.of(run, created=True))
         change = cls(txn, scope, run, workflow)
         for row in rows:
@@ -325,7 +411,7 @@ class RunChange:
         change._all_read = True  # a new run's rows are all the ones just inserted
         await exclusion.admit_new(change)  # its concurrency key: wait, skip or cancel_running
         await change.advance()
-        return change.run, True
+        return change.run
 
     # -- deciding ------------------------------------------------------------------------
 
@@ -382,7 +468,12 @@ class RunChange:
                 await signal_items.start(self, row, step)
                 return
             if step.for_each is None:
-                await self.set_step(row, StepStatus.QUEUED, available_at=time.time())
+                # Only from pending: one let in by its key (`waiting`) is queued, as
+                # `run_deferred` runs pending rows only (it would stay `waiting` for good).
+                if inline.runs_inline(self.scope, step) and row.status == StepStatus.PENDING:
+                    self.defer(row)
+                else:
+                    await self.set_step(row, StepStatus.QUEUED, available_at=time.time())
                 return
             # A list, or a matrix's combinations (`foreach.expand`): ForEachError if neither.
             items = foreach.expand(await self._render(step.for_each, "for_each", step), MAX_ITEMS)
@@ -394,20 +485,29 @@ class RunChange:
             return
         limit = step.concurrency or len(items)
         now = time.time()
-        await self.txn.insert_steps(
+        # In-process items start as pending and run once this change's body is done.
+        in_process = inline.runs_inline(self.scope, step)
+        queued = (lambda index: False) if in_process else (lambda index: index < limit)
+        inserted = await self.txn.insert_steps(
             self.run.id,
             [
                 NewStep(
                     step_id=step.id,
                     item_index=index,
-                    status=StepStatus.QUEUED if index < limit else StepStatus.PENDING,
-                    available_at=now if index < limit else None,
+                    status=StepStatus.QUEUED if queued(index) else StepStatus.PENDING,
+                    available_at=now if queued(index) else None,
                     state={**endings.inherited(row), "item": item},
                 )
                 for index, item in enumerate(items)
             ],
         )
-        self.scope.queued = True
+        for item_row in inserted:
+            self._keep(item_row)
+        if in_process:
+            for index in range(min(limit, len(items))):
+                self.defer(self.items[(step.id, index)])
+        else:
+            self.scope.queued = True
         # `next`: the first item not queued yet; `done`: items final. Counted here so that an
         # item's completion costs the same with 5 items or 5,000.
         state = {**endings.inherited(row), "items": len(items), "next": min(limit, len(items)), "done": 0}
@@ -422,9 +522,21 @@ class RunChange:
         if await fanout.ended_early(self, parent, state, item_status):
             return
         if state["next"] < state["items"]:
-            item = await self.txn.item(self.run.id, step_id, state["next"])
+            in_process = inline.runs_inline(self.scope, self.workflow.step(step_id))
+            item = self.items.get((step_id, state["next"]))
+            if item is None:
+                # In process, the items after it follow in this change: read them at once.
+                ahead = inline.BUDGET if in_process else 1
+                for read in await self.txn.items_from(self.run.id, step_id, state["next"], ahead):
+                    if read.id not in self.rows:
+                        self._keep(read)
+                item = self.items.get((step_id, state["next"]))
             assert item is not None and item.status == StepStatus.PENDING, "items are queued in order"
-            await self.set_step(item, StepStatus.QUEUED, available_at=time.time())
+            if in_process:
+                self._keep(item)
+                self.defer(item)
+            else:
+                await self.set_step(item, StepStatus.QUEUED, available_at=time.time())
             state["next"] += 1
         if state["done"] < state["items"] or signal_items.collecting(state):
             await self.txn.update_step(parent.id, state=state)
@@ -486,7 +598,7 @@ class RunChange:
         for row in list(self.rows.values()):
             if not row.final and row.step_id not in keep:
                 if row.status == StepStatus.RUNNING:
-                    self.scope.cancelled_rows.add(row.id)
+                    self.scope.cancelled_rows[row.id] = row.lease_token
                 await self.set_step(row, StepStatus.CANCELLED)
         children = self.workflow.starts_children and await self.txn.child_runs(self.run.id)
         for child in children or ():
@@ -709,7 +821,7 @@ class RunChange:
         for item in [r for r in self.rows.values() if r.item_index >= 0 and r.step_id in wanted]:
             if not item.final:
                 await self.halt(item, "reopened")
-            del self.rows[item.id]  # deleted below with their step's items
+            self.forget(item)  # deleted below with their step's items
         for row in [r for r in self.step_level.values() if r.step_id in wanted]:
             await self.txn.delete_items(self.run.id, row.step_id)
             if not row.final:
@@ -727,7 +839,7 @@ class RunChange:
         """Cancel one row that is not final: its running attempt is stopped (a late outcome
         is fenced: the row no longer runs) and the child run it waits for is cancelled."""
         if row.status == StepStatus.RUNNING:
-            self.scope.cancelled_rows.add(row.id)
+            self.scope.cancelled_rows[row.id] = row.lease_token
         child_id = (row.state or {}).get("child_run_id") if row.status == StepStatus.WAITING else None
         halted = await self.set_step(row, StepStatus.CANCELLED, error=error)
         if isinstance(child_id, str):
@@ -774,7 +886,7 @@ class RunChange:
         row = await self.holds(row_id, token)
         if row is None:
             return
-        self.scope.cancelled_rows.add(row_id)
+        self.scope.cancelled_rows[row_id] = token
         # Settled here: its instance is taken for dead, and a key it held is not kept for it.
         self.scope.settled_rows.add(row_id)
         step = self.workflow.step(row.step_id)

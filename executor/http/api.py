@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
-from starlette.routing import Route
+from starlette.routing import Match, Route
+from starlette.types import Scope
 
 from executor.engine import Engine
 from executor.http.problems import Draining
@@ -40,15 +41,27 @@ def api(request: Request) -> Api:
     return current
 
 
-def route(path: str, **endpoints: Endpoint) -> Route:
+def route(path: str, *, every_method: bool = False, **endpoints: Endpoint) -> Route:
     """One route answering every method of ``path`` (``route("/runs", GET=..., POST=...)``), so
     that a method it lacks gets a 405 whose ``Allow`` names all of them: Starlette answers for
     the first route whose path matches, and separate routes per method would each name only
-    their own."""
+    their own.
+
+    ``every_method``: the route answers that 405 even when a later route's template matches
+    the path with that method: Starlette would hand ``GET /runs/batch`` to ``GET /runs/{id}``
+    (no run "batch", 404)."""
 
     async def by_method(request: Request) -> Any:
         # Starlette answers HEAD wherever GET is allowed; the server sends no body.
         return await endpoints["GET" if request.method == "HEAD" else request.method](request)
 
     by_method.__name__ = "_".join(endpoint.__name__ for endpoint in endpoints.values())
-    return Route(path, by_method, methods=list(endpoints))
+    return (_EveryMethod if every_method else Route)(path, by_method, methods=list(endpoints))
+
+
+class _EveryMethod(Route):
+    """A route whose path, matched, is its own whatever the method (`route`)."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        return (Match.FULL if match is Match.PARTIAL else match), child

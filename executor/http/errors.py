@@ -78,6 +78,11 @@ def _details(exc: ExecutorError) -> dict[str, Any]:
     return {}
 
 
+def error_body(exc: ExecutorError) -> dict[str, Any]:
+    """The ``error`` object of an answer for ``exc`` (and of a batch's result it refused)."""
+    return {"code": exc.code, "message": exc.message, **_details(exc)}
+
+
 async def executor_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ExecutorError)
     if exc.http_status >= 500 and not isinstance(exc, ClientError):

@@ -75,8 +75,9 @@ class HttpMetrics:
         matched = scope.get("route")
         if matched is None:
             for candidate in self.routes:
-                if candidate.matches(scope)[0] is not Match.NONE:
-                    matched = candidate
+                match, child = candidate.matches(scope)
+                if match is not Match.NONE:
+                    matched = child.get("route", candidate)  # the dashboard's page (`ui.Dashboard`)
                     break
         path = getattr(matched, "path", None)
         return path if isinstance(path, str) else UNMATCHED

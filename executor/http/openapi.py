@@ -21,6 +21,8 @@ COMPONENTS = {
     "Workflow": schemas.WORKFLOW,
     "WorkflowList": schemas.WORKFLOW_LIST,
     "RunRequest": schemas.RUN_REQUEST,
+    "BatchRequest": schemas.BATCH_REQUEST,
+    "Batch": schemas.BATCH,
     "Run": schemas.RUN,
     "RunList": schemas.RUN_LIST,
     "SignalRequest": schemas.SIGNAL_REQUEST,
@@ -330,6 +332,24 @@ def _document() -> dict[str, Any]:
                     "summary": "How many runs the filters select (as GET /runs would list them all)",
                     "parameters": RUN_FILTER,
                     "responses": {"200": _json("RunCount", "The count"), **_errors(422)},
+                }
+            },
+            "/runs/batch": {
+                "post": {
+                    "summary": "Start up to 1,000 runs in one transaction, each with its own result",
+                    "description": "A body that breaks the schema (an item's field included) is refused "
+                    "whole, nothing started. Otherwise every run gets a result, in order: 201 started, 200 "
+                    "the run its idempotency_key started (in this request or before), or 404/422 (an "
+                    "unknown workflow or version, an input its workflow refuses) for that run alone, the "
+                    "others started all the same. A failure of the transaction starts none (503).",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("BatchRequest")}},
+                    },
+                    "responses": {
+                        "200": _json("Batch", "One result per run, in the request's order"),
+                        **_errors(400, 413, 415, 422, 503),
+                    },
                 }
             },
             "/runs/bulk/cancel": _bulk(

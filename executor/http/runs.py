@@ -11,8 +11,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 
+from executor.engine.batch import Submission, Submitted
 from executor.engine.bulk import Action
-from executor.http import body, params, schemas, views
+from executor.errors import ExecutorError, InputInvalid, WorkflowNotFound
+from executor.http import body, errors, params, schemas, views
 from executor.http.api import Endpoint, api, route
 from executor.http.problems import InvalidRequest, NotFound
 from executor.statuses import STEP_FINAL, RunStatus
@@ -41,6 +43,49 @@ async def create(request: Request) -> JSONResponse:
         origin=Origin(trigger="api", traceparent=_traceparent(request)),
     )
     return JSONResponse(views.run(run), 201 if created else 200)
+
+
+async def create_batch(request: Request) -> JSONResponse:
+    """Start up to `MAX_BATCH` runs in one transaction. A body that breaks the request's schema
+    (an item's field included) is refused whole, as POST /runs refuses one; then each run gets
+    its own result, in order: started, the run of its idempotency key, or refused alone (an
+    unknown workflow or version, an input its workflow refuses) while the others start."""
+    current = api(request)
+    current.refuse_new_work_while_draining()
+    data = await body.read_json(request, current.max_body)
+    if not schemas.plain_batch(data):
+        schemas.validate(schemas.BATCH_REQUEST, data)
+    submissions = [
+        Submission(
+            item["workflow"],
+            item.get("input") or {},
+            version=None if item.get("version") is None else int(item["version"]),
+            idempotency_key=item.get("idempotency_key"),
+            priority=int(item.get("priority", 0)),
+        )
+        for item in data["runs"]
+    ]
+    origin = Origin(trigger="api", traceparent=_traceparent(request))
+    answers = await current.engine.submit_many(submissions, origin=origin)
+    return JSONResponse(
+        {"results": [_result(n, s, a) for n, (s, a) in enumerate(zip(submissions, answers, strict=True))]}
+    )
+
+
+def _result(index: int, submission: Submission, answer: Submitted) -> dict[str, Any]:
+    if not isinstance(answer, ExecutorError):
+        run, created = answer
+        return {"index": index, "status": 201 if created else 200, "run": views.run(run)}
+    where = f"$.runs[{index}]"
+    if isinstance(answer, InputInvalid):  # its paths, from the input's root, from the body's
+        answer = InputInvalid(
+            [(where + ".input" + path.removeprefix("$"), why) for path, why in answer.problems]
+        )
+    error = errors.error_body(answer)
+    if isinstance(answer, WorkflowNotFound):
+        field = "workflow" if submission.version is None else "version"
+        error["details"] = [{"path": f"{where}.{field}", "message": answer.message}]
+    return {"index": index, "status": answer.http_status, "error": error}
 
 
 def _traceparent(request: Request) -> str | None:
@@ -255,8 +300,9 @@ async def llm_calls(request: Request) -> JSONResponse:
 
 routes = [
     route("/runs", GET=list_runs, POST=create),
-    # Before /runs/{id}: "count" and "bulk" are no run ids.
+    # Before /runs/{id}: "count", "batch" and "bulk" are no run ids.
     route("/runs/count", GET=count),
+    route("/runs/batch", every_method=True, POST=create_batch),  # not GET /runs/{id}
     route("/runs/bulk/cancel", POST=_bulk("cancel")),
     route("/runs/bulk/retry", POST=_bulk("retry")),
     route("/runs/{id}", GET=get),

@@ -26,7 +26,6 @@ from typing import Any
 from executor.durations import format_duration
 from executor.errors import ExpressionError
 from executor.render import worker, workers
-from executor.workflow.bounds import is_bounded
 from executor.workflow.expressions import is_template, iter_templates, names_read, render_template
 
 DEFAULT_TIMEOUT = 10.0
@@ -126,6 +125,8 @@ def _walk(value: Any, context: Mapping[str, Any], rendered: dict[str, Any]) -> A
         return value
     if value in rendered:
         return rendered[value]
+    from executor.workflow.bounds import is_bounded  # here: it brings Jinja2, a service starts without it
+
     if not is_bounded(value):
         raise _Unbounded(value)
     try:

@@ -541,10 +541,25 @@ class Txn(abc.ABC):
         """One for_each item row of a step."""
 
     @abc.abstractmethod
+    async def items_from(self, run_id: str, step_id: str, first: int, count: int) -> list[StepRow]:
+        """The for_each item rows of a step from index ``first``, at most ``count``, by index
+        (one query for the next items to queue)."""
+
+    @abc.abstractmethod
     async def insert_run(self, run: NewRun) -> RunRecord:
         """Create a `pending` run. Raises `DuplicateRun` when its idempotency key is taken, or
         when a run of its schedule's tick exists (``(workflow, schedule_id, schedule_tick)``
         is unique: however many instances fire a tick, and however often, one run is made)."""
+
+    @abc.abstractmethod
+    async def insert_runs(
+        self, runs: Sequence[tuple[NewRun, Sequence[NewStep]]]
+    ) -> list[tuple[RunRecord, list[StepRow]] | None]:
+        """Create `pending` runs with their step rows ((run, its steps)), as `insert_run` and
+        `insert_steps` create one, with a statement or two for them all. Per run, in order, its
+        record and its rows (in no particular order); or None where `insert_run` would raise
+        `DuplicateRun` (its key or tick taken, before or by an earlier run of ``runs``), and
+        nothing of that run is written."""
 
     @abc.abstractmethod
     async def find_run(self, workflow_name: str, idempotency_key: str) -> RunRecord | None:

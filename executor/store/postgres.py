@@ -435,8 +435,13 @@ class PostgresTxn(Txn):
         self._tops: dict[tuple[str, str], StepRow] = {}
         # Step updates not sent yet (see `flush`), by the columns they set; sent before any
         # other statement, so that everything reads as written.
-        self._pending: dict[tuple[str, ...], list[tuple[int, dict[str, Any]]]] = {}
-        self._pending_ids: set[int] = set()
+        # Step updates held back (`flush`): by set of columns, the changes of each row; and
+        # the set of columns each row's changes are filed under.
+        self._pending: dict[tuple[str, ...], dict[int, dict[str, Any]]] = {}
+        self._pending_ids: dict[int, tuple[str, ...]] = {}
+        # Run updates held back likewise, merged by run: a run that starts and ends in one
+        # change is one UPDATE.
+        self._pending_runs: dict[str, dict[str, Any]] = {}
         self._workflows: dict[tuple[str, int | None], WorkflowRecord | None] = {}
 
     async def prefetch(
@@ -556,12 +561,59 @@ class PostgresTxn(Txn):
         row = await self._one("item", {"run_id": run_id, "step_id": step_id, "index": index})
         return None if row is None else _step(row)
 
+    async def items_from(self, run_id: str, step_id: str, first: int, count: int) -> list[StepRow]:
+        params = {"run_id": run_id, "step_id": step_id, "first": first, "count": count}
+        return [_step(row) for row in await self._all("items_from", params)]
+
     async def insert_run(self, run: NewRun) -> RunRecord:
         params = {**common.run_params(run, _json), "now": _now(self.clock)}
         row = await (await self._write(self.sql["insert_run"], params)).fetchone()
         if row is None:
             raise DuplicateRun(run.idempotency_key)
         return _run(row)
+
+    async def insert_runs(
+        self, runs: Sequence[tuple[NewRun, Sequence[NewStep]]]
+    ) -> list[tuple[RunRecord, list[StepRow]] | None]:
+        if not runs:
+            return []
+        news = [new for new, _ in runs]
+        now = _now(self.clock)
+        params = {
+            "ids": [new.id for new in news],
+            "workflow_names": [new.workflow_name for new in news],
+            "workflow_versions": [new.workflow_version for new in news],
+            "inputs": [_json(new.input) for new in news],
+            "idempotency_keys": [new.idempotency_key for new in news],
+            "priorities": [new.priority for new in news],
+            "parent_run_ids": [new.parent_run_id for new in news],
+            "parent_steps": [new.parent_step for new in news],
+            "deadline_ats": [new.deadline_at for new in news],
+            "triggers": [new.trigger for new in news],
+            "schedule_ids": [new.schedule_id for new in news],
+            "schedule_ticks": [new.schedule_tick for new in news],
+            "traceparents": [new.traceparent for new in news],
+            "now": now,
+        }
+        steps = [(new.id, step) for new, new_steps in runs for step in new_steps]
+        step_params = {
+            "run_ids": [run_id for run_id, _ in steps],
+            "step_ids": [step.step_id for _, step in steps],
+            "item_indexes": [step.item_index for _, step in steps],
+            "statuses": [step.status for _, step in steps],
+            "available_ats": [step.available_at for _, step in steps],
+            "states": [_jsonb(step.state) for _, step in steps],
+            "now": now,
+        }
+        # Pipelined: the steps go out before the runs' answer is read (they join the runs
+        # created, so a run refused gets none).
+        inserted = await self._write(self.sql["insert_runs"], params)
+        added = await self._write(self.sql["insert_steps_of_runs"], step_params) if steps else None
+        created = {str(run.id): run for run in map(_run, await inserted.fetchall())}
+        rows: dict[str, list[StepRow]] = {run_id: [] for run_id in created}
+        for step in map(_step, await added.fetchall() if added is not None else []):
+            rows[str(step.run_id)].append(step)
+        return [(created[new.id], rows[new.id]) if new.id in created else None for new in news]
 
     async def find_run(self, workflow_name: str, idempotency_key: str) -> RunRecord | None:
         row = await self._one("find_run", {"workflow_name": workflow_name, "key": idempotency_key})
@@ -577,15 +629,8 @@ class PostgresTxn(Txn):
         self._runs.pop(run_id, None)
         if not changes:
             return
-        # Column names come from the allow-list in `common`, never from callers' data.
-        assignments = ", ".join(
-            f"{c} = to_timestamp(%({c})s)" if c in common.RUN_TIMES else f"{c} = %({c})s" for c in changes
-        )
-        params = {
-            c: _jsonb(v) if c in common.RUN_JSON else common.text(v) if c in common.FREE_TEXT else v
-            for c, v in changes.items()
-        }
-        await self._write(f"UPDATE runs SET {assignments} WHERE id = %(_key)s", {**params, "_key": run_id})
+        self._pending_runs[run_id] = {**self._pending_runs.get(run_id, {}), **changes}
+        self._writes += 1
 
     async def child_runs(self, run_id: str) -> list[RunRecord]:
         return [_run(row) for row in await self._all("child_runs", {"run_id": run_id})]
@@ -640,22 +685,32 @@ class PostgresTxn(Txn):
         columns = common.leaving_running(changes)
         if not columns:
             return  # an UPDATE must set something (SQLite's `_update` also does nothing)
-        if row_id in self._pending_ids:
-            await self.flush()  # one statement may set a row once: keep the order of writes
-        self._pending.setdefault(tuple(columns), []).append((row_id, columns))
-        self._pending_ids.add(row_id)
+        filed = self._pending_ids.pop(row_id, None)
+        if filed is not None:
+            # Updated again with nothing sent in between (any other statement flushes first):
+            # one update with both, the later values winning (a for_each step's counters
+            # change with each item; one statement may set a row only once).
+            earlier = self._pending[filed].pop(row_id)
+            if not self._pending[filed]:
+                del self._pending[filed]
+            columns = {**earlier, **columns}
+        key = tuple(columns)
+        self._pending.setdefault(key, {})[row_id] = columns
+        self._pending_ids[row_id] = key
         self._writes += 1
 
     async def flush(self) -> None:
-        """Send the step updates held back so far: one statement per set of columns, for
-        every row at once (a group of 60 completions is two statements, not 120)."""
+        """Send the updates held back so far: runs one by one, and step rows one statement per
+        set of columns, for every row at once (a group of 60 completions is two statements,
+        not 120)."""
+        await self._flush_runs()
         pending, self._pending = self._pending, {}
-        self._pending_ids = set()
+        self._pending_ids = {}
         for columns, updates in pending.items():
-            params: dict[str, Any] = {"_ids": [row_id for row_id, _ in updates]}
+            params: dict[str, Any] = {"_ids": list(updates)}
             assignments, sources = [], ["%(_ids)s::bigint[]"]
             for column in columns:
-                values = [changes[column] for _, changes in updates]
+                values = [changes[column] for changes in updates.values()]
                 if all(value is None for value in values):
                     assignments.append(f"{column} = NULL")
                     continue
@@ -674,6 +729,21 @@ class PostgresTxn(Txn):
                 f"UPDATE steps AS s SET {', '.join(assignments)} "
                 f"FROM unnest({', '.join(sources)}) AS v({', '.join(names)}) WHERE s.id = v.id",
                 params,
+            )
+
+    async def _flush_runs(self) -> None:
+        runs, self._pending_runs = self._pending_runs, {}
+        for run_id, changes in runs.items():
+            # Column names come from the allow-list in `common`, never from callers' data.
+            assignments = ", ".join(
+                f"{c} = to_timestamp(%({c})s)" if c in common.RUN_TIMES else f"{c} = %({c})s" for c in changes
+            )
+            params = {
+                c: _jsonb(v) if c in common.RUN_JSON else common.text(v) if c in common.FREE_TEXT else v
+                for c, v in changes.items()
+            }
+            await self.conn.execute(
+                f"UPDATE runs SET {assignments} WHERE id = %(_key)s", {**params, "_key": run_id}
             )
 
     async def delete_items(self, run_id: str, step_id: str) -> None:

@@ -404,6 +404,7 @@ class SQLiteTxn(Txn):
         self.db = db
         self.sql = sql
         self.clock = clock
+        self._workflows: dict[tuple[str, int | None], WorkflowRecord | None] = {}
 
     @property
     def writes(self) -> int:
@@ -461,11 +462,39 @@ class SQLiteTxn(Txn):
         row = await self._one("item", {"run_id": run_id, "step_id": step_id, "index": index})
         return None if row is None else common.step_row(row)
 
+    async def items_from(self, run_id: str, step_id: str, first: int, count: int) -> list[StepRow]:
+        params = {"run_id": run_id, "step_id": step_id, "first": first, "count": count}
+        return [common.step_row(row) for row in await self._all("items_from", params)]
+
     async def insert_run(self, run: NewRun) -> RunRecord:
         row = await self._one("insert_run", {**common.run_params(run, common.json_text), "now": self.clock()})
         if row is None:
             raise DuplicateRun(run.idempotency_key)
         return common.run_record(row)
+
+    async def insert_runs(
+        self, runs: Sequence[tuple[NewRun, Sequence[NewStep]]]
+    ) -> list[tuple[RunRecord, list[StepRow]] | None]:
+        if not runs:
+            return []
+        now = self.clock()
+        # Each run's parameters as an object of one JSON array: one statement for them all.
+        given = json.dumps([common.run_params(new, common.json_text) for new, _ in runs], ensure_ascii=False)
+        rows = self.db.execute(self.sql["insert_runs"], {"runs": given, "now": now}).fetchall()
+        created = {row["id"]: common.run_record(row) for row in rows}
+        steps: dict[str, list[StepRow]] = {run_id: [] for run_id in created}
+        params = [
+            p
+            for new, new_steps in runs
+            if new.id in created
+            for p in common.step_params(new.id, new_steps, common.dumps)
+        ]
+        if params:
+            given = json.dumps(params, ensure_ascii=False)
+            for row in self.db.execute(self.sql["insert_steps_of_runs"], {"steps": given, "now": now}):
+                step = common.step_row(row)
+                steps[step.run_id].append(step)
+        return [(created[new.id], steps[new.id]) if new.id in created else None for new, _ in runs]
 
     async def find_run(self, workflow_name: str, idempotency_key: str) -> RunRecord | None:
         row = await self._one("find_run", {"workflow_name": workflow_name, "key": idempotency_key})
@@ -541,11 +570,16 @@ class SQLiteTxn(Txn):
         self.db.execute(self.sql["delete_items"], {"run_id": run_id, "step_id": step_id})
 
     async def get_workflow(self, name: str, version: int | None = None) -> WorkflowRecord | None:
-        if version is None:
-            row = await self._one("latest_workflow", {"name": name})
-        else:
-            row = await self._one("workflow_version", {"name": name, "version": version})
-        return None if row is None else common.workflow_record(row)
+        # Read once per transaction, as PostgreSQL's: a batch of 1,000 runs of one workflow
+        # reads it once. Nothing registers a version meanwhile (this holds the write lock).
+        key = (name, version)
+        if key not in self._workflows:
+            if version is None:
+                row = await self._one("latest_workflow", {"name": name})
+            else:
+                row = await self._one("workflow_version", {"name": name, "version": version})
+            self._workflows[key] = None if row is None else common.workflow_record(row)
+        return self._workflows[key]
 
     async def insert_signal(self, run_id: str, name: str, payload: Any, key: str | None = None) -> int:
         payload_text = common.dumps(payload)

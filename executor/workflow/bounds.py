@@ -5,7 +5,7 @@ A template is **bounded** when its cost follows the size of what it reads: looku
 ``{% set %}``, ``range(...)`` and ``dict(...)`` (the sandbox caps a range at 100,000 items),
 the filters and string methods listed below. It has no loop, macro, block, include, other
 call or ``%`` formatting. ``*`` and ``**`` are allowed because the sandbox checks their result
-before computing it (`expressions.Sandbox`).
+before computing it (`expressions.sandbox`).
 
 Filters that may grow their input by an argument (``join``, ``replace``, ``indent``,
 ``batch``, ``tojson``...) count as bounded only when every such argument is a short literal,

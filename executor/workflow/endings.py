@@ -14,8 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-import jinja2
-
 from executor.workflow import expressions
 
 RUN_FIELDS = ("id", "workflow")
@@ -83,6 +81,8 @@ def _check_step(draft: Draft, section_ids: set[str], add: Callable[[str, str], N
                 )
     if action == "terminate" and draft.fields.get("for_each") is not None:
         add(f"{draft.where}.for_each", "a terminate step ends the run at once; it has no for_each")
+    import jinja2  # here, as in `expressions`: the service starts without it
+
     allowed = FINALLY_RUN_FIELDS if draft.section == "finally" else RUN_FIELDS
     for key, name in TEMPLATED:
         for relative, source in expressions.iter_templates(draft.fields.get(key)):

@@ -14,6 +14,9 @@ worker process under a time and memory limit (`executor.render.renderer`). ``*``
 A string that is exactly one ``{{ expr }}`` is evaluated as an expression and keeps its
 type, so ``for_each: "{{ inputs.hosts }}"`` gives a list and ``"{{ inputs.replicas }}"``
 an integer; any other template renders to a string.
+
+Jinja2 is imported with the first template parsed or rendered (`sandbox`), not with this
+module: a service starts serving before it needs it.
 """
 
 from __future__ import annotations
@@ -25,36 +28,44 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from types import GeneratorType
-from typing import Any
-
-import jinja2
-from jinja2 import meta, nodes
-from jinja2.exceptions import SecurityError
-from jinja2.runtime import Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from typing import TYPE_CHECKING, Any
 
 from executor.errors import ExpressionError
+
+if TYPE_CHECKING:
+    import jinja2
+    from jinja2 import nodes
 
 MAX_CHARS = 8 * 1024 * 1024  # characters of a string one `*` may build
 MAX_ITEMS = 1_000_000  # items of a list one `*` may build
 MAX_BITS = 1 << 17  # bits of an integer one `*` or `**` may build (about 39,000 digits)
 
 
-class Sandbox(ImmutableSandboxedEnvironment):
-    """Jinja's immutable sandbox, with ``*`` and ``**`` checked before they compute (and so
-    never folded at compile time): no single operation builds a huge value."""
+@functools.cache
+def sandbox() -> jinja2.Environment:
+    """The one environment templates are parsed and rendered in: Jinja's immutable sandbox,
+    with ``*`` and ``**`` checked before they compute (and so never folded at compile time),
+    so that no single operation builds a huge value."""
+    import jinja2
+    from jinja2.runtime import Context
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    intercepted_binops = frozenset({"*", "**"})
+    class Sandbox(ImmutableSandboxedEnvironment):
+        intercepted_binops = frozenset({"*", "**"})
 
-    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        if operator == "*":
-            _check_repeat(left, right)
-        else:
-            _check_power(left, right)
-        return super().call_binop(context, operator, left, right)
+        def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+            if operator == "*":
+                _check_repeat(left, right)
+            else:
+                _check_power(left, right)
+            return super().call_binop(context, operator, left, right)
+
+    return Sandbox(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
 
 
 def _check_repeat(left: Any, right: Any) -> None:
+    from jinja2.exceptions import SecurityError
+
     for sequence, times in ((left, right), (right, left)):
         if isinstance(sequence, str | list | tuple) and isinstance(times, int):
             size, limit = len(sequence) * times, MAX_CHARS if isinstance(sequence, str) else MAX_ITEMS
@@ -67,6 +78,8 @@ def _check_repeat(left: Any, right: Any) -> None:
 
 
 def _check_power(base: Any, exponent: Any) -> None:
+    from jinja2.exceptions import SecurityError
+
     if (
         isinstance(base, int)
         and isinstance(exponent, int)
@@ -76,8 +89,6 @@ def _check_power(base: Any, exponent: Any) -> None:
     ):
         raise SecurityError(f"** would build an integer of more than {MAX_BITS:,} bits")
 
-
-env = Sandbox(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
 
 # The names a template may use besides Jinja's globals (range, dict, ...).
 CONTEXT_NAMES = ("inputs", "steps", "run", "schedule", "secrets", "item", "index", "result", "loop")
@@ -126,11 +137,13 @@ def iter_templates(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
 
 @functools.lru_cache(maxsize=1024)
 def parse(source: str) -> nodes.Template:
-    return env.parse(source)
+    return sandbox().parse(source)
 
 
 def compile_problems(value: Any) -> list[tuple[str, str]]:
     """(relative path, message) for every template inside ``value`` that does not compile."""
+    import jinja2
+
     problems = []
     for path, source in iter_templates(value):
         try:
@@ -142,6 +155,8 @@ def compile_problems(value: Any) -> list[tuple[str, str]]:
 
 def step_references(source: str) -> set[str]:
     """Step ids a (compiling) template names as ``steps.X`` or ``steps['X']``."""
+    from jinja2 import nodes
+
     found = set()
     tree = parse(source)
     for attr in tree.find_all(nodes.Getattr):
@@ -155,17 +170,23 @@ def step_references(source: str) -> set[str]:
 
 def reads_steps(value: Any) -> bool:
     """Whether any template inside ``value`` reads ``steps`` (a run's step results)."""
+    from jinja2 import meta
+
     return any(
         "steps" in meta.find_undeclared_variables(parse(source)) for _, source in iter_templates(value)
     )
 
 
 def _is_steps(node: nodes.Node) -> bool:
+    from jinja2 import nodes
+
     return isinstance(node, nodes.Name) and node.name == "steps"
 
 
 def run_fields(source: str) -> set[str]:
     """Fields a (compiling) template reads of ``run`` (``run.status``, ``run['error']``)."""
+    from jinja2 import nodes
+
     tree = parse(source)
     found = {attr.attr for attr in tree.find_all(nodes.Getattr) if _is_name(attr.node, "run")}
     for item in tree.find_all(nodes.Getitem):
@@ -176,18 +197,24 @@ def run_fields(source: str) -> set[str]:
 
 
 def _is_name(node: nodes.Node, name: str) -> bool:
+    from jinja2 import nodes
+
     return isinstance(node, nodes.Name) and node.name == name
 
 
 @functools.lru_cache(maxsize=1024)
 def names_read(source: str) -> frozenset[str]:
     """The names of the context a (compiling) template reads (``inputs``, ``steps``...)."""
+    from jinja2 import meta
+
     return frozenset(meta.find_undeclared_variables(parse(source)))
 
 
 def unknown_names(source: str) -> set[str]:
     """Variables a (compiling) template reads that no context provides (``input`` for ``inputs``)."""
-    return meta.find_undeclared_variables(parse(source)) - set(env.globals) - set(CONTEXT_NAMES)
+    from jinja2 import meta
+
+    return meta.find_undeclared_variables(parse(source)) - set(sandbox().globals) - set(CONTEXT_NAMES)
 
 
 def build_context(
@@ -236,10 +263,12 @@ def render(value: Any, context: Mapping[str, Any]) -> Any:
 def render_template(source: str, context: Mapping[str, Any], max_chars: int | None = None) -> Any:
     """One template rendered here: a whole expression keeps its type, anything else is a
     string (of at most ``max_chars`` characters, checked as it is produced)."""
+    import jinja2
+
     try:
         whole = _WHOLE_EXPRESSION.fullmatch(source)
         if whole:
-            return _plain(_expression(whole.group(1))(**context))
+            return _plain(_expression(whole.group(1))(**context), jinja2.Undefined)
         if max_chars is None:
             return _template(source).render(**context)
         return _limited(_template(source).generate(**context), max_chars)
@@ -264,26 +293,26 @@ def _limited(chunks: Iterator[str], max_chars: int) -> str:
 @functools.lru_cache(maxsize=1024)
 def _expression(source: str) -> Any:
     # undefined_to_none would turn a typo into None; we want StrictUndefined to fail.
-    return env.compile_expression(source, undefined_to_none=False)
+    return sandbox().compile_expression(source, undefined_to_none=False)
 
 
 @functools.lru_cache(maxsize=1024)
 def _template(source: str) -> jinja2.Template:
-    return env.from_string(source)
+    return sandbox().from_string(source)
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: Any, undefined: type[jinja2.Undefined]) -> Any:
     """A JSON-like copy of an expression's value: ranges and generators become lists."""
-    if isinstance(value, jinja2.Undefined):
+    if isinstance(value, undefined):
         str(value)  # raises UndefinedError with Jinja's own explanation
     if isinstance(value, str):
         return str(value)  # drops Markup and other str subclasses
     if isinstance(value, _SCALARS):
         return value
     if isinstance(value, dict):
-        return {_plain(key): _plain(item) for key, item in value.items()}
+        return {_plain(key, undefined): _plain(item, undefined) for key, item in value.items()}
     if isinstance(value, _SEQUENCES):
-        return [_plain(item) for item in value]
+        return [_plain(item, undefined) for item in value]
     raise ExpressionError(f"gives a {type(value).__name__}, which is not a JSON value")
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from executor.errors import InputInvalid
 
 
@@ -24,6 +22,8 @@ def apply_input(schema: dict[str, Any] | None, value: Any) -> Any:
         return value
     value = copy.deepcopy(schema.get("default", {}) if value is None else value)
     _fill_defaults(schema, value)
+    from jsonschema import Draft202012Validator  # here: slow to import, and not needed to start
+
     errors = sorted(Draft202012Validator(schema).iter_errors(value), key=lambda error: error.json_path)
     if errors:
         raise InputInvalid([(error.json_path, error.message) for error in errors])

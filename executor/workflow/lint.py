@@ -22,15 +22,15 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Collection, Iterator, Mapping
-from typing import Any
-
-import jinja2
-from jinja2 import nodes
+from typing import TYPE_CHECKING, Any
 
 from executor.errors import Problem
 from executor.workflow import expressions
 from executor.workflow.model import Step, Workflow
 from executor.workflow.source import load_yaml, parent
+
+if TYPE_CHECKING:
+    from jinja2 import nodes
 
 # Where values from outside the workflow are found ("item": only when for_each reads them;
 # "loop": `loop.previous` is the step's own previous output).
@@ -143,6 +143,9 @@ class _Template:
     def references(self) -> list[str]:
         """The outside values (``inputs.host``, ``steps.fetch.output``) that reach what the
         template renders, sorted; none for a template that does not compile."""
+        import jinja2  # here, as in `expressions`: the service starts without it
+        from jinja2 import nodes
+
         try:
             tree = expressions.parse(self.source)
         except jinja2.TemplateSyntaxError:  # the parser reports it
@@ -161,6 +164,8 @@ class _Template:
     def _follow_bindings(self, tree: nodes.Template) -> None:
         """Taint every name a ``set``, ``for`` or ``with`` gives an outside value (to a fixed
         point: a name may pass its value on to another)."""
+        from jinja2 import nodes
+
         bindings: list[tuple[nodes.Node, nodes.Node]] = []
         for node in tree.find_all((nodes.Assign, nodes.AssignBlock, nodes.For, nodes.With)):
             if isinstance(node, nodes.Assign):
@@ -187,6 +192,8 @@ class _Template:
     def _carried(self, node: nodes.Node) -> set[str]:
         """The outside lookups whose value can reach the value of expression ``node``
         (conditions, numbers and booleans carry none), each as far as it goes."""
+        from jinja2 import nodes
+
         if isinstance(node, nodes.TemplateData | nodes.Const | nodes.Test | nodes.Compare | nodes.Not):
             return set()
         if isinstance(node, nodes.Filter) and node.name in NUMERIC_FILTERS:
@@ -249,6 +256,8 @@ def _plain_schema(schema: Any) -> bool:
 
 def _lookup(node: nodes.Node) -> Lookup | None:
     """``inputs.a[0]['b']`` as ("inputs", ("a", 0, "b")); None for anything but lookups on a name."""
+    from jinja2 import nodes
+
     if isinstance(node, nodes.Name):
         return str(node.name), ()
     if isinstance(node, nodes.Getattr | nodes.Getitem):

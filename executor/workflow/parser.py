@@ -15,8 +15,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from executor.durations import bounded, parse_duration
 from executor.errors import InputInvalid, Problem, WorkflowInvalid
 from executor.workflow import artifacts, cycles, endings, exclusion, expressions, foreach, graph, joins
@@ -223,6 +221,8 @@ class _Checker:
         if not isinstance(value, dict):
             self.add("inputs", "must be a JSON Schema (a mapping, e.g. {type: object, properties: ...})")
             return None
+        from jsonschema import Draft202012Validator  # here: slow to import, and not needed to start
+
         meta = Draft202012Validator(Draft202012Validator.META_SCHEMA)
         for error in meta.iter_errors(value):
             path = "inputs"

@@ -8,11 +8,14 @@ from typing import Any
 
 Sample = dict[tuple[str, str], float]  # (variant, metric) -> one repetition's value
 
-# Issue #6 targets, keyed by (workload, variant, metric, database); database None: any.
+# Issue #6 (and #16) targets, keyed by (workload, variant, metric, database); database None: any.
 TARGETS = {
     ("steps", "chains", "steps_per_s", "sqlite"): ">= 5000",
     ("steps", "chains", "steps_per_s", "postgres"): ">= 3000",
     ("runs", "single_step", "runs_per_s", "postgres"): ">= PgQueuer, >= 10x Procrastinate (ratios)",
+    # Issue #16: batches of 1,000; PostgreSQL's, PgQueuer's 5,687 jobs/s (docs/performance.md).
+    ("runs", "single_step_batched", "runs_per_s", "sqlite"): ">= 10000",
+    ("runs", "single_step_batched", "runs_per_s", "postgres"): ">= 5687",
     ("footprint", "binary", "launch_to_ready", None): "<= 1000",
     ("latency", "idle", "post_to_first_step_p50", "sqlite"): "<= 5",
     ("latency", "idle", "post_to_first_step_p50", "postgres"): "<= 15",

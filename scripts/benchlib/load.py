@@ -1,5 +1,5 @@
 """HTTP towards the service: registering a workflow and posting one run (httpx), and the bare
-keep-alive client that sends bursts of POST /runs and GET /runs/{id}."""
+keep-alive client that sends bursts of POST /runs, POST /runs/batch and GET /runs/{id}."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from scripts.benchlib.errors import BenchError
 
 CONNECTIONS = 32  # concurrent HTTP connections submitting runs
 GET_CONNECTIONS = 16
+BATCH_CONNECTIONS = 2  # concurrent POST /runs/batch requests
 
 
 def register(url: str, flow: str) -> None:
@@ -103,6 +104,28 @@ def submit(urls: list[str], workflow: str, count: int) -> tuple[list[str], float
         ids[n] = json.loads(body)["id"]
 
     seconds = asyncio.run(burst(count, CONNECTIONS, send))
+    return ids, seconds
+
+
+def submit_batched(urls: list[str], workflow: str, count: int, per_request: int) -> tuple[list[str], float]:
+    """POST ``count`` runs as POST /runs/batch requests of ``per_request`` runs each (the last
+    may hold fewer), ``BATCH_CONNECTIONS`` requests at a time, round-robin over ``urls``; the
+    runs' ids and the seconds it took."""
+    ids = [""] * count
+    starts = range(0, count, per_request)
+
+    async def send(connect: Callable[[str], Connection], n: int) -> None:
+        first = starts[n]
+        runs = [{"workflow": workflow}] * min(per_request, count - first)
+        status, body = await connect(urls[n % len(urls)]).request("POST", "/runs/batch", {"runs": runs})
+        if status != 200:
+            raise BenchError(f"POST /runs/batch answered {status}: {body.decode(errors='replace')}")
+        for result in json.loads(body)["results"]:
+            if result["status"] != 201:
+                raise BenchError(f"POST /runs/batch refused run {result['index']}: {result}")
+            ids[first + result["index"]] = result["run"]["id"]
+
+    seconds = asyncio.run(burst(len(starts), BATCH_CONNECTIONS, send))
     return ids, seconds
 
 

@@ -140,6 +140,20 @@ def service(
                 instance.stop()
 
 
+def wait_instances(url: str, count: int) -> None:
+    """Until ``count`` instances are running on the database behind ``url`` (a service with
+    ``--workers`` answers /health as soon as its first worker runs)."""
+    deadline = time.perf_counter() + 60
+    with httpx.Client(timeout=5, trust_env=False) as client:
+        while True:
+            found = client.get(url + "/instances").json()["instances"]
+            if sum(i["state"] == "running" for i in found) >= count:
+                return
+            if time.perf_counter() > deadline:
+                raise BenchError(f"{count} instances not running after 60 s: {found}")
+            time.sleep(0.01)
+
+
 def tree(pid: int) -> list[int]:
     """``pid`` and its descendants (the one-file binary runs Executor in a child process)."""
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()

@@ -20,10 +20,12 @@ WORKLOADS = (
     "fanout",
     "latency",
     "fleet",
+    "workers",
     "footprint",
     "purge",
     "schedules",
     "dashboard",
+    "history",
     "artifacts",
     "peers",
 )
@@ -38,6 +40,8 @@ class Sizes:
     chain_long: int = 2000
     chains: int = 200
     single_runs: int = 2000
+    batched_runs: int = 5000  # single-step runs submitted with POST /runs/batch
+    batch_size: int = 1000  # runs per POST /runs/batch
     get_requests: int = 2000
     fanout_items: int = 5000
     latency_runs: int = 500
@@ -45,6 +49,10 @@ class Sizes:
     purge_runs: int = 100_000  # `--purge-runs N` for another
     schedule_seconds: int = 60  # how long the schedules workload lets a 1 s schedule fire
     artifact_mib: int = 200  # the size of the artifact the artifacts workload uploads and downloads
+    history_runs: int = 1_000_000  # finished 10-step runs the history workload fills
+    history_claims: int = 500
+    history_posts: int = 300
+    history_gets: int = 200  # of each list
 
 
 FULL = Sizes()
@@ -52,6 +60,8 @@ QUICK = Sizes(
     chain_long=50,
     chains=20,
     single_runs=200,
+    batched_runs=200,
+    batch_size=100,
     get_requests=100,
     fanout_items=50,
     latency_runs=10,
@@ -59,4 +69,8 @@ QUICK = Sizes(
     purge_runs=500,
     schedule_seconds=4,
     artifact_mib=8,
+    history_runs=2000,
+    history_claims=50,
+    history_posts=20,
+    history_gets=20,
 )

@@ -13,8 +13,8 @@ from typing import Any
 from scripts.benchlib.databases import Database, fresh_database
 from scripts.benchlib.errors import BenchError, note
 from scripts.benchlib.figures import Sample, record
-from scripts.benchlib.load import get_runs, register, submit
-from scripts.benchlib.processes import Instance, service
+from scripts.benchlib.load import get_runs, register, submit, submit_batched
+from scripts.benchlib.processes import Instance, service, wait_instances
 from scripts.benchlib.report import emit
 from scripts.benchlib.settings import CLI, Sizes
 from scripts.benchlib.workflows import Load
@@ -58,19 +58,31 @@ class Suite:
             self.add(record(workload, variant, metric, statistics.median(values), database, values, **extra))
 
     @contextmanager
-    def serving(self, kind: str, load: Load, instances: int = 1) -> Iterator[tuple[Database, list[Instance]]]:
-        """A fresh database of ``kind`` served by ``instances`` executors, ``load``'s workflow registered."""
+    def serving(
+        self, kind: str, load: Load, instances: int = 1, workers: int = 1
+    ) -> Iterator[tuple[Database, list[Instance]]]:
+        """A fresh database of ``kind`` served by ``instances`` executors (each with ``workers``
+        worker processes, `serve --workers`), ``load``'s workflow registered."""
+        extra = ("--workers", str(workers)) if workers > 1 else ()
         with (
             fresh_database(kind, self.templates[kind]) as database,
-            service(database, instances, CLI, self.concurrency) as fleet,
+            service(database, instances, CLI, self.concurrency, extra) as fleet,
         ):
+            wait_instances(fleet[0].url, instances * workers)
             register(fleet[0].url, load.flow)
             yield database, fleet
 
-    def burst(self, kind: str, load: Load, instances: int = 1, gets: int = 0) -> Burst:
-        """Submit ``load`` at once (round-robin over the instances) and wait until every run is final."""
-        with self.serving(kind, load, instances) as (database, fleet):
-            ids, post_seconds = submit([i.url for i in fleet], load.name, load.runs)
+    def burst(
+        self, kind: str, load: Load, instances: int = 1, gets: int = 0, batch: int = 0, workers: int = 1
+    ) -> Burst:
+        """Submit ``load`` at once (round-robin over the instances; with ``batch``, that many runs
+        per POST /runs/batch) and wait until every run is final."""
+        with self.serving(kind, load, instances, workers) as (database, fleet):
+            urls = [i.url for i in fleet]
+            if batch:
+                ids, post_seconds = submit_batched(urls, load.name, load.runs, batch)
+            else:
+                ids, post_seconds = submit(urls, load.name, load.runs)
             wait_final(database, fleet, load.runs)
             database.require_success(load.runs)
             units_per_s = load.units / database.span()

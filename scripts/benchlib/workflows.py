@@ -1,4 +1,4 @@
-"""The workflows the workloads submit: chains of noop steps and a ``for_each`` fan-out."""
+"""The workflows the workloads submit: chains of noop (or shell) steps and a ``for_each`` fan-out."""
 
 from __future__ import annotations
 
@@ -18,11 +18,18 @@ class Load:
     shape: str
 
 
-def chain_load(runs: int, length: int) -> Load:
-    """``runs`` runs of a chain of ``length`` noop steps, each needing the one before."""
-    lines = ["name: chain", "steps:", "  - {id: s0, action: noop}"]
-    lines += [f"  - {{id: s{i}, action: noop, needs: [s{i - 1}]}}" for i in range(1, length)]
-    shape = f"{runs} run{'s' * (runs > 1)} x {length} noop step{'s' * (length > 1)}"
+# What a step of a chain does: nothing, in-process; or start a process (`sh -c true`).
+STEP_ACTIONS = {"noop": "action: noop", "shell": 'action: shell, with: {command: "true"}'}
+
+
+def chain_load(runs: int, length: int, action: str = "noop") -> Load:
+    """``runs`` runs of a chain of ``length`` ``action`` steps (`STEP_ACTIONS`), each needing
+    the one before."""
+    step = STEP_ACTIONS[action]
+    lines = ["name: chain", "steps:", f"  - {{id: s0, {step}}}"]
+    lines += [f"  - {{id: s{i}, {step}, needs: [s{i - 1}]}}" for i in range(1, length)]
+    what = action if action == "noop" else "shell `true`"
+    shape = f"{runs} run{'s' * (runs > 1)} x {length} {what} step{'s' * (length > 1)}"
     return Load("chain", "\n".join(lines) + "\n", runs, runs * length, shape)
 
 

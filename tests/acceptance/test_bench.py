@@ -41,7 +41,14 @@ EVERY_DATABASE = {
     ("runs", "single_step", "runs_per_s"),
     ("runs", "POST /runs", "requests_per_s"),
     ("runs", "GET /runs/{id}", "requests_per_s"),
+    ("runs", "single_step_batched", "runs_per_s"),
+    ("runs", "POST /runs/batch", "runs_per_s"),
     ("fanout", "for_each", "items_per_s"),
+    *(
+        ("workers", f"{action}_{count}", "steps_per_s")
+        for action in ("noop", "shell")
+        for count in ("1_worker", "2_workers")
+    ),
     *(("latency", "idle", metric) for metric in LATENCY),
     *(("footprint", "cli", metric) for metric in IDLE),
     *(("footprint", "cli", f"rss_{when}_runs") for when in ("before", "after_100", "after_200")),
@@ -54,6 +61,21 @@ EVERY_DATABASE = {
         for p in ("p50", "p99")
     ),
     *(("dashboard", page, f"render_{p}_ms") for page in DASHBOARD_PAGES for p in ("p50", "p95")),
+    ("history", "history", "bytes_per_run"),
+    ("history", "history", "build_s"),
+    *(
+        ("history", variant, f"{what}_{p}")
+        for variant in ("empty", "history")
+        for what in ("claim", "post", "run", "list")
+        for p in ("p50", "p99")
+    ),
+    *(("history", "history", f"list_{which}_{p}") for which in ("busy", "rare") for p in ("p50", "p99")),
+    *(("history", "history_vs_empty", f"{what}_p99_ratio") for what in ("claim", "post", "run")),
+    *(
+        ("history", "history_vs_empty", f"{which}_{p}_ratio")
+        for which in ("list", "list_busy", "list_rare")
+        for p in ("p50", "p99")
+    ),
     *(
         ("artifacts", storage, metric)
         for storage in ("chunks_in_db", "files_in_dir")

@@ -415,6 +415,87 @@ def test_start_prints_the_run_and_takes_input_every_way(service: Service) -> Non
     assert line.startswith("executor: error: invalid_input (422): invalid input: $.who: "), line
 
 
+def test_start_batch_starts_a_files_runs_and_says_what_became_of_each(service: Service) -> None:
+    quick, greet = service.push(QUICK), service.push(GREET)
+    runs = [
+        {"workflow": quick, "idempotency_key": "batch-1"},
+        {"workflow": "no-such-flow"},
+        {"workflow": quick, "idempotency_key": "batch-1"},  # the first's run, in another request
+        {"workflow": greet, "input": {"who": 5}},
+        {"workflow": greet, "input": {"who": "batch"}},
+    ]
+    path = service.home / "runs.jsonl"
+    path.write_text(
+        "\n".join(json.dumps(run) for run in runs[:2])
+        + "\n\n"
+        + "\n".join(json.dumps(run) for run in runs[2:])
+    )
+    sent = len(service.proxy.recorded)
+    mixed = service.cli("runs", "start-batch", str(path), "--chunk", "2", "-o", "json")
+    assert mixed.returncode == 1, mixed.stderr
+    results = json.loads(mixed.stdout)
+    assert [(r["index"], r["status"]) for r in results] == [(0, 201), (1, 404), (2, 200), (3, 422), (4, 201)]
+    assert results[2]["run"]["id"] == results[0]["run"]["id"]
+    assert results[3]["error"]["details"][0]["path"] == "$[3].input.who", "the file's item, not the request's"
+    assert lines(mixed.stderr) == ["2 started, 1 already started, 2 refused, of 5 run(s)"]
+    assert service.wait_run(results[4]["run"]["id"], "succeeded")["input"] == {"who": "batch"}
+    assert [r.path for r in service.proxy.recorded[sent:]] == ["/runs/batch"] * 3, "chunks of 2"
+
+    # From stdin, a JSON array; a table; every run started or had: exit 0.
+    again = service.cli("runs", "start-batch", "-", stdin=json.dumps([runs[0], {"workflow": quick}]))
+    assert again.returncode == 0, again.stderr
+    table = lines(again.stdout)
+    assert table[0].split() == ["ITEM", "RESULT", "RUN", "ERROR"]
+    assert table[1].split() == ["0", "existing", results[0]["run"]["id"]]
+    assert table[2].split()[:2] == ["1", "started"]
+    assert lines(again.stderr) == ["1 started, 1 already started, 0 refused, of 2 run(s)"]
+
+    # Over the server's body limit (1 MiB), a chunk goes again in halves: both runs start.
+    # (To the service itself: the service answers 413 before reading such a body, which the
+    # recording proxy, still sending it, takes for a broken connection.)
+    direct = service.env(EXECUTOR_SERVER=service.server.url)
+    big = [{"workflow": quick, "input": {"blob": "x" * 600_000, "n": n}} for n in range(2)]
+    halves = service.cli("runs", "start-batch", "-", "-o", "json", stdin=json.dumps(big), env=direct)
+    assert halves.returncode == 0, halves.stderr
+    assert [r["status"] for r in json.loads(halves.stdout)] == [201, 201]
+
+    # A chunk the server refuses whole (one run over the limit alone) is reported per run;
+    # the next chunk is still sent. JSON Lines, as each chunk is answered.
+    too_big = {"workflow": quick, "input": {"blob": "x" * 1_100_000}}
+    refused = service.cli(
+        "runs", "start-batch", "-", "--chunk", "1", "-o", "jsonl",
+        stdin=json.dumps(too_big) + "\n" + json.dumps({"workflow": quick}), env=direct,
+    )  # fmt: skip
+    assert refused.returncode == 1
+    first, second = (json.loads(line) for line in lines(refused.stdout))
+    assert (first["index"], first["status"], first["error"]["code"]) == (0, 413, "body_too_large")
+    assert second["index"] == 1 and second["status"] == 201
+    assert lines(refused.stderr) == ["1 started, 0 already started, 1 refused, of 2 run(s)"]
+
+    # A server that cannot be reached: the request's runs may have started, the later ones
+    # were not sent; every result is printed all the same.
+    nowhere = service.env(EXECUTOR_SERVER=f"http://127.0.0.1:{free_port()}")
+    two = json.dumps([{"workflow": quick}] * 2)
+    gone = service.cli("runs", "start-batch", "-", "--chunk", "1", "-o", "json", stdin=two, env=nowhere)
+    assert gone.returncode == 1
+    lost, unsent = json.loads(gone.stdout)
+    assert (lost["status"], lost["error"]["code"]) == (None, "unreachable")
+    assert lost["error"]["message"].endswith("this request's runs may have started")
+    assert unsent["error"]["message"] == "not sent: the server could not be reached"
+
+    # A file that is not a list of runs is a usage error: nothing is sent.
+    before = len(service.proxy.recorded)
+    for text, problem in (
+        ("[1, 2]", "item 0 is not a JSON object"),
+        ('{"workflow": "a"}\n{"workflow"', "line 2 is not JSON"),
+        ("", "it lists no runs"),
+    ):
+        usage = service.cli("runs", "start-batch", "-", stdin=text)
+        assert usage.returncode == 2, usage.stderr
+        assert one_error_line(usage).startswith(f"executor: error: invalid FILE: {problem}"), usage.stderr
+    assert len(service.proxy.recorded) == before
+
+
 def test_follow_streams_each_steps_log_lines_as_they_come(service: Service) -> None:
     name = service.push(HOLD)
     flag = service.home / f"flag-{name}"

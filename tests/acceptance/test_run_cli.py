@@ -382,6 +382,21 @@ steps:
     assert re.search(r"^▶ each\s*$", result.stderr, re.M), result.stderr
 
 
+def test_the_run_is_named_before_the_steps_its_submission_ran(executor: list[str], workdir: Path) -> None:
+    # Noops run in the transaction that submits the run (`engine.inline`): their lines come
+    # after the one naming the run all the same.
+    write(
+        workdir,
+        "quick.yaml",
+        "name: quick\nsteps:\n  - {id: a, action: noop}\n  - {id: b, action: noop, needs: [a]}\n",
+    )
+    result = run(executor, "run", "quick.yaml", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert re.match(r"^run \S+ of quick \(version 1\)$", lines[0]), result.stderr
+    assert [line.split()[:2] for line in lines[1:]] == [["▶", "a"], ["✓", "a"], ["▶", "b"], ["✓", "b"]]
+
+
 def test_progress_never_shows_a_negative_duration(executor: list[str], workdir: Path) -> None:
     library = workdir / "library"
     library.mkdir()

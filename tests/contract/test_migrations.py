@@ -86,3 +86,69 @@ def test_an_existing_database_file_keeps_its_mode(tmp_path: Path) -> None:
     path.chmod(0o640)
     migrate.apply(DatabaseURL.parse(f"sqlite:///{path}"))
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+def _yoyo_pending(database: DatabaseURL) -> list[str]:
+    """What yoyo itself says is pending."""
+    from yoyo import get_backend, read_migrations
+
+    backend = get_backend(migrate.yoyo_url(database))
+    try:
+        migrations = read_migrations(str(migrate.migrations_dir(database.dialect)))
+        return [m.id for m in backend.to_apply(migrations)]
+    finally:
+        backend.connection.close()
+
+
+def _apply_first(database: DatabaseURL, count: int) -> None:
+    """Apply only the first ``count`` migrations, as an older executor would have."""
+    from yoyo import get_backend, read_migrations
+
+    backend = get_backend(migrate.yoyo_url(database))
+    try:
+        migrations = read_migrations(str(migrate.migrations_dir(database.dialect)))
+        with backend.lock():
+            backend.apply_migrations(backend.to_apply(migrations[:count]))
+    finally:
+        backend.connection.close()
+
+
+@pytest.mark.parametrize("applied", [0, 1, 3, "all"])
+def test_the_quick_reading_of_the_status_agrees_with_yoyo(
+    empty_database_url: str, applied: int | str
+) -> None:
+    database = DatabaseURL.parse(empty_database_url)
+    count = len(known()) if applied == "all" else int(applied)
+    _apply_first(database, count)
+    status = migrate.status(database)
+    assert status.applied == known()[:count]
+    assert status.pending == _yoyo_pending(database) == known()[count:]
+    assert status.unknown == []
+
+
+def test_a_database_with_every_migration_is_not_waited_on_for_the_lock(database_url: str) -> None:
+    """Nothing can be pending, so the lock another process holds (or a killed one left) does not matter."""
+    database = DatabaseURL.parse(database_url)
+    from yoyo import get_backend
+
+    holder = get_backend(migrate.yoyo_url(database))
+    try:
+        with holder.lock():
+            assert migrate.apply(database, lock_timeout=0.5) == []
+            migrate.check_schema(database)
+    finally:
+        holder.connection.close()
+
+
+def test_a_database_missing_a_migration_still_waits_for_the_lock(empty_database_url: str) -> None:
+    database = DatabaseURL.parse(empty_database_url)
+    _apply_first(database, len(known()) - 1)
+    from yoyo import get_backend
+
+    holder = get_backend(migrate.yoyo_url(database))
+    try:
+        with holder.lock(), pytest.raises(MigrationError, match="held the migration lock"):
+            migrate.apply(database, lock_timeout=0.5)
+    finally:
+        holder.connection.close()
+    assert migrate.apply(database) == known()[-1:]

@@ -4,14 +4,15 @@ filtering, counting and paging, updates, children."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
 import pytest
 
-from executor.statuses import RunStatus
+from executor.statuses import RunStatus, StepStatus
 from executor.store import Store
 from executor.store.base import DuplicateRun
-from executor.store.records import NewRun, NewStep, RunChanges, RunFilter
-from tests.contract.helpers import FakeClock, new_run, run_of, set_run, workflow
+from executor.store.records import NewRun, NewStep, RunChanges, RunFilter, StepRow
+from tests.contract.helpers import FakeClock, claim, new_run, run_of, set_run, workflow
 
 
 async def test_insert_run_creates_a_pending_run_created_now(store: Store, clock: FakeClock) -> None:
@@ -367,3 +368,109 @@ async def test_run_counts_are_by_workflow_and_status_without_zeros(store: Store)
         "w": {RunStatus.SUCCEEDED: 2, RunStatus.FAILED: 1, RunStatus.RUNNING: 1},
         "v": {RunStatus.PENDING: 1},
     }
+
+
+# -- many runs at once (POST /runs/batch) ----------------------------------------------------
+
+
+async def test_insert_runs_creates_each_run_and_its_rows_as_insert_run_and_insert_steps_do(
+    store: Store, clock: FakeClock
+) -> None:
+    version = await workflow(store)
+    parent = await new_run(store, [NewStep("spawn")])
+    [spawn] = (await run_of(store, parent))[1].values()
+    clock.advance(3)
+
+    def described(run_id: str, key: str, tick: float) -> tuple[NewRun, list[NewStep]]:
+        new = NewRun(
+            id=run_id,
+            workflow_name="w",
+            workflow_version=version,
+            input={"a": [1, "x", None], "nul": "a\x00b", "big": 2**53 + 1},
+            idempotency_key=key,
+            priority=3,
+            parent_run_id=parent,
+            parent_step=spawn.id,
+            deadline_at=clock() + 60.5,
+            trigger="schedule",
+            schedule_id="nightly",
+            schedule_tick=tick,
+            traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        )
+        steps = [
+            NewStep("a"),
+            NewStep("b", status=StepStatus.QUEUED, available_at=clock() + 1),
+            NewStep("c", item_index=2, state={"item": "é"}),
+        ]
+        return new, steps
+
+    one, batched = str(uuid.uuid4()), str(uuid.uuid4())
+    async with store.transaction() as txn:
+        new, steps = described(one, "one", clock() - 0.5)
+        single = await txn.insert_run(new)
+        single_rows = await txn.insert_steps(one, steps)
+    async with store.transaction() as txn:
+        [answer] = await txn.insert_runs([described(batched, "two", clock() - 0.5 - 60)])
+    assert answer is not None
+    run, rows = answer
+    assert replace(run, id=one, idempotency_key="one", schedule_tick=clock() - 0.5) == single
+    assert (await run_of(store, batched))[0] == run
+
+    # Apart from their ids and runs, the rows are the same as insert_steps makes.
+    def by_step(found: list[StepRow], run_id: str) -> dict[tuple[str, int], StepRow]:
+        return {(r.step_id, r.item_index): replace(r, id=0, run_id=run_id) for r in found}
+
+    assert by_step(rows, one) == by_step(single_rows, one) and len(rows) == 3
+    assert sorted(rows, key=lambda r: r.id) == (await store.get_run(batched) or (None, []))[1]
+
+
+async def test_insert_runs_skips_a_run_whose_key_or_tick_is_taken_and_keeps_the_others(store: Store) -> None:
+    await new_run(store, key="taken")
+    version = await workflow(store)
+
+    def run(key: str | None = None, tick: float | None = None) -> tuple[NewRun, list[NewStep]]:
+        new = NewRun(
+            id=str(uuid.uuid4()),
+            workflow_name="w",
+            workflow_version=version,
+            input={},
+            idempotency_key=key,
+            schedule_id=None if tick is None else "s",
+            schedule_tick=tick,
+        )
+        return new, [NewStep("a"), NewStep("b")]
+
+    given = [run("taken"), run(), run("twice"), run("twice"), run(tick=60.0), run(tick=60.0), run()]
+    async with store.transaction() as txn:
+        answers = await txn.insert_runs(given)
+        assert [answer is not None for answer in answers] == [False, True, True, False, True, False, True]
+        found = await txn.find_run("w", "twice")
+        assert found is not None and found.id == given[2][0].id
+        later = str(uuid.uuid4())  # the transaction stays usable
+        await txn.insert_run(NewRun(id=later, workflow_name="w", workflow_version=version, input={}))
+    for (new, _), answer in zip(given, answers, strict=True):
+        stored = await store.get_run(new.id)
+        if answer is None:
+            assert stored is None, "nothing of a refused run is written"
+        else:
+            assert stored is not None and sorted(r.step_id for r in stored[1]) == ["a", "b"]
+            assert sorted(r.step_id for r in answer[1]) == ["a", "b"]
+    assert await store.get_run(later) is not None
+    async with store.transaction() as txn:
+        assert await txn.insert_runs([]) == []
+
+
+async def test_insert_runs_gives_each_runs_rows_its_priority(store: Store, clock: FakeClock) -> None:
+    version = await workflow(store)
+    given = [
+        (
+            NewRun(id=str(uuid.uuid4()), workflow_name="w", workflow_version=version, input={}, priority=p),
+            [NewStep("a", status=StepStatus.QUEUED, available_at=clock())],
+        )
+        for p in (1, 9, 5)
+    ]
+    async with store.transaction() as txn:
+        await txn.insert_runs(given)
+    clock.advance(1)
+    claimed = [item.row.run_id for item in await claim(store, limit=3)]
+    assert claimed == [given[1][0].id, given[2][0].id, given[0][0].id], "claimed by priority"

@@ -128,6 +128,9 @@ async def test_items_are_read_by_index_and_in_order(store: Store) -> None:
         assert second is not None and (second.step_id, second.state) == ("fan", {"item": 10})
         assert await txn.item(run_id, "fan", 3) is None
         assert await txn.item(run_id, "fan", -1) is not None  # the step's own row
+        assert [r.item_index for r in await txn.items_from(run_id, "fan", 1, 5)] == [1, 2]
+        assert [r.state for r in await txn.items_from(run_id, "fan", 0, 2)] == [{"item": 0}, {"item": 10}]
+        assert await txn.items_from(run_id, "fan", 3, 5) == []
         assert await txn.items(run_id, "none") == []
 
 

@@ -149,7 +149,8 @@ steps:
 
 
 async def test_a_step_lost_too_many_times_in_a_row_fails_naming_the_instances(database_url: str) -> None:
-    text = "name: poison\nsteps:\n  - {id: a, action: noop, with: {output: ok}}\n"
+    # A template: the step is claimed, not run in the submitting transaction (`engine.inline`).
+    text = "name: poison\nsteps:\n  - {id: a, action: noop, with: {output: \"{{ 'ok' }}\"}}\n"
     async with opened(database_url) as store:
         reaper = stalled(store, "reaper", max_lost_attempts=3)
         await reaper.register(parse_workflow(text), text)

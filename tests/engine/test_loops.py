@@ -294,7 +294,11 @@ steps:
     action: shell
     needs: [start]
     with: {{command: "if [ -e {started} ]; then exit 0; fi; touch {started}; sleep 60"}}
-  - {{id: fast, action: noop, needs: [start]}}
+  - id: fast
+    action: shell
+    needs: [start]
+    # Once `slow` is under way: the goto below must stop it, not win the race to start it.
+    with: {{command: "until [ -e {started} ]; do sleep 0.01; done"}}
   - id: join
     action: noop
     needs: [slow, fast]

@@ -23,6 +23,7 @@ def test_every_group_is_registered() -> None:
         "count",
         "get",
         "start",
+        "start-batch",
         "cancel",
         "pause",
         "resume",

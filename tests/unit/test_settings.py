@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import os
 
 import pytest
 import typer.main
@@ -87,6 +88,9 @@ def test_log_format_auto_follows_the_terminal() -> None:
         ("workflows", "/no/such/folder", "--workflows (EXECUTOR_WORKFLOWS)"),
         ("insecure", "maybe", "--insecure (EXECUTOR_INSECURE)"),
         ("lock_timeout", "soon", "--lock-timeout (EXECUTOR_LOCK_TIMEOUT)"),
+        ("workers", "0", "--workers (EXECUTOR_WORKERS)"),
+        ("workers", "two", "--workers (EXECUTOR_WORKERS)"),
+        ("workers", "257", "--workers (EXECUTOR_WORKERS)"),
     ],
 )
 def test_invalid_values_name_the_setting(field: str, value: str, named: str) -> None:
@@ -95,6 +99,12 @@ def test_invalid_values_name_the_setting(field: str, value: str, named: str) -> 
     assert caught.value.setting == named
     assert caught.value.message.startswith(f"invalid {named}: ")
     assert caught.value.exit_code == 2
+
+
+def test_workers_default_to_one_and_auto_is_one_per_core() -> None:
+    assert parse_settings().workers == 1
+    assert parse_settings(workers="3").workers == 3
+    assert parse_settings(workers=" Auto ").workers == (os.cpu_count() or 1)
 
 
 def test_postgres_urls_select_postgres() -> None:

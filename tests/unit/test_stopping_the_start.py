@@ -136,9 +136,9 @@ def test_a_stop_while_migrating_finishes_that_migration_and_releases_the_lock(tm
 
 def test_a_migration_waiting_for_the_lock_stops_while_it_waits(tmp_path: Path) -> None:
     database = DatabaseURL.parse(f"sqlite:///{tmp_path / 'executor.db'}")
-    migrate.apply(database)
     from yoyo import get_backend
 
+    # A new database (every migration pending): one already migrated needs no lock.
     holder = get_backend(migrate.yoyo_url(database))
     stop = migrate.Stop()
     sink = logger.add(stop_on(stop, "holds the migration lock"))

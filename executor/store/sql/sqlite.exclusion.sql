@@ -54,9 +54,12 @@ WHERE h.run_id = :run_id ORDER BY h.id
 -- name: kept_places
 -- Places kept for a stopped attempt (see `Store.kept_places`): their step, or their run,
 -- final for longer than :age seconds. key_holds holds only live places: a short scan.
-SELECT h.run_id, h.step FROM key_holds h JOIN steps s ON s.id = h.step
+-- CROSS JOIN: from key_holds, each place's row looked up. With JOIN, SQLite's planner
+-- started from the finished runs (runs_by_status) and read every one kept, on every
+-- reaping pass (0.3-0.9 s with 1,000,000 runs: the service stood still meanwhile).
+SELECT h.run_id, h.step FROM key_holds h CROSS JOIN steps s ON s.id = h.step
 WHERE s.status IN ('succeeded', 'failed', 'skipped', 'cancelled') AND s.finished_at < :now - :age
 UNION ALL
-SELECT h.run_id, NULL FROM key_holds h JOIN runs r ON r.id = h.run_id
+SELECT h.run_id, NULL FROM key_holds h CROSS JOIN runs r ON r.id = h.run_id
 WHERE h.step IS NULL AND r.status IN ('succeeded', 'failed', 'cancelled') AND r.finished_at < :now - :age
 LIMIT :limit

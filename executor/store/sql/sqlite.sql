@@ -140,6 +140,11 @@ WHERE run_id = :run_id AND step_id = :step_id AND item_index >= 0 ORDER BY item_
 SELECT {step_columns} FROM steps
 WHERE run_id = :run_id AND step_id = :step_id AND item_index = :index
 
+-- name: items_from
+SELECT {step_columns} FROM steps
+WHERE run_id = :run_id AND step_id = :step_id AND item_index >= :first AND item_index < :first + :count
+ORDER BY item_index
+
 -- name: unfinished_steps
 SELECT count(*) AS unfinished FROM steps
 WHERE run_id = :run_id AND item_index = -1 AND status IN ('pending', 'queued', 'running', 'waiting')
@@ -164,6 +169,34 @@ WHERE workflow_name = :workflow_name AND schedule_id = :schedule_id AND schedule
 
 -- name: child_runs
 SELECT {run_columns} FROM runs WHERE parent_run_id = :run_id ORDER BY created_at, id
+
+-- name: insert_runs
+-- The runs of a JSON array of objects (`insert_run`'s parameters each), in its order; any
+-- conflict (an idempotency key taken, a schedule's tick already run) creates nothing of that
+-- run. `WHERE true`: without a WHERE, SQLite would read the upsert's ON as a join's.
+INSERT INTO runs (id, workflow_name, workflow_version, status, input, idempotency_key, priority,
+                  parent_run_id, parent_step, deadline_at, created_at,
+                  trigger, schedule_id, schedule_tick, traceparent)
+SELECT r.value ->> 'id', r.value ->> 'workflow_name', r.value ->> 'workflow_version', 'pending',
+       r.value ->> 'input', r.value ->> 'idempotency_key', r.value ->> 'priority',
+       r.value ->> 'parent_run_id', r.value ->> 'parent_step', r.value ->> 'deadline_at', :now,
+       r.value ->> 'trigger', r.value ->> 'schedule_id', r.value ->> 'schedule_tick',
+       r.value ->> 'traceparent'
+FROM json_each(:runs) AS r
+WHERE true
+ORDER BY r.key
+ON CONFLICT DO NOTHING
+RETURNING {run_columns}
+
+-- name: insert_steps_of_runs
+-- The step rows of a JSON array of objects (`insert_step`'s parameters each), in its order.
+INSERT INTO steps (run_id, step_id, item_index, status, priority, available_at, state, created_at)
+SELECT s.value ->> 'run_id', s.value ->> 'step_id', s.value ->> 'item_index', s.value ->> 'status',
+       r.priority, s.value ->> 'available_at', s.value ->> 'state', :now
+FROM json_each(:steps) AS s
+CROSS JOIN runs AS r ON r.id = s.value ->> 'run_id'
+ORDER BY s.key
+RETURNING {step_columns}
 
 -- name: insert_step
 INSERT INTO steps (run_id, step_id, item_index, status, priority, available_at, state, created_at)

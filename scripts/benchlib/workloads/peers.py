@@ -19,6 +19,7 @@ RATIOS = [
     (("steps", "chain_long", "steps_per_s"), ("dbos", "chain_long", "steps_per_s"), None),
     (("runs", "single_step", "runs_per_s"), ("pgqueuer", "jobs", "jobs_per_s"), ">= 1"),
     (("runs", "single_step", "runs_per_s"), ("procrastinate", "jobs", "jobs_per_s"), ">= 10"),
+    (("runs", "single_step_batched", "runs_per_s"), ("pgqueuer", "jobs", "jobs_per_s"), ">= 1"),
 ]
 
 

@@ -20,7 +20,9 @@ import asyncio
 import sqlite3
 import statistics
 import time
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from typing import Any
 
 import psycopg
 
@@ -39,66 +41,114 @@ IDLE_SECONDS = 2.0
 CLAIMABLE = 50
 T0 = 1_600_000_000.0  # the history: long finished
 
-# Bulk fill, per backend: runs (ids shaped as UUIDs), 10 steps each, a log line per run, and
-# CLAIMABLE running runs with one queued step each.
+# Bulk fill, per backend: N finished runs 0.01 s apart from t0, with the rows the engine
+# leaves for a finished 10-step chain (random UUIDs as ids, so the indexes grow as they do
+# for real runs; each step's output, its available, start and end times, its one attempt in
+# its history), a log line per run, and `claimable` running runs with one queued step each.
+INSTANCE = "bench-host-4242-9f3c2a1b"  # an instance id's length (host-pid-hex) in the history
+SQLITE_UUID = (
+    "lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || substr(hex(randomblob(2)), 2)"
+    " || '-' || substr('89ab', 1 + abs(random()) % 4, 1) || substr(hex(randomblob(2)), 2) || '-'"
+    " || hex(randomblob(6)))"
+)
+SQLITE_STEP_AT = "r.created_at + 0.0002 + k.j * 0.003"  # when step k.j became available
 SQLITE_FILL = [
     "INSERT INTO workflows (name, version, digest, source, definition, created_at)"
     " VALUES ('bench', 1, 'bench', 'name: bench', '{\"name\": \"bench\"}', 0)",
     "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < :runs - 1)"
-    " INSERT INTO runs (id, workflow_name, workflow_version, status, input, outputs, created_at,"
-    " started_at, finished_at)"
-    " SELECT printf('%08x-0000-4000-8000-%012x', i, i), 'bench', 1, 'succeeded', '{}', '{}',"
-    " :t0 + i * 0.01, :t0 + i * 0.01, :t0 + i * 0.01 + 0.005 FROM n",
+    " INSERT INTO runs (id, workflow_name, workflow_version, status, input, created_at, started_at,"
+    f" finished_at) SELECT {SQLITE_UUID}, 'bench', 1, 'succeeded', '{{}}', :t0 + i * 0.01,"
+    " :t0 + i * 0.01 + 0.0002, :t0 + i * 0.01 + 0.03 FROM n WHERE i < :runs",
+    # CROSS JOIN: the runs outer, so that a run's steps are inserted together (as submitted)
     "WITH RECURSIVE k(j) AS (SELECT 0 UNION ALL SELECT j + 1 FROM k WHERE j < 9)"
-    " INSERT INTO steps (run_id, step_id, status, attempt, output, created_at, started_at, finished_at)"
-    " SELECT r.id, 's' || k.j, 'succeeded', 1, '{\"ok\": true}', r.created_at, r.created_at,"
-    " r.finished_at FROM runs r, k",
+    " INSERT INTO steps (run_id, step_id, status, attempt, available_at, output, created_at,"
+    " started_at, finished_at, history)"
+    f" SELECT r.id, 's' || k.j, 'succeeded', 1, {SQLITE_STEP_AT}, '{{\"ok\":true}}', r.created_at,"
+    f" {SQLITE_STEP_AT} + 0.00005, {SQLITE_STEP_AT} + 0.00255,"
+    ' \'[{"attempt":1,"outcome":"succeeded","instance":"\' || :instance || \'","started_at":\''
+    f" || printf('%.6f', {SQLITE_STEP_AT} + 0.00005) || ',\"ended_at\":'"
+    f" || printf('%.6f', {SQLITE_STEP_AT} + 0.00255) || '}}]'"
+    " FROM runs r CROSS JOIN k",
     "INSERT INTO step_logs (step, attempt, stream, line, created_at)"
     " SELECT id, 1, 'stdout', 'a line of output, as a shell step writes one', created_at"
     " FROM steps WHERE step_id = 's0'",
+]
+SQLITE_CLAIMABLE = [
     "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < :claimable - 1)"
     " INSERT INTO runs (id, workflow_name, workflow_version, status, input, created_at)"
-    " SELECT printf('ffffffff-0000-4000-8000-%012x', i), 'bench', 1, 'running', '{}', :t0 FROM n",
+    " SELECT printf('ffffffff-0000-4000-8000-%012x', i), 'bench', 1, 'running', '{}', :t0 FROM n"
+    " WHERE i < :claimable",
     "INSERT INTO steps (run_id, step_id, status, available_at, created_at)"
     " SELECT id, 'work', 'queued', :t0, :t0 FROM runs WHERE status = 'running'",
 ]
+UNCLAIMABLE = ["DELETE FROM steps WHERE step_id = 'work'", "DELETE FROM runs WHERE status = 'running'"]
+POSTGRES_STEP_AT = "extract(epoch FROM r.created_at)::float8 + 0.0002 + j * 0.003"
 POSTGRES_FILL = [
     "INSERT INTO workflows (name, version, digest, source, definition)"
     " VALUES ('bench', 1, 'bench', 'name: bench', '{\"name\": \"bench\"}')",
-    "INSERT INTO runs (id, workflow_name, workflow_version, status, input, outputs, created_at,"
-    " started_at, finished_at)"
-    " SELECT (lpad(to_hex(i), 8, '0') || '-0000-4000-8000-' || lpad(to_hex(i), 12, '0'))::uuid,"
-    " 'bench', 1, 'succeeded', '{}', '{}', to_timestamp(%(t0)s + i * 0.01),"
-    " to_timestamp(%(t0)s + i * 0.01), to_timestamp(%(t0)s + i * 0.01 + 0.005)"
+    "INSERT INTO runs (id, workflow_name, workflow_version, status, input, created_at, started_at,"
+    " finished_at)"
+    " SELECT gen_random_uuid(), 'bench', 1, 'succeeded', '{}', to_timestamp(%(t0)s + i * 0.01),"
+    " to_timestamp(%(t0)s + i * 0.01 + 0.0002), to_timestamp(%(t0)s + i * 0.01 + 0.03)"
     " FROM generate_series(0, %(runs)s - 1) i",
-    "INSERT INTO steps (run_id, step_id, status, attempt, output, created_at, started_at, finished_at)"
-    " SELECT r.id, 's' || j, 'succeeded', 1, '{\"ok\": true}', r.created_at, r.created_at, r.finished_at"
-    " FROM runs r, generate_series(0, 9) j",
+    # LATERAL on the run (OFFSET 0: not flattened): the runs outer, so that a run's steps
+    # are inserted together
+    "INSERT INTO steps (run_id, step_id, status, attempt, available_at, output, created_at,"
+    " started_at, finished_at, history)"
+    " SELECT r.id, 's' || j, 'succeeded', 1, to_timestamp(at), '{\"ok\":true}', r.created_at,"
+    " to_timestamp(at + 0.00005), to_timestamp(at + 0.00255), jsonb_build_array(jsonb_build_object("
+    "'attempt', 1, 'outcome', 'succeeded', 'instance', %(instance)s::text, 'started_at', at + 0.00005,"
+    " 'ended_at', at + 0.00255))"
+    f" FROM runs r, LATERAL (SELECT j, {POSTGRES_STEP_AT} AS at FROM generate_series(0, 9) j OFFSET 0) k",
     "INSERT INTO step_logs (step, attempt, stream, line, created_at)"
     " SELECT id, 1, 'stdout', 'a line of output, as a shell step writes one', created_at"
     " FROM steps WHERE step_id = 's0'",
+]
+POSTGRES_CLAIMABLE = [
     "INSERT INTO runs (id, workflow_name, workflow_version, status, input, created_at)"
     " SELECT ('ffffffff-0000-4000-8000-' || lpad(to_hex(i), 12, '0'))::uuid, 'bench', 1, 'running',"
     " '{}', to_timestamp(%(t0)s) FROM generate_series(0, %(claimable)s - 1) i",
     "INSERT INTO steps (run_id, step_id, status, available_at, created_at)"
     " SELECT id, 'work', 'queued', to_timestamp(%(t0)s), to_timestamp(%(t0)s) FROM runs"
     " WHERE status = 'running'",
-    "ANALYZE",
 ]
 
 
-def fill(database: Database, runs: int, t0: float = T0) -> None:
-    params = {"runs": runs, "t0": t0, "claimable": CLAIMABLE}
+def fill(database: Database, runs: int, t0: float = T0, claimable: int = CLAIMABLE) -> None:
+    params = {"runs": runs, "t0": t0, "claimable": claimable, "instance": INSTANCE}
     if database.kind == "sqlite":
         with closing(sqlite3.connect(DatabaseURL.parse(database.url).sqlite_path)) as db:
+            db.execute("PRAGMA cache_size = -1000000")  # 1 GB: the indexes grow by random ids
             with db:
-                for sql in SQLITE_FILL:
+                for sql in [*SQLITE_FILL, *SQLITE_CLAIMABLE]:
                     db.execute(sql, params)
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return
     with psycopg.connect(database.url, autocommit=True) as conn:
-        for sql in POSTGRES_FILL:
+        for sql in [*POSTGRES_FILL, *POSTGRES_CLAIMABLE, "ANALYZE"]:
             conn.execute(sql, params)
+
+
+def _execute(database: Database, statements: list[str], params: dict[str, Any]) -> None:
+    if database.kind == "sqlite":
+        with closing(sqlite3.connect(DatabaseURL.parse(database.url).sqlite_path)) as db, db:
+            for sql in statements:
+                db.execute(sql, params)
+        return
+    with psycopg.connect(database.url, autocommit=True) as conn:
+        for sql in statements:
+            conn.execute(sql, params)
+
+
+@contextmanager
+def claimable_steps(database: Database, claimable: int, t0: float = T0) -> Iterator[None]:
+    """``claimable`` running runs of the filled workflow, one queued step each; deleted after."""
+    statements = SQLITE_CLAIMABLE if database.kind == "sqlite" else POSTGRES_CLAIMABLE
+    _execute(database, statements, {"t0": t0, "claimable": claimable})
+    try:
+        yield
+    finally:
+        _execute(database, UNCLAIMABLE, {})
 
 
 def size_mib(database: Database) -> float:

@@ -1,10 +1,11 @@
 """Throughput workloads: ``steps`` (one long chain; many short chains), ``runs`` (single-step
-runs with the POST and GET request rates as by-products) and ``fanout`` (one ``for_each``)."""
+runs with the POST and GET request rates as by-products; then submitted in batches) and
+``fanout`` (one ``for_each``)."""
 
 from __future__ import annotations
 
 from scripts.benchlib.figures import Sample
-from scripts.benchlib.load import CONNECTIONS, GET_CONNECTIONS
+from scripts.benchlib.load import BATCH_CONNECTIONS, CONNECTIONS, GET_CONNECTIONS
 from scripts.benchlib.suite import Suite
 from scripts.benchlib.workflows import Load, chain_load, fanout_load
 
@@ -37,6 +38,22 @@ def runs(suite: Suite, kind: str) -> None:
         }
 
     shape = f"{load.shape}, {CONNECTIONS} connections; then {gets} GETs, {GET_CONNECTIONS} connections"
+    suite.measure("runs", kind, once, shape=shape)
+    batched(suite, kind)
+
+
+def batched(suite: Suite, kind: str) -> None:
+    """The same single-step runs, submitted with POST /runs/batch."""
+    load, size = chain_load(suite.sizes.batched_runs, 1), suite.sizes.batch_size
+
+    def once() -> Sample:
+        burst = suite.burst(kind, load, batch=size)
+        return {
+            ("single_step_batched", "runs_per_s"): burst.units_per_s,
+            ("POST /runs/batch", "runs_per_s"): burst.posts_per_s,
+        }
+
+    shape = f"{load.shape}, {size} per POST /runs/batch, {BATCH_CONNECTIONS} connections"
     suite.measure("runs", kind, once, shape=shape)
 
 

@@ -7,7 +7,7 @@ Each module registers its commands on `app`, in the order they are imported here
 from __future__ import annotations
 
 # isort: off
-from executor.remote.commands.runs import listing, starting, acting, steps, logs, artifacts  # noqa: F401  (register their commands)
+from executor.remote.commands.runs import listing, starting, batching, acting, steps, logs, artifacts  # noqa: F401  (register their commands)
 from executor.remote.commands.runs.app import app
 
 # isort: on
