@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from loguru import logger
@@ -26,9 +26,6 @@ SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 @contextmanager
 def handle_stop_signals(lifecycle: Lifecycle) -> Iterator[None]:
-    loop = asyncio.get_running_loop()
-    previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
-
     def on_signal(sig: signal.Signals) -> None:
         if lifecycle.stop_requested.is_set():
             logger.warning("received {} again: stopping at once", sig.name)
@@ -41,14 +38,8 @@ def handle_stop_signals(lifecycle: Lifecycle) -> Iterator[None]:
             logger.info("received {}: draining (send it again to stop at once)", sig.name)
             lifecycle.request_stop()
 
-    for sig in SIGNALS:
-        loop.add_signal_handler(sig, on_signal, sig)
-    try:
+    with _handling(on_signal):
         yield
-    finally:
-        for sig in SIGNALS:
-            loop.remove_signal_handler(sig)
-            signal.signal(sig, previous[sig])
 
 
 @contextmanager
@@ -56,12 +47,20 @@ def ignore_stop_signals(why: str) -> Iterator[None]:
     """Log SIGTERM and SIGINT (saying ``why``) and do nothing more: for a worker of `serve
     --workers`, whose parent passes stops on. A handler, not SIG_IGN, so that the commands
     it starts do not inherit the ignoring."""
-    loop = asyncio.get_running_loop()
-    previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
 
     def on_signal(sig: signal.Signals) -> None:
         logger.warning("{} ignored: {}", sig.name, why)
 
+    with _handling(on_signal):
+        yield
+
+
+@contextmanager
+def _handling(on_signal: Callable[[signal.Signals], None]) -> Iterator[None]:
+    """``on_signal`` handles SIGTERM and SIGINT on the running loop; the earlier handlers
+    come back on exit."""
+    loop = asyncio.get_running_loop()
+    previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
     for sig in SIGNALS:
         loop.add_signal_handler(sig, on_signal, sig)
     try:
