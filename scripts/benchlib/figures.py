@@ -16,7 +16,9 @@ TARGETS = {
     # Issue #16: batches of 1,000; PostgreSQL's, PgQueuer's 5,687 jobs/s (docs/performance.md).
     ("runs", "single_step_batched", "runs_per_s", "sqlite"): ">= 10000",
     ("runs", "single_step_batched", "runs_per_s", "postgres"): ">= 5687",
-    ("footprint", "binary", "launch_to_ready", None): "<= 1000",
+    ("footprint", "binary", "launch_to_ready", None): "<= 500",
+    ("fanout", "for_each", "items_per_s", "sqlite"): ">= 6000",
+    ("fanout", "for_each", "items_per_s", "postgres"): ">= 2500",
     ("latency", "idle", "post_to_first_step_p50", "sqlite"): "<= 5",
     ("latency", "idle", "post_to_first_step_p50", "postgres"): "<= 15",
 }

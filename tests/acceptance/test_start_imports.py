@@ -27,8 +27,9 @@ DEFERRED = frozenset(
         "jinja2",
     }
 )
-# The compiled parts of pydantic (typer's), jsonschema (rpds), psycopg and OpenTelemetry's protobuf.
-DEFERRED_LIBRARIES = ("pydantic_core", "rpds", "psycopg_binary", "_upb")
+# The compiled parts of pydantic (typer's), jsonschema (rpds), psycopg, OpenTelemetry's
+# protobuf and Jinja2 (markupsafe).
+DEFERRED_LIBRARIES = ("pydantic_core", "rpds", "psycopg_binary", "_upb", "markupsafe")
 PAGES = "executor.http.ui.pages"
 
 
@@ -67,6 +68,8 @@ def test_the_binary_maps_none_of_the_deferred_libraries(
     assert server.process is not None
     # The bootloader's child runs Executor (`executor.frozen`).
     (child,) = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()
-    maps = Path(f"/proc/{child}/maps").read_text()
-    assert "libpython" in maps, "the maps of the Python process are read"
-    assert [name for name in DEFERRED_LIBRARIES if name in maps] == []
+    maps = Path(f"/proc/{child}/maps")
+    assert "libpython" in maps.read_text(), "the maps of the Python process are read"
+    assert [name for name in DEFERRED_LIBRARIES if name in maps.read_text()] == []
+    assert server.get("/ui/runs").status_code == 200
+    assert "markupsafe" in maps.read_text(), "Jinja2 comes with the dashboard's first page"
