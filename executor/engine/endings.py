@@ -202,7 +202,7 @@ async def revive(change: RunChange) -> None:
     """A run that failed comes back to run one of its finally steps again (an operator's
     step retry): for the ending they ran for, which the run shows again while they run
     (its `timeout` does not apply to them)."""
-    await change._read_step_level(sorted(change.workflow.finally_ids))
+    await change.read_steps(sorted(change.workflow.finally_ids))
     status = await exclusion.comeback(change)
     await change.set_run(status, error=_kept(change)["error"], finished_at=None, deadline_at=None)
 

@@ -98,7 +98,7 @@ async def _step_row(change: RunChange, step_id: str) -> StepRow:
     """The step's row: a finally step's once the finally steps started for the current
     ending (before, a 409: it has no row yet, or only one of an earlier ending)."""
     if step_id in change.workflow.finally_ids:
-        await change._read_step_level([step_id])
+        await change.read_steps([step_id])
         if endings.ending(change, step_id) is None:
             raise RunStateConflict(
                 f"finally step {step_id} has not started: it runs once every main step is final",
@@ -110,7 +110,7 @@ async def _step_row(change: RunChange, step_id: str) -> StepRow:
 async def _ending_decided(change: RunChange) -> bool:
     """Whether the run's finally steps run (then its main steps are all final and its
     ending is kept: a main step run again would not change it)."""
-    await change._read_step_level(sorted(change.workflow.finally_ids))
+    await change.read_steps(sorted(change.workflow.finally_ids))
     return endings.started(change)
 
 

@@ -88,7 +88,7 @@ async def _takers(change: RunChange, name: str) -> list[StepRow]:
     steps = (*change.workflow.steps, *change.workflow.finally_)
     waits = [step for step in steps if step.action == "wait"]
     collectors = [step for step in steps if name in (source(step) or ())]
-    await change._read_step_level([step.id for step in waits + collectors])
+    await change.read_steps([step.id for step in waits + collectors])
     rows = [change.step_level[step.id] for step in waits + collectors]
     for step in waits:
         if step.for_each is not None:

@@ -178,14 +178,11 @@ class RunChange:
 
     async def step_row(self, step_id: str) -> StepRow:
         if step_id not in self.step_level:
-            await self._read_step_level([step_id])
+            await self.read_steps([step_id])
         return self.step_level[step_id]
 
     async def read_steps(self, step_ids: list[str]) -> None:
         """Read the step-level rows of these steps (those not read yet), in one query."""
-        await self._read_step_level(step_ids)
-
-    async def _read_step_level(self, step_ids: list[str]) -> None:
         missing = [step_id for step_id in step_ids if step_id not in self.step_level]
         if missing and not self._all_read:
             for row in await self.txn.step_rows(self.run.id, missing):
@@ -217,7 +214,7 @@ class RunChange:
         gets the step's ``timeout``, else the renderer's; see `RenderPending`)."""
         timeout = None if step is None else step.timeout
         if step is not None and step.id in self.workflow.finally_ids:
-            await self._read_step_level([step.id])
+            await self.read_steps([step.id])
             extra.setdefault("ending", endings.ending(self, step.id))
         context = await self.context(**extra)
         return await self.scope.renderer.render(
@@ -438,7 +435,7 @@ class RunChange:
             if step_id in seen:
                 continue
             step = self.workflow.step(step_id)
-            await self._read_step_level([step_id, *step.needs])
+            await self.read_steps([step_id, *step.needs])
             row = self.step_level[step_id]
             if row.status != StepStatus.PENDING:
                 continue
